@@ -1,0 +1,89 @@
+#include "bench/bench_summary.h"
+
+#include <cstdio>
+#include <ostream>
+
+#include "absl/strings/str_format.h"
+
+namespace residency::bench {
+namespace {
+
+bool RateOf(const benchmark::BenchmarkReporter::Run& run, double* rate) {
+  for (const char* name : {"bytes_per_second", "items_per_second"}) {
+    auto it = run.counters.find(name);
+    if (it != run.counters.end()) {
+      *rate = it->second.value;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string FormatRate(double rate) {
+  if (rate >= 1e6) return absl::StrFormat("%.1f MB/s", rate / 1e6);
+  return absl::StrFormat("%.0f /s", rate);
+}
+
+}  // namespace
+
+void SummaryReporter::ReportRuns(const std::vector<Run>& runs) {
+  for (const Run& run : runs) {
+    double rate = 0;
+    if (run.error_occurred || !RateOf(run, &rate)) continue;
+    const std::string name = run.run_name.str();
+    if (run.run_type == Run::RT_Aggregate) {
+      if (run.aggregate_name == "median") median_rates_[name] = rate;
+    } else {
+      rates_[name] = rate;
+    }
+  }
+  ConsoleReporter::ReportRuns(runs);
+}
+
+void SummaryReporter::Finalize() {
+  ConsoleReporter::Finalize();
+  std::ostream& out = GetOutputStream();
+  auto lookup = [&](const std::string& name, double* rate) {
+    auto m = median_rates_.find(name);
+    if (m != median_rates_.end()) {
+      *rate = m->second;
+      return true;
+    }
+    auto r = rates_.find(name);
+    if (r == rates_.end()) return false;
+    *rate = r->second;
+    return true;
+  };
+  out << "\nSummary (each figure beside its same-run baseline)\n";
+  out << absl::StrFormat("%-40s %14s %14s %7s %7s\n", "figure", "measured",
+                         "baseline", "ratio", "target");
+  for (const Comparison& c : comparisons_) {
+    double subject = 0, baseline = 0;
+    if (!lookup(c.subject, &subject) || !lookup(c.baseline, &baseline) ||
+        baseline <= 0) {
+      out << absl::StrFormat("%-40s %14s\n", c.label, "(not run)");
+      continue;
+    }
+    const double ratio = subject / baseline;
+    std::string target = "-";
+    if (c.target > 0) {
+      target = absl::StrFormat("%.2f%s", c.target,
+                               ratio >= c.target ? "" : " BELOW");
+    }
+    out << absl::StrFormat("%-40s %14s %14s %7.3f %7s\n", c.label,
+                           FormatRate(subject), FormatRate(baseline), ratio,
+                           target);
+  }
+  out.flush();
+}
+
+int RunWithSummary(int argc, char** argv, std::vector<Comparison> comparisons) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  SummaryReporter reporter(std::move(comparisons));
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace residency::bench

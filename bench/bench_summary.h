@@ -1,0 +1,46 @@
+#ifndef RESIDENCY_BENCH_BENCH_SUMMARY_H_
+#define RESIDENCY_BENCH_BENCH_SUMMARY_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+
+namespace residency::bench {
+
+// One line of the summary: a figure beside its baseline measured in the same
+// run. Names are Google Benchmark run names ("BM_X/1048576"); the figure
+// compared is bytes_per_second, or items_per_second when a run has no byte
+// rate.
+struct Comparison {
+  std::string label;     // what a reader sees, e.g. "Cobblestone encrypt 1 MiB"
+  std::string subject;   // the benchmark measured
+  std::string baseline;  // its same-run baseline
+  double target = 0;     // minimum subject/baseline ratio; 0 = none stated
+};
+
+// A console reporter that also collects rates and, at the end, prints a
+// summary table with the ratio of each comparison. With repetitions, the
+// median aggregate is used. Numbers never change the exit code: a ratio below
+// target is marked, not failed.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  explicit SummaryReporter(std::vector<Comparison> comparisons)
+      : comparisons_(std::move(comparisons)) {}
+
+  void ReportRuns(const std::vector<Run>& runs) override;
+  void Finalize() override;
+
+ private:
+  std::vector<Comparison> comparisons_;
+  std::map<std::string, double> rates_;         // single runs, by name
+  std::map<std::string, double> median_rates_;  // median aggregates
+};
+
+// Runs the registered benchmarks with a SummaryReporter; call from main.
+int RunWithSummary(int argc, char** argv, std::vector<Comparison> comparisons);
+
+}  // namespace residency::bench
+
+#endif  // RESIDENCY_BENCH_BENCH_SUMMARY_H_

@@ -1,0 +1,92 @@
+#include "crypto/aead.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "crypto/random.h"
+
+namespace residency::crypto {
+namespace {
+
+internal::AeadCipher::Kind KindOf(AeadAlgorithm algorithm) {
+  return algorithm == AeadAlgorithm::kAes256Gcm
+             ? internal::AeadCipher::Kind::kAesGcm
+             : internal::AeadCipher::Kind::kChaCha20Poly1305;
+}
+
+absl::Span<uint8_t> Writable(std::string& s, size_t offset) {
+  return absl::Span<uint8_t>(reinterpret_cast<uint8_t*>(s.data()) + offset,
+                             s.size() - offset);
+}
+
+}  // namespace
+
+absl::string_view AeadAlgorithmName(AeadAlgorithm algorithm) {
+  switch (algorithm) {
+    case AeadAlgorithm::kAes256Gcm:
+      return "aes-256-gcm";
+    case AeadAlgorithm::kChaCha20Poly1305:
+      return "chacha20-poly1305";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<Aead> Aead::Create(AeadAlgorithm algorithm, SecretBytes key) {
+  if (key.size() != kKeySize) {
+    return absl::InvalidArgumentError(absl::StrCat(AeadAlgorithmName(algorithm),
+                                                   " key must be ", kKeySize,
+                                                   " bytes, got ", key.size()));
+  }
+  // Check once that OpenSSL accepts the key, so Encrypt/Decrypt only fail on
+  // their inputs.
+  absl::StatusOr<internal::AeadCipher> probe =
+      internal::AeadCipher::Create(KindOf(algorithm), key.view());
+  if (!probe.ok()) return probe.status();
+  return Aead(algorithm, std::move(key));
+}
+
+absl::StatusOr<std::string> Aead::Encrypt(
+    absl::string_view plaintext, absl::string_view associated_data) const {
+  // A context per call keeps Aead immutable and so safe to share across
+  // threads; the key schedule costs far less than the message at any size
+  // where it matters.
+  absl::StatusOr<internal::AeadCipher> cipher =
+      internal::AeadCipher::Create(KindOf(algorithm_), key_.view());
+  if (!cipher.ok()) return cipher.status();
+  absl::StatusOr<std::string> nonce = RandomBytes(kNonceSize);
+  if (!nonce.ok()) return nonce.status();
+
+  std::string out = *std::move(nonce);
+  out.resize(kNonceSize + plaintext.size() + kTagSize);
+  absl::Status status = cipher->Seal(
+      absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(out.data()),
+                                kNonceSize),
+      plaintext, associated_data, Writable(out, kNonceSize));
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<std::string> Aead::Decrypt(
+    absl::string_view ciphertext, absl::string_view associated_data) const {
+  if (ciphertext.size() < kOverhead) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AeadAlgorithmName(algorithm_), " ciphertext of ", ciphertext.size(),
+        " bytes is shorter than the ", kOverhead, "-byte nonce and tag"));
+  }
+  absl::StatusOr<internal::AeadCipher> cipher =
+      internal::AeadCipher::Create(KindOf(algorithm_), key_.view());
+  if (!cipher.ok()) return cipher.status();
+  std::string out(ciphertext.size() - kOverhead, '\0');
+  absl::Status status = cipher->Open(
+      absl::Span<const uint8_t>(
+          reinterpret_cast<const uint8_t*>(ciphertext.data()), kNonceSize),
+      ciphertext.substr(kNonceSize), associated_data, Writable(out, 0));
+  if (!status.ok()) {
+    return absl::Status(
+        status.code(),
+        absl::StrCat(AeadAlgorithmName(algorithm_), ": ", status.message()));
+  }
+  return out;
+}
+
+}  // namespace residency::crypto

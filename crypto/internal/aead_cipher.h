@@ -1,0 +1,66 @@
+#ifndef RESIDENCY_CRYPTO_INTERNAL_AEAD_CIPHER_H_
+#define RESIDENCY_CRYPTO_INTERNAL_AEAD_CIPHER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "crypto/secret_bytes.h"
+
+typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
+
+namespace residency::crypto::internal {
+
+// A keyed AEAD with caller-chosen nonces: the building block under Aead
+// (random nonces) and chunked encryption (counter nonces). Not for use outside
+// crypto/: a caller that picks nonces can reuse one, which breaks GCM.
+//
+// The key schedule is computed once in Create; each Seal/Open only sets the
+// nonce, which keeps per-chunk overhead small.
+//
+// Thread safety: NOT thread-safe (it owns an EVP_CIPHER_CTX). Use one per
+// thread or per stream.
+class AeadCipher {
+ public:
+  enum class Kind { kAesGcm, kChaCha20Poly1305 };
+  static constexpr size_t kNonceSize = 12;
+  static constexpr size_t kTagSize = 16;
+
+  // AES-GCM takes 16- or 32-byte keys (AES-128/AES-256, the sizes chunked
+  // encryption defines), ChaCha20-Poly1305 32-byte keys. Anything else is
+  // INVALID_ARGUMENT.
+  static absl::StatusOr<AeadCipher> Create(Kind kind, absl::string_view key);
+
+  AeadCipher(AeadCipher&&) noexcept;
+  AeadCipher& operator=(AeadCipher&&) noexcept;
+  ~AeadCipher();
+
+  // Writes ciphertext || tag (plaintext.size() + kTagSize bytes) to `out`,
+  // which must have exactly that size. `out` may alias `plaintext` exactly
+  // (in-place) but must not overlap it otherwise.
+  absl::Status Seal(absl::Span<const uint8_t> nonce,
+                    absl::string_view plaintext,
+                    absl::string_view associated_data, absl::Span<uint8_t> out);
+
+  // Verifies and decrypts ciphertext || tag into `out` (ciphertext.size() -
+  // kTagSize bytes). On DATA_LOSS (authentication failure) `out` is wiped:
+  // no unauthenticated byte is left behind. INVALID_ARGUMENT for a wrong
+  // nonce size or a ciphertext shorter than the tag.
+  absl::Status Open(absl::Span<const uint8_t> nonce,
+                    absl::string_view ciphertext_and_tag,
+                    absl::string_view associated_data, absl::Span<uint8_t> out);
+
+ private:
+  AeadCipher(Kind kind, EVP_CIPHER_CTX* ctx) : kind_(kind), ctx_(ctx) {}
+
+  Kind kind_;
+  EVP_CIPHER_CTX* ctx_;  // owned; the key is set, the nonce is set per call
+};
+
+}  // namespace residency::crypto::internal
+
+#endif  // RESIDENCY_CRYPTO_INTERNAL_AEAD_CIPHER_H_
