@@ -28,9 +28,15 @@ std::string FormatRate(double rate) {
 
 void SummaryReporter::ReportRuns(const std::vector<Run>& runs) {
   for (const Run& run : runs) {
-    double rate = 0;
-    if (run.error_occurred || !RateOf(run, &rate)) continue;
+    if (run.error_occurred) continue;
     const std::string name = run.run_name.str();
+    auto ratio = run.counters.find("ratio");
+    if (ratio != run.counters.end() &&
+        (run.run_type != Run::RT_Aggregate || run.aggregate_name == "median")) {
+      ratios_[name] = ratio->second.value;
+    }
+    double rate = 0;
+    if (!RateOf(run, &rate)) continue;
     if (run.run_type == Run::RT_Aggregate) {
       if (run.aggregate_name == "median") median_rates_[name] = rate;
     } else {
@@ -54,7 +60,8 @@ void SummaryReporter::Finalize() {
     *rate = r->second;
     return true;
   };
-  out << "\nSummary (each figure beside its same-run baseline)\n";
+  out << "\nSummary (each figure beside its same-run baseline; \"paired\": "
+         "ratio timed\nalternately with the baseline in one loop)\n";
   out << absl::StrFormat("%-40s %14s %14s %7s %7s\n", "figure", "measured",
                          "baseline", "ratio", "target");
   for (const Comparison& c : comparisons_) {
@@ -64,15 +71,21 @@ void SummaryReporter::Finalize() {
       out << absl::StrFormat("%-40s %14s\n", c.label, "(not run)");
       continue;
     }
-    const double ratio = subject / baseline;
+    double ratio = subject / baseline;
+    std::string how;
+    if (auto paired = ratios_.find(c.paired);
+        !c.paired.empty() && paired != ratios_.end()) {
+      ratio = paired->second;
+      how = " (paired)";
+    }
     std::string target = "-";
     if (c.target > 0) {
       target = absl::StrFormat("%.2f%s", c.target,
                                ratio >= c.target ? "" : " BELOW");
     }
-    out << absl::StrFormat("%-40s %14s %14s %7.3f %7s\n", c.label,
+    out << absl::StrFormat("%-40s %14s %14s %7.3f %7s%s\n", c.label,
                            FormatRate(subject), FormatRate(baseline), ratio,
-                           target);
+                           target, how);
   }
   out.flush();
 }

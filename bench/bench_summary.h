@@ -18,6 +18,11 @@ struct Comparison {
   std::string subject;   // the benchmark measured
   std::string baseline;  // its same-run baseline
   double target = 0;     // minimum subject/baseline ratio; 0 = none stated
+  // Optional: a benchmark that times subject and baseline alternately and
+  // reports their ratio in a "ratio" counter. When it ran, its ratio is the
+  // one printed (and checked against the target), with the two separate
+  // figures beside it for scale.
+  std::string paired;
 };
 
 // A console reporter that also collects rates and, at the end, prints a
@@ -36,6 +41,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   std::vector<Comparison> comparisons_;
   std::map<std::string, double> rates_;         // single runs, by name
   std::map<std::string, double> median_rates_;  // median aggregates
+  std::map<std::string, double> ratios_;        // "ratio" counters, by name
 };
 
 // Runs the registered benchmarks with a SummaryReporter; call from main.
