@@ -38,9 +38,13 @@
 // message whose last chunk is not short (truncation) and any byte after the
 // short chunk (trailing data). A decryptor that has failed keeps failing.
 //
-// Errors: INVALID_ARGUMENT for a bad key size or an impossible ciphertext
-// length; DATA_LOSS for a commitment or authentication failure, truncation or
-// trailing data; FAILED_PRECONDITION for use after failure or Finish.
+// Errors: INVALID_ARGUMENT for a bad key size, an output buffer that is too
+// small, or (where the length is known up front, as in ChunkedPlaintextLength
+// and ChunkedRangeDecryptor) an impossible ciphertext length; DATA_LOSS for a
+// commitment or authentication failure, truncation or trailing data found
+// while decrypting; FAILED_PRECONDITION for Update or Finish after a
+// successful Finish. After a DATA_LOSS a decryptor returns that same error
+// to every later call.
 
 #include <cstddef>
 #include <cstdint>

@@ -10,8 +10,10 @@
 //   EXPECT_THAT(result.status(), StatusIs(absl::StatusCode::kDataLoss));
 
 #include <ostream>
+#include <string>
 #include <utility>
 
+#include "absl/base/config.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
@@ -38,15 +40,20 @@ MATCHER_P(StatusIs, code,
 
 }  // namespace residency::testing
 
+#if defined(ABSL_LTS_RELEASE_VERSION) && ABSL_LTS_RELEASE_VERSION <= 20220623
 namespace absl {
-// GoogleTest prints the value of a failed EXPECT_THAT. Abseil 20220623 has no
+ABSL_NAMESPACE_BEGIN
+// GoogleTest prints the value of a failed EXPECT_THAT. This Abseil has no
 // printer for StatusOr, so GoogleTest would dump its object bytes; print only
 // the status instead. Never the value: it may be a key or a plaintext.
+// (Later Abseil releases bring their own PrintTo, hence the version check.)
 template <typename T>
 void PrintTo(const StatusOr<T>& status_or, std::ostream* os) {
   *os << status_or.status();
 }
+ABSL_NAMESPACE_END
 }  // namespace absl
+#endif
 
 #define RESIDENCY_STATUS_CONCAT_INNER_(a, b) a##b
 #define RESIDENCY_STATUS_CONCAT_(a, b) RESIDENCY_STATUS_CONCAT_INNER_(a, b)
