@@ -237,14 +237,30 @@ void BM_Paired(benchmark::State& state) {
   Baseline baseline(state.range(0));
   Subject subject(state.range(0));
   double baseline_seconds = 0, subject_seconds = 0;
+  bool baseline_first = true;
   for (auto _ : state) {
+    // Alternate which runs first, so that neither always finds the caches
+    // as the other left them.
+    double b = 0, s = 0;
     const Clock::time_point t0 = Clock::now();
-    baseline.Run(state);
+    if (baseline_first) {
+      baseline.Run(state);
+    } else {
+      subject.Run(state);
+    }
     const Clock::time_point t1 = Clock::now();
-    subject.Run(state);
+    if (baseline_first) {
+      subject.Run(state);
+    } else {
+      baseline.Run(state);
+    }
     const Clock::time_point t2 = Clock::now();
-    baseline_seconds += std::chrono::duration<double>(t1 - t0).count();
-    const double s = std::chrono::duration<double>(t2 - t1).count();
+    const double first = std::chrono::duration<double>(t1 - t0).count();
+    const double second = std::chrono::duration<double>(t2 - t1).count();
+    b = baseline_first ? first : second;
+    s = baseline_first ? second : first;
+    baseline_first = !baseline_first;
+    baseline_seconds += b;
     subject_seconds += s;
     state.SetIterationTime(s);
   }

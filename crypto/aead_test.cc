@@ -218,12 +218,20 @@ TEST_P(AeadSweepTest, TruncatedOrExtendedCiphertextFails) {
               StatusIs(shorter.size() < Aead::kOverhead ? kInvalidArgument
                                                         : kDataLoss));
   EXPECT_THAT(aead_->Decrypt(ciphertext_ + '\0', kAd), StatusIs(kDataLoss));
-  // Dropping the tag and re-appending only its first bytes.
-  if (ciphertext_.size() >= 16 + Aead::kOverhead) {
-    EXPECT_THAT(
-        aead_->Decrypt(ciphertext_.substr(0, ciphertext_.size() - 16), kAd),
-        StatusIs(kDataLoss));
-  }
+  // Dropping the whole tag: what precedes it is parsed as nonce, body and a
+  // "tag" taken from the body's last bytes.
+  const std::string untagged = ciphertext_.substr(0, ciphertext_.size() - 16);
+  EXPECT_THAT(aead_->Decrypt(untagged, kAd),
+              StatusIs(untagged.size() < Aead::kOverhead ? kInvalidArgument
+                                                         : kDataLoss));
+  // Dropping the tag and re-appending only its first 8 bytes: a truncated
+  // tag whose bytes are all genuine.
+  const std::string tag = ciphertext_.substr(ciphertext_.size() - 16);
+  ASSERT_EQ(tag.size(), 16u);
+  const std::string truncated_tag = untagged + tag.substr(0, 8);
+  EXPECT_THAT(aead_->Decrypt(truncated_tag, kAd),
+              StatusIs(truncated_tag.size() < Aead::kOverhead ? kInvalidArgument
+                                                              : kDataLoss));
 }
 
 TEST_P(AeadSweepTest, WrongKeyFails) {

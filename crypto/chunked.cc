@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -43,10 +44,20 @@ struct Schedule {
   }
 };
 
+absl::Status CheckContext(absl::string_view context) {
+  if (context.size() > kMaxChunkedContextSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chunked encryption context of ", context.size(),
+        " bytes is longer than the limit of ", kMaxChunkedContextSize));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Schedule> DeriveSchedule(const SecretBytes& key,
                                         absl::string_view salt,
                                         absl::string_view context,
                                         ChunkedAead aead) {
+  if (absl::Status s = CheckContext(context); !s.ok()) return s;
   std::string info;
   info.reserve(kInfoPrefix.size() + 17 + 1 + salt.size() + context.size());
   absl::StrAppend(&info, kInfoPrefix, AeadName(aead));
@@ -92,11 +103,20 @@ uint64_t ChunkCount(uint64_t plaintext_length) {
 }
 
 uint64_t ChunkedCiphertextLength(uint64_t plaintext_length) {
+  if (plaintext_length > kMaxChunkedPlaintextLength) {
+    return std::numeric_limits<uint64_t>::max();
+  }
   return kChunkedHeaderSize + plaintext_length +
          kChunkTagSize * ChunkCount(plaintext_length);
 }
 
 absl::StatusOr<uint64_t> ChunkedPlaintextLength(uint64_t ciphertext_length) {
+  if (ciphertext_length > ChunkedCiphertextLength(kMaxChunkedPlaintextLength)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ciphertext length ", ciphertext_length,
+                     " is above that of the largest allowed message (",
+                     kMaxChunkedPlaintextLength, " bytes)"));
+  }
   if (ciphertext_length < kChunkedHeaderSize + kChunkTagSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ciphertext of ", ciphertext_length,
@@ -121,7 +141,20 @@ absl::StatusOr<uint64_t> ChunkedPlaintextLength(uint64_t ciphertext_length) {
 
 ChunkedEncryptor::ChunkedEncryptor(internal::ChunkCipher cipher,
                                    std::string header)
-    : cipher_(std::move(cipher)), header_(std::move(header)) {}
+    : cipher_(std::move(cipher)), header_(std::move(header)) {
+  pending_.reserve(kChunkSize);
+}
+
+ChunkedEncryptor::~ChunkedEncryptor() {
+  OPENSSL_cleanse(pending_.data(), pending_.size());
+}
+
+absl::Status ChunkedEncryptor::Fail(absl::Status status) {
+  status_ = status;
+  OPENSSL_cleanse(pending_.data(), pending_.size());
+  pending_.clear();
+  return status;
+}
 
 absl::StatusOr<ChunkedEncryptor> ChunkedEncryptor::Create(
     const SecretBytes& key, absl::string_view context, ChunkedAead aead) {
@@ -148,15 +181,23 @@ size_t ChunkedEncryptor::FinishOutputSize() const {
 
 absl::StatusOr<size_t> ChunkedEncryptor::Update(absl::string_view plaintext,
                                                 absl::Span<uint8_t> out) {
+  if (!status_.ok()) return status_;
   if (finished_) {
-    return absl::FailedPreconditionError(
-        "chunked encryptor: Update after Finish");
+    return Fail(absl::FailedPreconditionError(
+        "chunked encryptor: Update after Finish"));
   }
+  // A too-small buffer is refused before any state changes, so the caller
+  // may retry with a larger one.
   const size_t needed = UpdateOutputSize(plaintext.size());
   if (out.size() < needed) {
     return absl::InvalidArgumentError(
         absl::StrCat("chunked encryptor: output buffer of ", out.size(),
                      " bytes, need ", needed));
+  }
+  if (plaintext.size() > kMaxChunkedPlaintextLength - plaintext_length_) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("chunked encryptor: message would exceed the limit of ",
+                     kMaxChunkedPlaintextLength, " bytes")));
   }
   plaintext_length_ += plaintext.size();
   size_t written = 0;
@@ -172,14 +213,14 @@ absl::StatusOr<size_t> ChunkedEncryptor::Update(absl::string_view plaintext,
                                        out.subspan(0, kSealedChunkSize));
     OPENSSL_cleanse(pending_.data(), pending_.size());
     pending_.clear();
-    if (!s.ok()) return s;
+    if (!s.ok()) return Fail(s);
     written += kSealedChunkSize;
   }
   while (plaintext.size() >= kChunkSize) {
     absl::Status s =
         cipher_.SealChunk(next_chunk_++, plaintext.substr(0, kChunkSize),
                           out.subspan(written, kSealedChunkSize));
-    if (!s.ok()) return s;
+    if (!s.ok()) return Fail(s);
     written += kSealedChunkSize;
     plaintext.remove_prefix(kChunkSize);
   }
@@ -188,9 +229,10 @@ absl::StatusOr<size_t> ChunkedEncryptor::Update(absl::string_view plaintext,
 }
 
 absl::StatusOr<size_t> ChunkedEncryptor::Finish(absl::Span<uint8_t> out) {
+  if (!status_.ok()) return status_;
   if (finished_) {
-    return absl::FailedPreconditionError(
-        "chunked encryptor: Finish called twice");
+    return Fail(absl::FailedPreconditionError(
+        "chunked encryptor: Finish called twice"));
   }
   const size_t needed = FinishOutputSize();
   if (out.size() < needed) {
@@ -203,7 +245,7 @@ absl::StatusOr<size_t> ChunkedEncryptor::Finish(absl::Span<uint8_t> out) {
       cipher_.SealChunk(next_chunk_++, pending_, out.subspan(0, needed));
   OPENSSL_cleanse(pending_.data(), pending_.size());
   pending_.clear();
-  if (!s.ok()) return s;
+  if (!s.ok()) return Fail(s);
   return needed;
 }
 
@@ -245,11 +287,13 @@ ChunkedDecryptor::ChunkedDecryptor(SecretBytes key, std::string context,
 absl::StatusOr<ChunkedDecryptor> ChunkedDecryptor::Create(
     const SecretBytes& key, absl::string_view context, ChunkedAead aead) {
   if (absl::Status s = CheckKeySize(key, aead); !s.ok()) return s;
+  if (absl::Status s = CheckContext(context); !s.ok()) return s;
   return ChunkedDecryptor(key.Clone(), std::string(context), aead);
 }
 
 absl::Status ChunkedDecryptor::Fail(absl::Status status) {
   status_ = status;
+  key_ = SecretBytes();
   OPENSSL_cleanse(pending_.data(), pending_.size());
   pending_.clear();
   cipher_.reset();
@@ -261,6 +305,7 @@ absl::Status ChunkedDecryptor::ReadHeader() {
       OpenHeader(key_, context_, pending_, aead_);
   if (!cipher.ok()) return Fail(cipher.status());
   cipher_.emplace(*std::move(cipher));
+  key_ = SecretBytes();  // the cipher holds what it needs; wipe the input key
   pending_.clear();
   return absl::OkStatus();
 }

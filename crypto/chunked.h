@@ -73,18 +73,30 @@ inline constexpr size_t kChunkedCommitmentSize = 32;
 inline constexpr size_t kChunkedHeaderSize =
     kChunkedSaltSize + kChunkedCommitmentSize;
 
+// Limits. A context is a short encoding of where a ciphertext belongs; longer
+// ones are refused with INVALID_ARGUMENT rather than reaching OpenSSL's own
+// HKDF info limit. Messages are capped at 2^60 bytes so that length
+// arithmetic can never wrap.
+inline constexpr size_t kMaxChunkedContextSize = 4096;
+inline constexpr uint64_t kMaxChunkedPlaintextLength = uint64_t{1} << 60;
+
 // Input key size for an instance: 32 for kAes256Gcm, 16 for kAes128Gcm.
 size_t ChunkedKeySize(ChunkedAead aead);
 
 // Number of chunks (full chunks plus the short final one) for a message.
 uint64_t ChunkCount(uint64_t plaintext_length);
 
-// The exact ciphertext length of a plaintext_length-byte message.
+// The exact ciphertext length of a plaintext_length-byte message. Above
+// kMaxChunkedPlaintextLength it returns UINT64_MAX, which is never a valid
+// ciphertext length (ChunkedPlaintextLength rejects it), so comparing a
+// declared pair of lengths through these two functions cannot be fooled by
+// wrap-around.
 uint64_t ChunkedCiphertextLength(uint64_t plaintext_length);
 
 // The plaintext length for a ciphertext length, or INVALID_ARGUMENT when no
-// message has that ciphertext length (too short, a truncated tag, or a last
-// chunk that is not short).
+// message has that ciphertext length (too short, a truncated tag, a last
+// chunk that is not short, or above the length of a message of
+// kMaxChunkedPlaintextLength bytes).
 absl::StatusOr<uint64_t> ChunkedPlaintextLength(uint64_t ciphertext_length);
 
 // Streaming encryption. Emits the 56-byte header from Create on, then every
@@ -129,13 +141,23 @@ class ChunkedEncryptor {
 
  private:
   ChunkedEncryptor(internal::ChunkCipher cipher, std::string header);
+  absl::Status Fail(absl::Status status);
 
   internal::ChunkCipher cipher_;
   std::string header_;
-  std::string pending_;  // plaintext of the chunk being filled, < kChunkSize
+  // Plaintext of the chunk being filled, < kChunkSize. Its capacity is
+  // reserved up front so that it never reallocates (which would leave an
+  // unwiped copy behind); it is wiped after every use and on destruction.
+  std::string pending_;
   uint64_t next_chunk_ = 0;
   uint64_t plaintext_length_ = 0;
+  absl::Status status_;  // first error, sticky
   bool finished_ = false;
+
+ public:
+  ~ChunkedEncryptor();
+  ChunkedEncryptor(ChunkedEncryptor&&) = default;
+  ChunkedEncryptor& operator=(ChunkedEncryptor&&) = default;
 };
 
 // Streaming decryption. Feed the ciphertext in pieces of any size; each full
@@ -179,7 +201,8 @@ class ChunkedDecryptor {
   absl::Status OpenChunk(absl::string_view sealed, bool final_chunk,
                          absl::Span<uint8_t> out);
 
-  SecretBytes key_;
+  SecretBytes key_;  // wiped once the header is read: the cipher holds the
+                     // derived key from then on
   std::string context_;
   ChunkedAead aead_;
   std::optional<internal::ChunkCipher> cipher_;  // set once the header checks

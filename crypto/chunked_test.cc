@@ -55,9 +55,15 @@ size_t ChunkOffset(size_t k) { return 56 + k * 16400; }
 size_t SealedChunkLength(size_t plaintext_size, size_t k) {
   return k < FullChunks(plaintext_size) ? 16400 : plaintext_size % 16384 + 16;
 }
+// Messages are capped at 2^60 bytes; the largest one has 2^46 full chunks
+// and an empty final chunk.
+constexpr uint64_t kModelMaxPlaintext = uint64_t{1} << 60;
+constexpr uint64_t kModelMaxCiphertext =
+    56 + kModelMaxPlaintext + 16 * ((uint64_t{1} << 46) + 1);
 // Whether some message has a ciphertext of this length.
 bool IsPossibleLength(uint64_t length) {
-  return length >= 56 && (length - 56) % 16400 >= 16;
+  return length >= 56 && length <= kModelMaxCiphertext &&
+         (length - 56) % 16400 >= 16;
 }
 
 absl::string_view AeadName(ChunkedAead aead) {
@@ -200,6 +206,8 @@ TEST(ChunkedLengthTest, ConstantsMatchTheSpecification) {
   EXPECT_EQ(kChunkedHeaderSize, 56u);
   EXPECT_EQ(ChunkedKeySize(ChunkedAead::kAes256Gcm), 32u);
   EXPECT_EQ(ChunkedKeySize(ChunkedAead::kAes128Gcm), 16u);
+  EXPECT_EQ(kMaxChunkedContextSize, 4096u);
+  EXPECT_EQ(kMaxChunkedPlaintextLength, kModelMaxPlaintext);
 }
 
 TEST(ChunkedLengthTest, ChunkCountIncludesTheShortFinalChunk) {
@@ -222,6 +230,38 @@ TEST(ChunkedLengthTest, CiphertextLengthKnownValues) {
   EXPECT_EQ(ChunkedCiphertextLength(1048583), 56u + 1048583u + 16u * 65u);
   EXPECT_EQ(ChunkedCiphertextLength(uint64_t{1} << 40),
             56 + (uint64_t{1} << 40) + 16 * ((uint64_t{1} << 26) + 1));
+  EXPECT_EQ(ChunkedCiphertextLength(kMaxChunkedPlaintextLength),
+            kModelMaxCiphertext);
+  EXPECT_EQ(ChunkedCiphertextLength(kMaxChunkedPlaintextLength - 1),
+            kModelMaxCiphertext - 17);  // 16383-byte final chunk, one fewer tag
+}
+
+TEST(ChunkedLengthTest, CiphertextLengthAboveTheLimitIsMaxNotWrapped) {
+  // Without the cap, 56 + P + 16 * (P / 16384 + 1) wraps: this P gave 72, the
+  // length of an empty message.
+  for (uint64_t p :
+       {kModelMaxPlaintext + 1, kModelMaxPlaintext + 16384, uint64_t{1} << 63,
+        uint64_t{18428747250223005712u}, kMax64 - 56, kMax64 - 1, kMax64}) {
+    EXPECT_EQ(ChunkedCiphertextLength(p), kMax64) << "plaintext length " << p;
+  }
+}
+
+TEST(ChunkedLengthTest, PlaintextLengthAtAndAboveTheLimit) {
+  ASSERT_OK_AND_ASSIGN(uint64_t largest,
+                       ChunkedPlaintextLength(ChunkedCiphertextLength(
+                           kMaxChunkedPlaintextLength)));
+  EXPECT_EQ(largest, kMaxChunkedPlaintextLength);
+  ASSERT_OK_AND_ASSIGN(uint64_t below,
+                       ChunkedPlaintextLength(kModelMaxCiphertext - 17));
+  EXPECT_EQ(below, kModelMaxPlaintext - 1);
+  // Each of these ends in a short chunk, so only the limit rules it out.
+  // UINT64_MAX is also what ChunkedCiphertextLength returns above the limit.
+  for (uint64_t length : {kModelMaxCiphertext + 1, kModelMaxCiphertext + 16,
+                          kModelMaxCiphertext + 16400,
+                          (uint64_t{1} << 63) + 56 + 16, kMax64 - 1, kMax64}) {
+    EXPECT_THAT(ChunkedPlaintextLength(length), StatusIs(kInvalidArgument))
+        << "ciphertext length " << length;
+  }
 }
 
 TEST(ChunkedLengthTest, PlaintextLengthRejectsImpossibleLengths) {
@@ -893,7 +933,7 @@ TEST_P(ChunkedFormatTest, ContextIsBound) {
 TEST_P(ChunkedFormatTest, LongContextRoundTrips) {
   // The context is an encoding of owner, object id and version; object ids
   // are not short by contract. Binding must hold at any length.
-  for (size_t size : {size_t{1000}, size_t{1100}, size_t{5000}}) {
+  for (size_t size : {size_t{1000}, size_t{1100}, kMaxChunkedContextSize}) {
     SCOPED_TRACE(absl::StrCat("context of ", size, " bytes"));
     std::string context(size, 'c');
     ASSERT_OK_AND_ASSIGN(std::string ct,
@@ -938,19 +978,18 @@ TEST_P(ChunkedFormatTest, FailedDecryptorKeepsFailing) {
   const std::string released = out;
   EXPECT_TRUE(IsPrefixOf(released, plaintext_));
 
-  // The header promises both "every later call returns the first error" and
-  // "FAILED_PRECONDITION for use after failure"; accept either, but never OK
-  // and never more output.
-  auto still_failing = [&](const absl::Status& later) {
-    return !later.ok() &&
-           (later == first || later.code() == kFailedPrecondition);
-  };
+  // "After a DATA_LOSS a decryptor returns that same error to every later
+  // call": same code and same message, and never more output.
   for (int round = 0; round < 3; ++round) {
-    absl::Status update =
+    const absl::Status update =
         decryptor.Update(ciphertext_.substr(ChunkOffset(2)), &out);
-    EXPECT_TRUE(still_failing(update)) << update;
-    absl::Status finish = decryptor.Finish(&out);
-    EXPECT_TRUE(still_failing(finish)) << finish;
+    EXPECT_EQ(update, first);
+    const absl::Status finish = decryptor.Finish(&out);
+    EXPECT_EQ(finish, first);
+    std::vector<uint8_t> buffer(4 * 16384);
+    EXPECT_EQ(decryptor.Update(Chunk(2), absl::MakeSpan(buffer)).status(),
+              first);
+    EXPECT_EQ(decryptor.Finish(absl::MakeSpan(buffer)).status(), first);
     EXPECT_EQ(out.size(), released.size());
   }
 }
@@ -993,6 +1032,146 @@ TEST_P(ChunkedFormatTest, EncryptorUseAfterFinishFails) {
   ASSERT_OK_AND_ASSIGN(std::string pt,
                        ChunkedDecrypt(key_, kContext, finished, aead_));
   EXPECT_EQ(pt, "hello");
+}
+
+TEST_P(ChunkedFormatTest, SpanEncryptorUseAfterFinishFails) {
+  ASSERT_OK_AND_ASSIGN(ChunkedEncryptor encryptor,
+                       ChunkedEncryptor::Create(key_, kContext, aead_));
+  std::vector<uint8_t> buffer(2 * 16400);
+  ASSERT_OK_AND_ASSIGN(size_t written,
+                       encryptor.Finish(absl::MakeSpan(buffer)));
+  EXPECT_EQ(written, 16u);
+  EXPECT_THAT(encryptor.Update("more", absl::MakeSpan(buffer)),
+              StatusIs(kFailedPrecondition));
+  EXPECT_THAT(encryptor.Finish(absl::MakeSpan(buffer)),
+              StatusIs(kFailedPrecondition));
+}
+
+TEST_P(ChunkedFormatTest, EncryptorFailureIsSticky) {
+  // Each order: the first failure after Finish is returned, code and
+  // message, by every later call, whichever it is and through either API.
+  for (bool update_first : {true, false}) {
+    SCOPED_TRACE(update_first ? "Update after Finish first"
+                              : "Finish after Finish first");
+    ASSERT_OK_AND_ASSIGN(ChunkedEncryptor encryptor,
+                         ChunkedEncryptor::Create(key_, kContext, aead_));
+    std::string out = encryptor.header();
+    ASSERT_OK(encryptor.Update("hello", &out));
+    ASSERT_OK(encryptor.Finish(&out));
+    const std::string finished = out;
+    const absl::Status first =
+        update_first ? encryptor.Update("more", &out) : encryptor.Finish(&out);
+    ASSERT_THAT(first, StatusIs(kFailedPrecondition));
+    std::vector<uint8_t> buffer(2 * 16400);
+    for (int round = 0; round < 2; ++round) {
+      EXPECT_EQ(encryptor.Finish(&out), first);
+      EXPECT_EQ(encryptor.Update("more", &out), first);
+      EXPECT_EQ(encryptor.Update(plaintext_.substr(0, 16384), &out), first);
+      EXPECT_EQ(encryptor.Update("", &out), first);
+      EXPECT_EQ(encryptor.Update("x", absl::MakeSpan(buffer)).status(), first);
+      EXPECT_EQ(encryptor.Finish(absl::MakeSpan(buffer)).status(), first);
+    }
+    EXPECT_EQ(out, finished);
+  }
+}
+
+TEST_P(ChunkedFormatTest, SpanOutputTooSmallLeavesTheEncryptorUsable) {
+  // "Output buffer too small" is refused before any state changes: not
+  // sticky, nothing counted, and a retry with a big enough buffer produces a
+  // ciphertext that decrypts to the whole message.
+  ASSERT_OK_AND_ASSIGN(ChunkedEncryptor encryptor,
+                       ChunkedEncryptor::Create(key_, kContext, aead_));
+  std::string ct = encryptor.header();
+  const absl::string_view pt(plaintext_);
+  const auto append = [&ct](const std::vector<uint8_t>& buffer, size_t n) {
+    ct.append(reinterpret_cast<const char*>(buffer.data()), n);
+  };
+
+  // Update: first a span one byte short, then a right-sized one.
+  const absl::string_view first_part = pt.substr(0, 2 * 16384 + 7);
+  const size_t needed = encryptor.UpdateOutputSize(first_part.size());
+  ASSERT_EQ(needed, 2u * 16400);
+  std::vector<uint8_t> small(needed - 1, 0xaa);
+  EXPECT_THAT(encryptor.Update(first_part, absl::MakeSpan(small)),
+              StatusIs(kInvalidArgument));
+  EXPECT_EQ(encryptor.plaintext_length(), 0u);
+  EXPECT_EQ(encryptor.UpdateOutputSize(first_part.size()), needed);
+  std::vector<uint8_t> buffer(needed);
+  ASSERT_OK_AND_ASSIGN(size_t written,
+                       encryptor.Update(first_part, absl::MakeSpan(buffer)));
+  ASSERT_EQ(written, needed);
+  append(buffer, written);
+  EXPECT_EQ(encryptor.plaintext_length(), first_part.size());
+
+  // Again with an empty span, then the rest of the message.
+  const absl::string_view rest = pt.substr(first_part.size());
+  EXPECT_THAT(encryptor.Update(rest, absl::Span<uint8_t>()),
+              StatusIs(kInvalidArgument));
+  ASSERT_OK(encryptor.Update(rest, &ct));
+
+  // Finish: a span one byte short, then a right-sized one.
+  const size_t final_size = encryptor.FinishOutputSize();
+  ASSERT_EQ(final_size, kSize % 16384 + 16);
+  small.assign(final_size - 1, 0xaa);
+  EXPECT_THAT(encryptor.Finish(absl::MakeSpan(small)),
+              StatusIs(kInvalidArgument));
+  EXPECT_EQ(encryptor.FinishOutputSize(), final_size);
+  buffer.assign(final_size, 0);
+  ASSERT_OK_AND_ASSIGN(written, encryptor.Finish(absl::MakeSpan(buffer)));
+  ASSERT_EQ(written, final_size);
+  append(buffer, written);
+
+  EXPECT_EQ(ct.size(), ciphertext_.size());
+  ASSERT_OK_AND_ASSIGN(std::string decrypted,
+                       ChunkedDecrypt(key_, kContext, ct, aead_));
+  EXPECT_TRUE(SameBytes(decrypted, plaintext_));
+}
+
+TEST_P(ChunkedFormatTest, ContextAtTheLimitRoundTripsThroughEveryClass) {
+  const std::string context(kMaxChunkedContextSize, '\x07');
+  ASSERT_OK_AND_ASSIGN(ChunkedEncryptor encryptor,
+                       ChunkedEncryptor::Create(key_, context, aead_));
+  std::string ct = encryptor.header();
+  ASSERT_OK(encryptor.Update(plaintext_, &ct));
+  ASSERT_OK(encryptor.Finish(&ct));
+
+  ASSERT_OK_AND_ASSIGN(ChunkedDecryptor decryptor,
+                       ChunkedDecryptor::Create(key_, context, aead_));
+  std::string pt;
+  ASSERT_OK(decryptor.Update(ct, &pt));
+  ASSERT_OK(decryptor.Finish(&pt));
+  EXPECT_TRUE(SameBytes(pt, plaintext_));
+
+  ASSERT_OK_AND_ASSIGN(ChunkedRangeDecryptor reader,
+                       ChunkedRangeDecryptor::Create(
+                           key_, context, ct.substr(0, 56), ct.size(), aead_));
+  ASSERT_OK_AND_ASSIGN(std::string all,
+                       reader.DecryptRange(0, kSize, ct.substr(56)));
+  EXPECT_TRUE(SameBytes(all, plaintext_));
+
+  // Still bound: one changed byte at the end of the context fails.
+  std::string other = context;
+  other.back() = '\x08';
+  EXPECT_THAT(ChunkedDecrypt(key_, other, ct, aead_), StatusIs(kDataLoss));
+}
+
+TEST_P(ChunkedFormatTest, ContextAboveTheLimitIsInvalidArgument) {
+  for (size_t size : {kMaxChunkedContextSize + 1, kMaxChunkedContextSize + 16,
+                      size_t{1} << 20}) {
+    SCOPED_TRACE(absl::StrCat("context of ", size, " bytes"));
+    const std::string context(size, '\x07');
+    EXPECT_THAT(ChunkedEncryptor::Create(key_, context, aead_),
+                StatusIs(kInvalidArgument));
+    EXPECT_THAT(ChunkedDecryptor::Create(key_, context, aead_),
+                StatusIs(kInvalidArgument));
+    EXPECT_THAT(ChunkedRangeDecryptor::Create(key_, context, Header(),
+                                              ciphertext_.size(), aead_),
+                StatusIs(kInvalidArgument));
+    EXPECT_THAT(ChunkedEncrypt(key_, context, "x", aead_),
+                StatusIs(kInvalidArgument));
+    EXPECT_THAT(ChunkedDecrypt(key_, context, ciphertext_, aead_),
+                StatusIs(kInvalidArgument));
+  }
 }
 
 TEST_P(ChunkedFormatTest, EncryptorHeaderIs56BytesAndSaltsDiffer) {
@@ -1066,9 +1245,22 @@ TEST_P(ChunkedFormatTest, RangeRejectsFullChunkAsFinalChunk) {
       ChunkedRangeDecryptor::Create(key_, kContext, Header(),
                                     ChunkOffset(1) + 16, aead_));
   EXPECT_EQ(reader.plaintext_length(), 16384u);
-  EXPECT_FALSE(reader.DecryptChunk(1, Chunk(1)).ok());
-  EXPECT_FALSE(reader.DecryptChunk(1, Chunk(1).substr(0, 16)).ok());
-  EXPECT_FALSE(reader.DecryptChunk(2, Chunk(2)).ok());
+  // Chunk 1 of this claimed message is its 16-byte final chunk: a full
+  // sealed chunk is refused by its size, before any authentication.
+  EXPECT_THAT(reader.DecryptChunk(1, Chunk(1)), StatusIs(kInvalidArgument));
+  // Cut to the final chunk's size, it reaches authentication and fails
+  // there: a full chunk's bytes do not open as a final chunk.
+  EXPECT_THAT(reader.DecryptChunk(1, Chunk(1).substr(0, 16)),
+              StatusIs(kDataLoss));
+  EXPECT_THAT(reader.DecryptChunk(1, Chunk(1).substr(16384, 16)),
+              StatusIs(kDataLoss));
+  EXPECT_THAT(reader.DecryptRange(0, 16384, Chunk(0) + Chunk(1).substr(0, 16)),
+              StatusIs(kDataLoss));
+  // The claimed message has no chunk 2: refused by its index.
+  EXPECT_THAT(reader.DecryptChunk(2, Chunk(2)), StatusIs(kInvalidArgument));
+  // Chunk 0 is a full chunk in the claimed message too, and still opens.
+  ASSERT_OK_AND_ASSIGN(std::string pt, reader.DecryptChunk(0, Chunk(0)));
+  EXPECT_TRUE(SameBytes(pt, absl::string_view(plaintext_).substr(0, 16384)));
 }
 
 TEST_P(ChunkedFormatTest, SpanEncryptorWritesExactlyTheAnnouncedSizes) {

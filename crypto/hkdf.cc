@@ -40,10 +40,13 @@ KdfCtx NewContext(HkdfHash hash) {
 // (the only inputs Expand reads). Other calls take a fresh context, because
 // OpenSSL 3.0 ignores an empty salt or info given to a used context and
 // would keep the previous one.
-EVP_KDF_CTX* ThreadExpandContext(HkdfHash hash) {
-  thread_local const KdfCtx sha256 = NewContext(HkdfHash::kSha256);
-  thread_local const KdfCtx sha512 = NewContext(HkdfHash::kSha512);
-  return hash == HkdfHash::kSha256 ? sha256.get() : sha512.get();
+// A context that failed to be made is not cached: the next call tries again.
+KdfCtx& ThreadExpandContext(HkdfHash hash) {
+  thread_local KdfCtx sha256;
+  thread_local KdfCtx sha512;
+  KdfCtx& ctx = hash == HkdfHash::kSha256 ? sha256 : sha512;
+  if (!ctx) ctx = NewContext(hash);
+  return ctx;
 }
 
 absl::Status OpenSslError(absl::string_view what) {
@@ -61,13 +64,9 @@ absl::StatusOr<SecretBytes> Derive(HkdfHash hash, int mode,
                                    absl::string_view info, size_t length) {
   const bool reuse = mode == EVP_KDF_HKDF_MODE_EXPAND_ONLY && !info.empty();
   KdfCtx fresh;
-  EVP_KDF_CTX* ctx = nullptr;
-  if (reuse) {
-    ctx = ThreadExpandContext(hash);
-  } else {
-    fresh = NewContext(hash);
-    ctx = fresh.get();
-  }
+  KdfCtx& owner =
+      reuse ? ThreadExpandContext(hash) : (fresh = NewContext(hash));
+  EVP_KDF_CTX* const ctx = owner.get();
   if (ctx == nullptr) return OpenSslError("HKDF context");
 
   // Empty strings are left out: OpenSSL then uses no info, and for the salt
@@ -95,7 +94,10 @@ absl::StatusOr<SecretBytes> Derive(HkdfHash hash, int mode,
   OSSL_PARAM wipe[] = {
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, &scrub, 1),
       OSSL_PARAM_construct_end()};
-  EVP_KDF_CTX_set_params(ctx, wipe);
+  if (EVP_KDF_CTX_set_params(ctx, wipe) != 1) {
+    owner.reset();  // freeing the context wipes the key it holds
+    ERR_clear_error();
+  }
   if (derived != 1) return OpenSslError("EVP_KDF_derive(HKDF)");
   return out;
 }

@@ -13,7 +13,10 @@ residency_build() {
   local root
   root=$(residency_root)
   "$root/scripts/install-deps"
-  if [[ ! -f "$root/build/$preset/build.ninja" ]]; then
+  # Configure on first use, and again when the presets changed (ninja does
+  # not watch CMakePresets.json, so new cache variables would never arrive).
+  if [[ ! -f "$root/build/$preset/build.ninja" ||
+        "$root/CMakePresets.json" -nt "$root/build/$preset/CMakeCache.txt" ]]; then
     echo "residency: configuring build/$preset" >&2
     cmake --preset "$preset" -S "$root" >/dev/null
   fi
