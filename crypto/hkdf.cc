@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "crypto/internal/openssl_error.h"
 
 namespace residency::crypto {
 namespace {
@@ -49,13 +50,7 @@ KdfCtx& ThreadExpandContext(HkdfHash hash) {
   return ctx;
 }
 
-absl::Status OpenSslError(absl::string_view what) {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  char text[256] = "unknown error";
-  if (code != 0) ERR_error_string_n(code, text, sizeof(text));
-  return absl::InternalError(absl::StrCat(what, ": ", text));
-}
+using internal::OpenSslError;
 
 // One derivation. `salt` is used only by the modes that extract.
 absl::StatusOr<SecretBytes> Derive(HkdfHash hash, int mode,

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "crypto/internal/openssl_error.h"
 
 namespace residency::crypto::internal {
 namespace {
@@ -24,14 +25,6 @@ const EVP_CIPHER* FetchedCipher(AeadCipher::Kind kind, size_t key_size) {
       EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
   if (kind == AeadCipher::Kind::kChaCha20Poly1305) return chacha;
   return key_size == 16 ? aes128 : aes256;
-}
-
-absl::Status OpenSslError(absl::string_view what) {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  char text[256] = "unknown error";
-  if (code != 0) ERR_error_string_n(code, text, sizeof(text));
-  return absl::InternalError(absl::StrCat(what, ": ", text));
 }
 
 // EVP_*Update take int lengths; larger buffers go through in pieces.
