@@ -52,3 +52,58 @@ function(residency_binary name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
   residency_warnings(${name})
 endfunction()
+
+# residency_grpc_proto(NAME ROOT dir PROTOS a.proto b.proto [DEPS x])
+# Generates C++ messages and gRPC stubs for PROTOS (paths relative to ROOT,
+# which is also the import root) into the build tree under the same relative
+# paths, and builds them as static library NAME. Code includes them as
+# "<relative path>.pb.h" / ".grpc.pb.h".
+#
+# A hand-written protoc rule rather than FindProtobuf's protobuf_generate():
+# that one (CMake 3.25) runs protoc once per language and reruns it only when
+# the file itself changes, not its imports or the gRPC plugin. Here every file
+# is regenerated when any of them changes, since generated code embeds facts
+# about imported types.
+function(residency_grpc_proto name)
+  cmake_parse_arguments(ARG "" "ROOT" "PROTOS;DEPS" ${ARGN})
+  if(TARGET protobuf::protoc)
+    set(protoc $<TARGET_FILE:protobuf::protoc>)
+  else()
+    set(protoc ${Protobuf_PROTOC_EXECUTABLE})
+  endif()
+  set(out_root ${CMAKE_CURRENT_BINARY_DIR}/gen)
+  set(path_args --proto_path=${ARG_ROOT})
+  foreach(dir IN LISTS Protobuf_INCLUDE_DIRS)
+    list(APPEND path_args --proto_path=${dir})
+  endforeach()
+  # Imports from residency_proto (e.g. residency/v1/common.proto).
+  if(NOT ARG_ROOT STREQUAL "${PROJECT_SOURCE_DIR}/proto")
+    list(APPEND path_args --proto_path=${PROJECT_SOURCE_DIR}/proto)
+  endif()
+  list(TRANSFORM ARG_PROTOS PREPEND ${ARG_ROOT}/ OUTPUT_VARIABLE deps)
+  set(srcs)
+  foreach(proto IN LISTS ARG_PROTOS)
+    string(REGEX REPLACE "\\.proto$" "" stem "${proto}")
+    set(out "${out_root}/${stem}")
+    add_custom_command(
+      OUTPUT ${out}.pb.cc ${out}.pb.h ${out}.grpc.pb.cc ${out}.grpc.pb.h
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${out_root}
+      COMMAND ${protoc} ${path_args}
+        --cpp_out=${out_root}
+        --grpc_out=${out_root}
+        --plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>
+        ${proto}
+      DEPENDS ${deps} ${protoc} gRPC::grpc_cpp_plugin
+      WORKING_DIRECTORY ${ARG_ROOT}
+      COMMENT "protoc ${proto}"
+      VERBATIM
+    )
+    list(APPEND srcs ${out}.pb.cc ${out}.grpc.pb.cc)
+  endforeach()
+  add_library(${name} STATIC ${srcs})
+  # SYSTEM: consumers build with -Wall -Wextra -Werror, which generated
+  # headers are not written for. The generated sources get no warning flags.
+  target_include_directories(${name} SYSTEM PUBLIC ${out_root})
+  target_link_libraries(${name} PUBLIC
+    protobuf::libprotobuf gRPC::grpc++ ${ARG_DEPS})
+endfunction()

@@ -38,6 +38,30 @@ MATCHER_P(StatusIs, code,
   return status.code() == code;
 }
 
+// Matches a Status (or StatusOr) with the given code and a message that
+// matches `message_matcher`, e.g. StatusIs(kPermissionDenied,
+// HasSubstr("default-deny")).
+MATCHER_P2(StatusIs, code, message_matcher,
+           std::string(negation ? "does not have" : "has") + " status code " +
+               absl::StatusCodeToString(code) + " and a matching message") {
+  const absl::Status& status = ::residency::testing::GetStatus(arg);
+  *result_listener << "whose status is " << status;
+  return status.code() == code &&
+         ::testing::Value(std::string(status.message()), message_matcher);
+}
+
+// Matches an OK StatusOr whose value matches `value_matcher`. The fixed
+// description keeps the expected value (often a key) out of failure output.
+MATCHER_P(IsOkAndHolds, value_matcher,
+          std::string(negation ? "is not" : "is") +
+              " OK holding the expected value") {
+  if (!arg.ok()) {
+    *result_listener << "whose status is " << arg.status();
+    return false;
+  }
+  return ::testing::Value(*arg, value_matcher);
+}
+
 }  // namespace residency::testing
 
 #if defined(ABSL_LTS_RELEASE_VERSION) && ABSL_LTS_RELEASE_VERSION <= 20220623

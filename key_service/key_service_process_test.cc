@@ -1,0 +1,280 @@
+// The key_service binary as a separate process: start-up errors, flags, and
+// durability under kill -9 right after an acknowledged change.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "residency/v1/key_service.grpc.pb.h"
+#include "tests/status_matchers.h"
+#include "tls/credentials.h"
+#include "tls/pki.h"
+
+extern char** environ;
+
+namespace residency::key_service {
+namespace {
+
+using ::residency::v1::Justification;
+using ::residency::v1::KeyInfo;
+using ::residency::v1::KeyService;
+using ::testing::HasSubstr;
+
+constexpr char kPolicy[] = R"pb(
+  jurisdiction: "US"
+  rules {
+    name: "custodian-operations"
+    effect: ALLOW
+    principals: "residency://operator/us-ops"
+    justifications: CUSTODIAN_INITIATED_SERVICE
+  }
+)pb";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+// One run of the binary, stderr captured to a file.
+class Child {
+ public:
+  Child(std::vector<std::string> args, const std::string& stderr_path) {
+    std::vector<char*> argv;
+    static std::string binary = KEY_SERVICE_BINARY;
+    argv.push_back(binary.data());
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO,
+                                     stderr_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null",
+                                     O_WRONLY, 0);
+    const int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr,
+                               argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) pid_ = -1;
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  bool started() const { return pid_ > 0; }
+
+  // Exit code, or -signal if killed; waits up to `timeout`.
+  std::optional<int> Wait(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = -1;
+        if (WIFEXITED(status)) return WEXITSTATUS(status);
+        return -WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::nullopt;
+  }
+
+  void Kill(int signal) { ::kill(pid_, signal); }
+  bool alive() { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class KeyServiceProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/key_service_process_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
+                         tls::CertificateAuthority::Create("test-ca"));
+    ca_.emplace(std::move(ca));
+    ASSERT_OK_AND_ASSIGN(tls::Identity server,
+                         ca_->Issue("residency://service/us-custodian"));
+    ASSERT_OK(server.WriteFiles(dir_, "ks"));
+    ASSERT_OK_AND_ASSIGN(ops_, ca_->Issue("residency://operator/us-ops"));
+    std::ofstream(dir_ + "/policy.textproto") << kPolicy;
+  }
+
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::vector<std::string> Flags() const {
+    return {"--listen=127.0.0.1:0",
+            "--jurisdiction=US",
+            "--policy=" + dir_ + "/policy.textproto",
+            "--data_dir=" + dir_ + "/data",
+            "--tls_ca=" + dir_ + "/ca.crt",
+            "--tls_cert=" + dir_ + "/ks.crt",
+            "--tls_key=" + dir_ + "/ks.key",
+            "--port_file=" + dir_ + "/port"};
+  }
+
+  // Starts the service and connects as the operator once it is serving.
+  std::unique_ptr<Child> StartService() {
+    std::filesystem::remove(dir_ + "/port");
+    auto child = std::make_unique<Child>(Flags(), dir_ + "/stderr");
+    EXPECT_TRUE(child->started());
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!std::filesystem::exists(dir_ + "/port")) {
+      if (std::chrono::steady_clock::now() > deadline || !child->alive()) {
+        ADD_FAILURE() << "key_service did not start: "
+                      << ReadFile(dir_ + "/stderr");
+        return child;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const int port = std::stoi(ReadFile(dir_ + "/port"));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = tls::MakeChannel(
+        absl::StrCat("127.0.0.1:", port), ops_.Material());
+    EXPECT_OK(channel.status());
+    stub_ = KeyService::NewStub(*channel);
+    return child;
+  }
+
+  template <typename Request, typename Response>
+  absl::StatusOr<KeyInfo> Call(
+      grpc::Status (KeyService::Stub::*method)(grpc::ClientContext*,
+                                               const Request&, Response*),
+      absl::string_view key_id, absl::string_view owner = "") {
+    Request request;
+    request.mutable_metadata()->set_request_id(absl::StrCat("r", ++counter_));
+    request.mutable_metadata()->mutable_justification()->set_reason(
+        Justification::CUSTODIAN_INITIATED_SERVICE);
+    request.set_key_id(std::string(key_id));
+    if constexpr (std::is_same_v<Request, v1::CreateKeyRequest>) {
+      request.set_owner(std::string(owner));
+    }
+    Response response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(20));
+    context.set_wait_for_ready(true);
+    grpc::Status s = (stub_.get()->*method)(&context, request, &response);
+    if (!s.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          s.error_message());
+    }
+    return response.key();
+  }
+
+  std::string dir_;
+  std::optional<tls::CertificateAuthority> ca_;
+  tls::Identity ops_;
+  std::unique_ptr<KeyService::Stub> stub_;
+  int counter_ = 0;
+};
+
+TEST_F(KeyServiceProcessTest, KillNineRightAfterAcknowledgedChangesLosesNothing) {
+  constexpr int kRounds = 3;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string key_id = absl::StrCat("key-", round);
+    {
+      std::unique_ptr<Child> service = StartService();
+      ASSERT_OK(Call(&KeyService::Stub::CreateKey, key_id, "alice").status());
+      service->Kill(SIGKILL);
+      EXPECT_EQ(service->Wait(std::chrono::seconds(10)), -SIGKILL);
+    }
+    {
+      std::unique_ptr<Child> service = StartService();
+      ASSERT_OK_AND_ASSIGN(KeyInfo rotated,
+                           Call(&KeyService::Stub::RotateKey, key_id));
+      ASSERT_EQ(rotated.current_version(), 2u);
+      service->Kill(SIGKILL);
+      EXPECT_EQ(service->Wait(std::chrono::seconds(10)), -SIGKILL);
+    }
+  }
+  std::unique_ptr<Child> service = StartService();
+  for (int round = 0; round < kRounds; ++round) {
+    ASSERT_OK_AND_ASSIGN(
+        KeyInfo info,
+        Call(&KeyService::Stub::GetKeyInfo, absl::StrCat("key-", round)));
+    EXPECT_EQ(info.current_version(), 2u) << round;
+    EXPECT_EQ(info.versions_size(), 2) << round;
+    EXPECT_EQ(info.owner(), "alice");
+  }
+  service->Kill(SIGTERM);
+  EXPECT_EQ(service->Wait(std::chrono::seconds(10)), 0);
+}
+
+TEST_F(KeyServiceProcessTest, MissingPolicyFileStopsStartup) {
+  std::vector<std::string> flags = Flags();
+  flags[2] = "--policy=" + dir_ + "/no-such-policy.textproto";
+  Child child(flags, dir_ + "/stderr");
+  EXPECT_EQ(child.Wait(std::chrono::seconds(20)), 1);
+  EXPECT_THAT(ReadFile(dir_ + "/stderr"),
+              HasSubstr("no-such-policy.textproto"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/port"));
+}
+
+TEST_F(KeyServiceProcessTest, MalformedPolicyFileStopsStartupWithLineAndColumn) {
+  std::ofstream(dir_ + "/policy.textproto")
+      << "jurisdiction: \"US\"\nrules { name: \"x\" effect: ALOW }\n";
+  Child child(Flags(), dir_ + "/stderr");
+  EXPECT_EQ(child.Wait(std::chrono::seconds(20)), 1);
+  EXPECT_THAT(ReadFile(dir_ + "/stderr"), HasSubstr("policy.textproto:2:"));
+}
+
+TEST_F(KeyServiceProcessTest, KeyFileReadableByOthersStopsStartup) {
+  ASSERT_EQ(::chmod((dir_ + "/ks.key").c_str(), 0644), 0);
+  Child child(Flags(), dir_ + "/stderr");
+  EXPECT_EQ(child.Wait(std::chrono::seconds(20)), 1);
+  EXPECT_THAT(ReadFile(dir_ + "/stderr"), HasSubstr("ks.key"));
+}
+
+TEST_F(KeyServiceProcessTest, UnknownFlagIsAUsageError) {
+  std::vector<std::string> flags = Flags();
+  flags.push_back("--jurisdicton=CN");
+  Child child(flags, dir_ + "/stderr");
+  std::optional<int> code = child.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  EXPECT_THAT(ReadFile(dir_ + "/stderr"), HasSubstr("jurisdicton"));
+}
+
+TEST_F(KeyServiceProcessTest, MissingRequiredFlagIsAUsageError) {
+  std::vector<std::string> flags = Flags();
+  flags.erase(flags.begin() + 1);  // --jurisdiction
+  Child child(flags, dir_ + "/stderr");
+  EXPECT_EQ(child.Wait(std::chrono::seconds(20)), 2);
+  EXPECT_THAT(ReadFile(dir_ + "/stderr"),
+              HasSubstr("--jurisdiction is required"));
+}
+
+TEST_F(KeyServiceProcessTest, HelpDocumentsTheFlags) {
+  const std::string out = dir_ + "/help";
+  std::string command = absl::StrCat(KEY_SERVICE_BINARY, " --help > ", out,
+                                     " 2>&1");
+  std::system(command.c_str());
+  const std::string help = ReadFile(out);
+  for (const char* flag : {"--listen", "--jurisdiction", "--policy",
+                           "--data_dir", "--root_key_file", "--tls_ca",
+                           "--tls_cert", "--tls_key"}) {
+    EXPECT_THAT(help, HasSubstr(flag));
+  }
+}
+
+}  // namespace
+}  // namespace residency::key_service

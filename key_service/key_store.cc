@@ -1,0 +1,400 @@
+#include "key_service/key_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "crypto/random.h"
+#include "google/protobuf/util/time_util.h"
+#include "residency/v1/key_store.pb.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
+
+namespace residency::key_service {
+namespace {
+
+using ::residency::crypto::Aead;
+using ::residency::crypto::AeadAlgorithm;
+using ::residency::crypto::SecretBytes;
+using ::residency::v1::KeyInfo;
+using ::residency::v1::StoredKey;
+using ::residency::v1::StoredSecret;
+
+constexpr absl::string_view kKeyPrefix = "k/";
+constexpr absl::string_view kSecretPrefix = "s/";
+
+absl::Status ErrnoError(absl::string_view what, const std::string& path) {
+  return absl::InternalError(
+      absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+absl::Status RocksError(absl::string_view what, const rocksdb::Status& s) {
+  return absl::InternalError(absl::StrCat("key store: ", what, ": ",
+                                          s.ToString()));
+}
+
+void AppendU32(std::string* out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+std::string KekAssociatedData(absl::string_view key_id, uint32_t version) {
+  std::string ad("residency/kek/v1");
+  ad.push_back('\0');
+  AppendU32(&ad, static_cast<uint32_t>(key_id.size()));
+  absl::StrAppend(&ad, key_id);
+  AppendU32(&ad, version);
+  return ad;
+}
+
+std::string SecretAssociatedData(absl::string_view name) {
+  std::string ad("residency/secret/v1");
+  ad.push_back('\0');
+  absl::StrAppend(&ad, name);
+  return ad;
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      absl::ToUnixNanos(t));
+}
+
+}  // namespace
+
+absl::StatusOr<SecretBytes> LoadOrCreateRootKey(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT) {
+    absl::StatusOr<SecretBytes> fresh = crypto::RandomSecret(kRootKeySize);
+    if (!fresh.ok()) return fresh.status();
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoError("cannot create root key file", path);
+    // The mode passed to open is filtered by the umask; make it exact.
+    const bool ok = ::fchmod(fd, 0600) == 0 &&
+                    ::write(fd, fresh->data(), fresh->size()) ==
+                        static_cast<ssize_t>(fresh->size()) &&
+                    ::fsync(fd) == 0;
+    const int saved = errno;
+    ::close(fd);
+    if (!ok) {
+      ::unlink(path.c_str());
+      errno = saved;
+      return ErrnoError("cannot write root key file", path);
+    }
+    return *std::move(fresh);
+  }
+  if (fd < 0) return ErrnoError("cannot open root key file", path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return ErrnoError("cannot stat root key file", path);
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "root key file %s has mode %04o: group or others may access it; "
+        "refusing to use it (chmod 600 it, and consider the key exposed)",
+        path, st.st_mode & 07777));
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(kRootKeySize)) {
+    ::close(fd);
+    return absl::DataLossError(absl::StrCat(
+        "root key file ", path, " must be a regular file of exactly ",
+        kRootKeySize, " bytes, found ", st.st_size));
+  }
+  SecretBytes key(kRootKeySize);
+  const ssize_t n = ::read(fd, key.mutable_data(), key.size());
+  const int saved = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(kRootKeySize)) {
+    errno = saved;
+    return ErrnoError("cannot read root key file", path);
+  }
+  return key;
+}
+
+const SecretBytes* KeySnapshot::Material(uint32_t version) const {
+  auto it = material.find(version);
+  return it == material.end() ? nullptr : &it->second;
+}
+
+KeyStore::KeyStore(std::unique_ptr<rocksdb::DB> db, Aead sealer,
+                   std::function<absl::Time()> clock)
+    : db_(std::move(db)), sealer_(std::move(sealer)), clock_(std::move(clock)) {}
+
+KeyStore::~KeyStore() = default;
+
+absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(
+    const std::string& dir, SecretBytes root_key,
+    std::function<absl::Time()> clock) {
+  if (root_key.size() != kRootKeySize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "root key must be ", kRootKeySize, " bytes, got ", root_key.size()));
+  }
+  absl::StatusOr<Aead> sealer =
+      Aead::Create(AeadAlgorithm::kAes256Gcm, std::move(root_key));
+  if (!sealer.ok()) return sealer.status();
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
+  if (!s.ok()) return RocksError(absl::StrCat("cannot open ", dir), s);
+  std::unique_ptr<KeyStore> store(new KeyStore(
+      std::unique_ptr<rocksdb::DB>(raw), *std::move(sealer), std::move(clock)));
+  if (absl::Status loaded = store->LoadAll(); !loaded.ok()) return loaded;
+  return store;
+}
+
+absl::Status KeyStore::LoadAll() {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  absl::flat_hash_map<std::string, Snapshot> loaded;
+  for (it->Seek(rocksdb::Slice(kKeyPrefix.data(), kKeyPrefix.size()));
+       it->Valid() && it->key().starts_with(rocksdb::Slice(
+                          kKeyPrefix.data(), kKeyPrefix.size()));
+       it->Next()) {
+    const std::string key_id =
+        it->key().ToString().substr(kKeyPrefix.size());
+    StoredKey stored;
+    if (!stored.ParseFromArray(it->value().data(),
+                               static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          absl::StrCat("key store: record of key '", key_id,
+                       "' does not parse"));
+    }
+    auto snapshot = std::make_shared<KeySnapshot>();
+    snapshot->info = stored.info();
+    for (const StoredKey::SealedVersion& v : stored.sealed_versions()) {
+      absl::StatusOr<SecretBytes> material = sealer_.DecryptToSecret(
+          v.sealed_material(), KekAssociatedData(key_id, v.version()));
+      if (!material.ok()) {
+        return absl::DataLossError(absl::StrCat(
+            "key store: version ", v.version(), " of key '", key_id,
+            "' does not open under the root key (wrong root key file, or "
+            "the store was modified): ",
+            material.status().message()));
+      }
+      snapshot->material.emplace(v.version(), *std::move(material));
+    }
+    loaded.emplace(key_id, std::move(snapshot));
+  }
+  if (!it->status().ok()) return RocksError("scan", it->status());
+  absl::MutexLock lock(&mu_);
+  keys_ = std::move(loaded);
+  return absl::OkStatus();
+}
+
+KeyStore::Snapshot KeyStore::Find(absl::string_view key_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = keys_.find(key_id);
+  return it == keys_.end() ? nullptr : it->second;
+}
+
+size_t KeyStore::key_count() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return keys_.size();
+}
+
+absl::StatusOr<KeyStore::Snapshot> KeyStore::Commit(
+    std::shared_ptr<KeySnapshot> next) {
+  const std::string& key_id = next->info.key_id();
+  StoredKey stored;
+  *stored.mutable_info() = next->info;
+  for (const auto& [version, material] : next->material) {
+    absl::StatusOr<std::string> sealed = sealer_.Encrypt(
+        material.view(), KekAssociatedData(key_id, version));
+    if (!sealed.ok()) return sealed.status();
+    StoredKey::SealedVersion* v = stored.add_sealed_versions();
+    v->set_version(version);
+    for (const KeyInfo::Version& meta : next->info.versions()) {
+      if (meta.version() == version) *v->mutable_created_at() = meta.created_at();
+    }
+    v->set_sealed_material(*std::move(sealed));
+  }
+  std::string value;
+  if (!stored.SerializeToString(&value)) {
+    return absl::InternalError("key store: cannot serialize a key record");
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  const std::string db_key = absl::StrCat(kKeyPrefix, key_id);
+  rocksdb::Status s = db_->Put(write_options, db_key, value);
+  if (!s.ok()) return RocksError(absl::StrCat("write key '", key_id, "'"), s);
+  Snapshot published = std::move(next);
+  absl::MutexLock lock(&mu_);
+  keys_[key_id] = published;
+  return published;
+}
+
+absl::StatusOr<std::shared_ptr<KeySnapshot>> KeyStore::CopyForUpdate(
+    absl::string_view key_id) const {
+  Snapshot current = Find(key_id);
+  if (current == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no key '", key_id, "'"));
+  }
+  auto next = std::make_shared<KeySnapshot>();
+  next->info = current->info;
+  for (const auto& [version, material] : current->material) {
+    next->material.emplace(version, material.Clone());
+  }
+  return next;
+}
+
+absl::StatusOr<KeyStore::Snapshot> KeyStore::Create(absl::string_view key_id,
+                                                    absl::string_view owner) {
+  absl::MutexLock write_lock(&write_mu_);
+  if (Find(key_id) != nullptr) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("key '", key_id, "' already exists"));
+  }
+  absl::StatusOr<SecretBytes> material = crypto::RandomSecret(kKekSize);
+  if (!material.ok()) return material.status();
+  const google::protobuf::Timestamp now = ToProto(clock_());
+  auto next = std::make_shared<KeySnapshot>();
+  KeyInfo& info = next->info;
+  info.set_key_id(std::string(key_id));
+  info.set_owner(std::string(owner));
+  info.set_state(KeyInfo::ENABLED);
+  info.set_current_version(1);
+  info.set_min_decryption_version(1);
+  *info.mutable_created_at() = now;
+  KeyInfo::Version* v = info.add_versions();
+  v->set_version(1);
+  *v->mutable_created_at() = now;
+  next->material.emplace(1, *std::move(material));
+  return Commit(std::move(next));
+}
+
+absl::StatusOr<KeyStore::Snapshot> KeyStore::Rotate(absl::string_view key_id) {
+  absl::MutexLock write_lock(&write_mu_);
+  absl::StatusOr<std::shared_ptr<KeySnapshot>> next = CopyForUpdate(key_id);
+  if (!next.ok()) return next.status();
+  KeyInfo& info = (*next)->info;
+  if (info.state() == KeyInfo::DESTROYED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key '", key_id, "' is destroyed and cannot rotate"));
+  }
+  absl::StatusOr<SecretBytes> material = crypto::RandomSecret(kKekSize);
+  if (!material.ok()) return material.status();
+  const uint32_t version = info.current_version() + 1;
+  info.set_current_version(version);
+  KeyInfo::Version* v = info.add_versions();
+  v->set_version(version);
+  *v->mutable_created_at() = ToProto(clock_());
+  (*next)->material.emplace(version, *std::move(material));
+  return Commit(*std::move(next));
+}
+
+absl::StatusOr<KeyStore::Snapshot> KeyStore::SetMinDecryptionVersion(
+    absl::string_view key_id, uint32_t version) {
+  absl::MutexLock write_lock(&write_mu_);
+  absl::StatusOr<std::shared_ptr<KeySnapshot>> next = CopyForUpdate(key_id);
+  if (!next.ok()) return next.status();
+  KeyInfo& info = (*next)->info;
+  if (info.state() == KeyInfo::DESTROYED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key '", key_id, "' is destroyed"));
+  }
+  if (version == 0 || version > info.current_version()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "minimum decryption version ", version, " for key '", key_id,
+        "' must be between 1 and the current version ",
+        info.current_version()));
+  }
+  info.set_min_decryption_version(version);
+  return Commit(*std::move(next));
+}
+
+absl::StatusOr<KeyStore::Snapshot> KeyStore::SetEnabled(
+    absl::string_view key_id, bool enabled) {
+  absl::MutexLock write_lock(&write_mu_);
+  absl::StatusOr<std::shared_ptr<KeySnapshot>> next = CopyForUpdate(key_id);
+  if (!next.ok()) return next.status();
+  KeyInfo& info = (*next)->info;
+  if (info.state() == KeyInfo::DESTROYED) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key '", key_id, "' is destroyed and cannot be ",
+        enabled ? "enabled" : "disabled"));
+  }
+  info.set_state(enabled ? KeyInfo::ENABLED : KeyInfo::DISABLED);
+  return Commit(*std::move(next));
+}
+
+absl::StatusOr<KeyStore::Snapshot> KeyStore::Destroy(absl::string_view key_id) {
+  absl::MutexLock write_lock(&write_mu_);
+  Snapshot current = Find(key_id);
+  if (current == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no key '", key_id, "'"));
+  }
+  if (current->info.state() == KeyInfo::DESTROYED) return current;
+  auto next = std::make_shared<KeySnapshot>();
+  next->info = current->info;
+  next->info.set_state(KeyInfo::DESTROYED);
+  next->info.clear_versions();
+  absl::StatusOr<Snapshot> committed = Commit(std::move(next));
+  if (!committed.ok()) return committed;
+  // The old record (with sealed material) may still sit in the memtable,
+  // the WAL or older table files. Flushing and compacting the key's range
+  // rewrites it away; a failure here does not undo the destruction, which
+  // is already durable, so it is not reported to the caller.
+  const std::string db_key = absl::StrCat(kKeyPrefix, key_id);
+  rocksdb::Slice begin(db_key);
+  rocksdb::Slice end(db_key);
+  db_->Flush(rocksdb::FlushOptions());
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForce;
+  db_->CompactRange(compact, &begin, &end);
+  return committed;
+}
+
+absl::StatusOr<SecretBytes> KeyStore::LoadOrCreateSecret(absl::string_view name,
+                                                         size_t size) {
+  absl::MutexLock write_lock(&write_mu_);
+  const std::string db_key = absl::StrCat(kSecretPrefix, name);
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), db_key, &value);
+  if (s.ok()) {
+    StoredSecret stored;
+    if (!stored.ParseFromString(value)) {
+      return absl::DataLossError(
+          absl::StrCat("key store: secret '", name, "' does not parse"));
+    }
+    absl::StatusOr<SecretBytes> secret =
+        sealer_.DecryptToSecret(stored.sealed(), SecretAssociatedData(name));
+    if (!secret.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "key store: secret '", name,
+          "' does not open under the root key (wrong root key file?)"));
+    }
+    if (secret->size() != size) {
+      return absl::DataLossError(absl::StrCat("key store: secret '", name,
+                                              "' has ", secret->size(),
+                                              " bytes, expected ", size));
+    }
+    return secret;
+  }
+  if (!s.IsNotFound()) return RocksError(absl::StrCat("read ", db_key), s);
+  absl::StatusOr<SecretBytes> secret = crypto::RandomSecret(size);
+  if (!secret.ok()) return secret.status();
+  absl::StatusOr<std::string> sealed =
+      sealer_.Encrypt(secret->view(), SecretAssociatedData(name));
+  if (!sealed.ok()) return sealed.status();
+  StoredSecret stored;
+  stored.set_sealed(*std::move(sealed));
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  s = db_->Put(write_options, db_key, stored.SerializeAsString());
+  if (!s.ok()) return RocksError(absl::StrCat("write ", db_key), s);
+  return secret;
+}
+
+}  // namespace residency::key_service

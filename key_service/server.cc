@@ -1,0 +1,153 @@
+#include "key_service/server.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <utility>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "key_service/audit_signer.h"
+#include "key_service/key_store.h"
+#include "tls/peer.h"
+
+namespace residency::key_service {
+namespace {
+
+constexpr absl::string_view kServiceName = "residency.v1.KeyService";
+constexpr absl::string_view kAuditSignerSecret = "audit-signer-seed";
+constexpr size_t kAuditSeedSize = 32;
+
+absl::Status MakeDirectory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return absl::OkStatus();
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a directory"));
+  }
+  return absl::InternalError(absl::StrCat("cannot create directory ", path,
+                                          ": ", std::strerror(errno)));
+}
+
+absl::Status WriteFile(const std::string& path, absl::string_view contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+  out.close();
+  if (!out) {
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ",
+                                            std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KeyServiceServer>> KeyServiceServer::Start(
+    KeyServiceServerOptions options, PolicyEngine policy) {
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError("a data directory is required");
+  }
+  if (options.jurisdiction.empty()) {
+    return absl::InvalidArgumentError("a jurisdiction is required");
+  }
+  absl::StatusOr<tls::Principal> self =
+      tls::CertificatePrincipal(options.tls.certificate_pem);
+  if (!self.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the service certificate has no usable residency:// identity: ",
+        self.status().message()));
+  }
+  if (self->kind != tls::Principal::Kind::kService) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the service certificate names ", self->uri,
+        ", not a residency://service/NAME identity"));
+  }
+  if (absl::Status s = MakeDirectory(options.data_dir); !s.ok()) return s;
+  const std::string root_key_file =
+      options.root_key_file.empty()
+          ? absl::StrCat(options.data_dir, "/root.key")
+          : options.root_key_file;
+  absl::StatusOr<crypto::SecretBytes> root_key =
+      LoadOrCreateRootKey(root_key_file);
+  if (!root_key.ok()) return root_key.status();
+  absl::StatusOr<std::unique_ptr<KeyStore>> keys = KeyStore::Open(
+      absl::StrCat(options.data_dir, "/keys"), *std::move(root_key));
+  if (!keys.ok()) return keys.status();
+  absl::StatusOr<crypto::SecretBytes> seed =
+      (*keys)->LoadOrCreateSecret(kAuditSignerSecret, kAuditSeedSize);
+  if (!seed.ok()) return seed.status();
+  absl::StatusOr<AuditSigner> signer = AuditSigner::FromSeed(*seed);
+  if (!signer.ok()) return signer.status();
+
+  std::unique_ptr<KeyServiceServer> server(new KeyServiceServer());
+  server->principal_ = self->uri;
+  server->audit_public_key_pem_ = signer->PublicKeyPem();
+  if (absl::Status s =
+          WriteFile(absl::StrCat(options.data_dir, "/audit_public_key.pem"),
+                    server->audit_public_key_pem_);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::unique_ptr<AuditLog>> audit =
+      AuditLog::Open(absl::StrCat(options.data_dir, "/audit"),
+                     *std::move(signer), options.audit);
+  if (!audit.ok()) return audit.status();
+
+  server->custodian_ = std::make_unique<Custodian>(
+      CustodianOptions{self->uri, options.jurisdiction}, std::move(policy),
+      *std::move(keys), *std::move(audit));
+  server->service_ = std::make_unique<KeyServiceGrpc>(server->custodian_.get());
+
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      tls::MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address, *credentials,
+                           &server->port_);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_request_bytes));
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen_address,
+                     " (address in use, or not a host:port?)"));
+  }
+  server->server_->GetHealthCheckService()->SetServingStatus(
+      std::string(kServiceName), true);
+  const size_t colon = options.listen_address.rfind(':');
+  server->host_ = options.listen_address.substr(0, colon);
+  if (server->host_.empty() || server->host_ == "0.0.0.0" ||
+      server->host_ == "[::]") {
+    server->host_ = "127.0.0.1";
+  }
+  return server;
+}
+
+KeyServiceServer::~KeyServiceServer() { Shutdown(); }
+
+std::string KeyServiceServer::address() const {
+  return absl::StrCat(host_, ":", port_);
+}
+
+void KeyServiceServer::Shutdown(absl::Duration grace) {
+  if (shut_down_ || server_ == nullptr) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(std::string(kServiceName),
+                                                     false);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+}
+
+void KeyServiceServer::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
+
+}  // namespace residency::key_service
