@@ -94,28 +94,28 @@ TEST(ObjectContextTest, OtherVersionChangesTheEncoding) {
 TEST(ObjectContextTest, EmptyOwnerIsRejected) {
   auto result = EncodeObjectContext("", "o", 1);
   EXPECT_THAT(result, StatusIs(kInvalidArgument));
-  EXPECT_THAT(result.status().message(),
+  EXPECT_THAT(std::string(result.status().message()),
               HasSubstr("owner is 0 bytes, must be 1-128"));
 }
 
 TEST(ObjectContextTest, OwnerLongerThan128BytesIsRejected) {
   auto result = EncodeObjectContext(std::string(129, 'o'), "o", 1);
   EXPECT_THAT(result, StatusIs(kInvalidArgument));
-  EXPECT_THAT(result.status().message(),
+  EXPECT_THAT(std::string(result.status().message()),
               HasSubstr("owner is 129 bytes, must be 1-128"));
 }
 
 TEST(ObjectContextTest, EmptyObjectIdIsRejected) {
   auto result = EncodeObjectContext("u", "", 1);
   EXPECT_THAT(result, StatusIs(kInvalidArgument));
-  EXPECT_THAT(result.status().message(),
+  EXPECT_THAT(std::string(result.status().message()),
               HasSubstr("object_id is 0 bytes, must be 1-1024"));
 }
 
 TEST(ObjectContextTest, ObjectIdLongerThan1024BytesIsRejected) {
   auto result = EncodeObjectContext("u", std::string(1025, 'i'), 1);
   EXPECT_THAT(result, StatusIs(kInvalidArgument));
-  EXPECT_THAT(result.status().message(),
+  EXPECT_THAT(std::string(result.status().message()),
               HasSubstr("object_id is 1025 bytes, must be 1-1024"));
 }
 
@@ -125,7 +125,7 @@ TEST(ObjectContextTest, ObjectIdWithNulIsRejected) {
     object_id[at] = '\0';
     auto result = EncodeObjectContext("u", object_id, 1);
     EXPECT_THAT(result, StatusIs(kInvalidArgument)) << at;
-    EXPECT_THAT(result.status().message(),
+    EXPECT_THAT(std::string(result.status().message()),
                 HasSubstr(absl::StrCat("object_id (5 bytes) contains a NUL "
                                        "byte at offset ",
                                        at)));
@@ -141,7 +141,8 @@ TEST(ObjectContextTest, NulInOwnerIsOnlyLengthChecked) {
 TEST(ObjectContextTest, VersionZeroIsRejected) {
   auto result = EncodeObjectContext("u", "o", 0);
   EXPECT_THAT(result, StatusIs(kInvalidArgument));
-  EXPECT_THAT(result.status().message(), HasSubstr("version is 0"));
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("version is 0"));
 }
 
 }  // namespace
