@@ -66,26 +66,57 @@ absl::StatusOr<std::string> Aead::Encrypt(
   return out;
 }
 
-absl::StatusOr<std::string> Aead::Decrypt(
-    absl::string_view ciphertext, absl::string_view associated_data) const {
+absl::Status Aead::CheckCiphertextSize(absl::string_view ciphertext) const {
   if (ciphertext.size() < kOverhead) {
     return absl::InvalidArgumentError(absl::StrCat(
         AeadAlgorithmName(algorithm_), " ciphertext of ", ciphertext.size(),
         " bytes is shorter than the ", kOverhead, "-byte nonce and tag"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Aead::DecryptInto(absl::string_view ciphertext,
+                               absl::string_view associated_data,
+                               absl::Span<uint8_t> out) const {
   absl::StatusOr<internal::AeadCipher> cipher =
       internal::AeadCipher::Create(KindOf(algorithm_), key_.view());
   if (!cipher.ok()) return cipher.status();
-  std::string out(ciphertext.size() - kOverhead, '\0');
   absl::Status status = cipher->Open(
       absl::Span<const uint8_t>(
           reinterpret_cast<const uint8_t*>(ciphertext.data()), kNonceSize),
-      ciphertext.substr(kNonceSize), associated_data, Writable(out, 0));
+      ciphertext.substr(kNonceSize), associated_data, out);
   if (!status.ok()) {
     return absl::Status(
         status.code(),
         absl::StrCat(AeadAlgorithmName(algorithm_), ": ", status.message()));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Aead::Decrypt(
+    absl::string_view ciphertext, absl::string_view associated_data) const {
+  if (absl::Status status = CheckCiphertextSize(ciphertext); !status.ok()) {
+    return status;
+  }
+  std::string out(ciphertext.size() - kOverhead, '\0');
+  absl::Status status =
+      DecryptInto(ciphertext, associated_data, Writable(out, 0));
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<SecretBytes> Aead::DecryptToSecret(
+    absl::string_view ciphertext, absl::string_view associated_data) const {
+  if (absl::Status status = CheckCiphertextSize(ciphertext); !status.ok()) {
+    return status;
+  }
+  // AeadCipher::Open wipes `out` on failure and SecretBytes wipes it when
+  // dropped, so the plaintext exists only inside `out`.
+  SecretBytes out(ciphertext.size() - kOverhead);
+  absl::Status status =
+      DecryptInto(ciphertext, associated_data,
+                  absl::Span<uint8_t>(out.mutable_data(), out.size()));
+  if (!status.ok()) return status;
   return out;
 }
 

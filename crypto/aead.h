@@ -2,10 +2,12 @@
 #define RESIDENCY_CRYPTO_AEAD_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "crypto/internal/aead_cipher.h"
 #include "crypto/secret_bytes.h"
 
@@ -41,9 +43,10 @@ absl::string_view AeadAlgorithmName(AeadAlgorithm algorithm);
 // be called concurrently.
 //
 // Errors: Create returns INVALID_ARGUMENT for a key that is not 32 bytes.
-// Decrypt returns INVALID_ARGUMENT for a ciphertext shorter than kOverhead
-// and DATA_LOSS when authentication fails (wrong key, wrong associated data,
-// or any modified byte); it never returns unauthenticated plaintext.
+// Decrypt and DecryptToSecret return INVALID_ARGUMENT for a ciphertext
+// shorter than kOverhead and DATA_LOSS when authentication fails (wrong key,
+// wrong associated data, or any modified byte); they never return
+// unauthenticated plaintext.
 //
 // Example:
 //   ASSIGN_OR_RETURN(SecretBytes key, RandomSecret(Aead::kKeySize));
@@ -68,11 +71,27 @@ class Aead {
   absl::StatusOr<std::string> Decrypt(absl::string_view ciphertext,
                                       absl::string_view associated_data) const;
 
+  // As Decrypt (same statuses, same messages), for a plaintext that is key
+  // material: it is decrypted straight into the returned SecretBytes, so no
+  // std::string copy of it is left on the heap. To encrypt a secret, pass
+  // its view() to Encrypt.
+  absl::StatusOr<SecretBytes> DecryptToSecret(
+      absl::string_view ciphertext, absl::string_view associated_data) const;
+
   AeadAlgorithm algorithm() const { return algorithm_; }
 
  private:
   Aead(AeadAlgorithm algorithm, SecretBytes key)
       : algorithm_(algorithm), key_(std::move(key)) {}
+
+  // Checks the length, then opens `ciphertext` into `out`, which must be
+  // ciphertext.size() - kOverhead bytes. The shared body of Decrypt and
+  // DecryptToSecret.
+  absl::Status DecryptInto(absl::string_view ciphertext,
+                           absl::string_view associated_data,
+                           absl::Span<uint8_t> out) const;
+  // INVALID_ARGUMENT for a ciphertext too short to hold nonce and tag.
+  absl::Status CheckCiphertextSize(absl::string_view ciphertext) const;
 
   AeadAlgorithm algorithm_;
   SecretBytes key_;

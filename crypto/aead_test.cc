@@ -234,6 +234,39 @@ TEST_P(AeadSweepTest, TruncatedOrExtendedCiphertextFails) {
                                                               : kDataLoss));
 }
 
+TEST_P(AeadSweepTest, DecryptToSecretRecoversPlaintext) {
+  ASSERT_OK_AND_ASSIGN(SecretBytes decrypted,
+                       aead_->DecryptToSecret(ciphertext_, kAd));
+  EXPECT_TRUE(decrypted == SecretBytes::CopyFrom(plaintext_));
+  EXPECT_EQ(decrypted.size(), plaintext_.size());
+}
+
+TEST_P(AeadSweepTest, DecryptToSecretFailsExactlyAsDecryptDoes) {
+  const size_t n = plaintext_.size();
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"flipped nonce bit", FlipBit(ciphertext_, 0)},
+      {"flipped tag bit", FlipBit(ciphertext_, 12 + n + 15, 7)},
+      {"truncated", ciphertext_.substr(0, ciphertext_.size() - 1)},
+      {"extended", ciphertext_ + '\0'},
+      {"shorter than overhead", ciphertext_.substr(0, Aead::kOverhead - 1)},
+  };
+  for (const auto& [what, ciphertext] : bad) {
+    const absl::Status expected = aead_->Decrypt(ciphertext, kAd).status();
+    ASSERT_FALSE(expected.ok()) << what;
+    EXPECT_EQ(aead_->DecryptToSecret(ciphertext, kAd).status(), expected)
+        << what;
+  }
+  const absl::Status wrong_ad = aead_->Decrypt(ciphertext_, "other").status();
+  ASSERT_THAT(wrong_ad, StatusIs(kDataLoss));
+  EXPECT_EQ(aead_->DecryptToSecret(ciphertext_, "other").status(), wrong_ad);
+  if (n > 0) {
+    const std::string body = FlipBit(ciphertext_, 12 + n / 2);
+    const absl::Status expected = aead_->Decrypt(body, kAd).status();
+    ASSERT_THAT(expected, StatusIs(kDataLoss));
+    EXPECT_EQ(aead_->DecryptToSecret(body, kAd).status(), expected);
+  }
+}
+
 TEST_P(AeadSweepTest, WrongKeyFails) {
   ASSERT_OK_AND_ASSIGN(Aead other, NewAead(algorithm_));
   EXPECT_THAT(other.Decrypt(ciphertext_, kAd), StatusIs(kDataLoss));
@@ -264,6 +297,16 @@ TEST_P(AeadAlgorithmTest, DecryptsKnownAnswer) {
       std::string plaintext,
       aead.Decrypt(kat.nonce + kat.ciphertext_and_tag, kat.aad));
   EXPECT_EQ(plaintext, kat.plaintext);
+}
+
+TEST_P(AeadAlgorithmTest, DecryptToSecretDecryptsKnownAnswer) {
+  const KnownAnswer kat = KnownAnswerFor(GetParam());
+  ASSERT_OK_AND_ASSIGN(
+      Aead aead, Aead::Create(GetParam(), SecretBytes::CopyFrom(kat.key)));
+  ASSERT_OK_AND_ASSIGN(
+      SecretBytes plaintext,
+      aead.DecryptToSecret(kat.nonce + kat.ciphertext_and_tag, kat.aad));
+  EXPECT_EQ(plaintext.view(), kat.plaintext);
 }
 
 TEST_P(AeadAlgorithmTest, KeyOfWrongSizeIsInvalidArgument) {

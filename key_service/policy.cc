@@ -1,0 +1,435 @@
+#include "key_service/policy.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/repeated_field.h"
+#include "google/protobuf/text_format.h"
+
+namespace residency::key_service {
+namespace {
+
+using ::google::protobuf::FieldDescriptor;
+using ::google::protobuf::RepeatedField;
+using ::google::protobuf::RepeatedPtrField;
+using ::google::protobuf::TextFormat;
+using ::residency::v1::Justification;
+using ::residency::v1::Policy;
+
+constexpr absl::string_view kUserPrincipalPrefix = "residency://user/";
+
+// Keeps the parser's first error; later ones are usually consequences of it.
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (has_error_) return;
+    has_error_ = true;
+    line_ = line;
+    column_ = column;
+    message_ = message;
+  }
+  void AddWarning(int, google::protobuf::io::ColumnNumber,
+                  const std::string&) override {}
+
+  bool has_error() const { return has_error_; }
+  int line() const { return line_; }
+  int column() const { return column_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  bool has_error_ = false;
+  int line_ = -1;
+  int column_ = -1;
+  std::string message_;
+};
+
+class SilentErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int, google::protobuf::io::ColumnNumber,
+                const std::string&) override {}
+};
+
+// TextFormat::Parser notices some mistakes only after consuming the token at
+// fault, and reports them at the token that follows: a misspelt field name at
+// its ':', an unknown enum value at whatever comes next (often a '}' on the
+// next line). These are recognised by their message.
+bool ReportedAfterTheFaultyToken(absl::string_view message) {
+  constexpr absl::string_view kPrefixes[] = {
+      "Message type \"",                     // ... has no field named "x".
+      "Unknown enumeration value of \"",     // ... for field "x".
+      "Invalid value for boolean field \"",  // ... Value: "x".
+      "Non-repeated field \"",               // ... is specified multiple times.
+  };
+  for (absl::string_view prefix : kPrefixes) {
+    if (absl::StartsWith(message, prefix)) return true;
+  }
+  return false;
+}
+
+// The start of the last token that begins before `location`, found by
+// tokenizing `text` as TextFormat::Parser does; `location` itself if there is
+// none.
+TextFormat::ParseLocation TokenBefore(absl::string_view text,
+                                      TextFormat::ParseLocation location) {
+  google::protobuf::io::ArrayInputStream input(text.data(),
+                                               static_cast<int>(text.size()));
+  SilentErrorCollector silent;
+  google::protobuf::io::Tokenizer tokenizer(&input, &silent);
+  tokenizer.set_allow_f_after_float(true);
+  tokenizer.set_comment_style(
+      google::protobuf::io::Tokenizer::SH_COMMENT_STYLE);
+  tokenizer.set_require_space_after_number(false);
+  tokenizer.set_allow_multiline_strings(true);
+  TextFormat::ParseLocation before = location;
+  while (tokenizer.Next()) {
+    const google::protobuf::io::Tokenizer::Token& token = tokenizer.current();
+    if (token.line > location.line ||
+        (token.line == location.line && token.column >= location.column)) {
+      break;
+    }
+    before = TextFormat::ParseLocation(token.line, token.column);
+  }
+  return before;
+}
+
+// "policy NAME:LINE:COL: what" from the parser's 0-based location, or
+// "policy NAME: what" when there is none.
+absl::Status LoadError(absl::string_view source_name,
+                       TextFormat::ParseLocation location,
+                       absl::string_view what) {
+  if (location.line < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy ", source_name, ": ", what));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("policy ", source_name, ":", location.line + 1, ":",
+                   location.column + 1, ": ", what));
+}
+
+// Where to point a validation error at: the offending value of one rule, or
+// the rule itself when the value was not written out (a missing field) or
+// cannot be told apart (several values written as one "[a, b]" list).
+class RuleLocator {
+ public:
+  RuleLocator(const TextFormat::ParseInfoTree& root, int rule_index,
+              int rule_count) {
+    const FieldDescriptor* rules =
+        Policy::descriptor()->FindFieldByNumber(Policy::kRulesFieldNumber);
+    // Rules written as one "rules: [{...}, {...}]" list share a location, so
+    // then a rule has none of its own (see Value below).
+    if (root.GetLocation(rules, rule_count - 1).line >= 0) {
+      rule_location_ = root.GetLocation(rules, rule_index);
+    }
+    tree_ = root.GetTreeForNested(rules, rule_index);
+  }
+
+  TextFormat::ParseLocation Rule() const { return rule_location_; }
+
+  TextFormat::ParseLocation Field(int field_number) const {
+    const FieldDescriptor* field = FieldFor(field_number);
+    if (tree_ == nullptr || field->is_repeated()) return rule_location_;
+    return Found(tree_->GetLocation(field, -1));
+  }
+
+  TextFormat::ParseLocation Value(int field_number, int index,
+                                  int field_size) const {
+    const FieldDescriptor* field = FieldFor(field_number);
+    // Each written occurrence of a field records one location; only when
+    // there is one per value do locations and values line up.
+    if (tree_ == nullptr ||
+        tree_->GetLocation(field, field_size - 1).line < 0) {
+      return rule_location_;
+    }
+    return Found(tree_->GetLocation(field, index));
+  }
+
+ private:
+  static const FieldDescriptor* FieldFor(int field_number) {
+    return Policy::Rule::descriptor()->FindFieldByNumber(field_number);
+  }
+  TextFormat::ParseLocation Found(TextFormat::ParseLocation location) const {
+    return location.line < 0 ? rule_location_ : location;
+  }
+
+  TextFormat::ParseLocation rule_location_;
+  const TextFormat::ParseInfoTree* tree_ = nullptr;
+};
+
+absl::Status CheckPatterns(const RepeatedPtrField<std::string>& patterns,
+                           absl::string_view field_name, int field_number,
+                           absl::string_view rule_label,
+                           const RuleLocator& locator,
+                           absl::string_view source_name) {
+  for (int j = 0; j < patterns.size(); ++j) {
+    if (patterns.Get(j).empty()) {
+      return LoadError(
+          source_name, locator.Value(field_number, j, patterns.size()),
+          absl::StrCat(rule_label, ": ", field_name, "[", j, "] is empty"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const Policy& policy,
+                      const TextFormat::ParseInfoTree& locations,
+                      absl::string_view source_name) {
+  using Rule = Policy::Rule;
+  std::map<absl::string_view, int> first_use;  // name -> rule number
+  for (int i = 0; i < policy.rules_size(); ++i) {
+    const Rule& rule = policy.rules(i);
+    const RuleLocator locator(locations, i, policy.rules_size());
+    const int number = i + 1;
+    if (rule.name().empty()) {
+      return LoadError(source_name, locator.Rule(),
+                       absl::StrCat("rule #", number, " has no name"));
+    }
+    const std::string label = absl::StrCat("rule #", number, " '",
+                                           absl::CHexEscape(rule.name()), "'");
+    if (rule.name() == kDefaultDenyRule) {
+      return LoadError(
+          source_name, locator.Field(Rule::kNameFieldNumber),
+          absl::StrCat(label, ": the name '", kDefaultDenyRule,
+                       "' is reserved for the implicit last rule"));
+    }
+    if (auto [it, inserted] = first_use.try_emplace(rule.name(), number);
+        !inserted) {
+      return LoadError(
+          source_name, locator.Field(Rule::kNameFieldNumber),
+          absl::StrCat(label, ": name already used by rule #", it->second));
+    }
+    if (rule.effect() != Rule::ALLOW && rule.effect() != Rule::DENY) {
+      const std::string effect =
+          Rule::Effect_IsValid(rule.effect())
+              ? Rule::Effect_Name(rule.effect())
+              : absl::StrCat(static_cast<int>(rule.effect()));
+      return LoadError(source_name, locator.Field(Rule::kEffectFieldNumber),
+                       absl::StrCat(label, ": effect is ", effect,
+                                    "; it must be ALLOW or DENY"));
+    }
+    for (int j = 0; j < rule.operations_size(); ++j) {
+      const int op = rule.operations(j);
+      if (op == v1::OPERATION_UNSPECIFIED || !v1::Operation_IsValid(op)) {
+        return LoadError(
+            source_name,
+            locator.Value(Rule::kOperationsFieldNumber, j,
+                          rule.operations_size()),
+            absl::StrCat(label, ": operations[", j, "] is ",
+                         op == v1::OPERATION_UNSPECIFIED
+                             ? "OPERATION_UNSPECIFIED"
+                             : absl::StrCat(op, ", not an Operation")));
+      }
+    }
+    for (int j = 0; j < rule.justifications_size(); ++j) {
+      const int reason = rule.justifications(j);
+      if (!Justification::Reason_IsValid(reason)) {
+        return LoadError(source_name,
+                         locator.Value(Rule::kJustificationsFieldNumber, j,
+                                       rule.justifications_size()),
+                         absl::StrCat(label, ": justifications[", j, "] is ",
+                                      reason, ", not a Justification.Reason"));
+      }
+    }
+    if (absl::Status status = CheckPatterns(rule.principals(), "principals",
+                                            Rule::kPrincipalsFieldNumber, label,
+                                            locator, source_name);
+        !status.ok()) {
+      return status;
+    }
+    if (absl::Status status =
+            CheckPatterns(rule.key_ids(), "key_ids", Rule::kKeyIdsFieldNumber,
+                          label, locator, source_name);
+        !status.ok()) {
+      return status;
+    }
+    if (absl::Status status = CheckPatterns(
+            rule.legal_process_jurisdictions(), "legal_process_jurisdictions",
+            Rule::kLegalProcessJurisdictionsFieldNumber, label, locator,
+            source_name);
+        !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool AnyPatternMatches(const RepeatedPtrField<std::string>& patterns,
+                       absl::string_view text) {
+  for (const std::string& pattern : patterns) {
+    if (PolicyPatternMatches(pattern, text)) return true;
+  }
+  return false;
+}
+
+bool Contains(const RepeatedField<int>& values, int value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+bool CallerIsOwner(const PolicyRequest& request) {
+  if (!request.key_id.has_value() || !request.key_owner.has_value() ||
+      request.key_owner->empty()) {
+    return false;
+  }
+  const absl::string_view owner = *request.key_owner;
+  return request.principal.size() ==
+             kUserPrincipalPrefix.size() + owner.size() &&
+         absl::StartsWith(request.principal, kUserPrincipalPrefix) &&
+         absl::EndsWith(request.principal, owner);
+}
+
+bool LegalProcessMatches(const RepeatedPtrField<std::string>& jurisdictions,
+                         const PolicyRequest& request) {
+  if (request.reason != Justification::THIRD_PARTY_DATA_REQUEST ||
+      !request.legal_process_jurisdiction.has_value()) {
+    return false;
+  }
+  for (const std::string& jurisdiction : jurisdictions) {
+    if (jurisdiction == *request.legal_process_jurisdiction) return true;
+  }
+  return false;
+}
+
+bool RuleMatches(const Policy::Rule& rule, const PolicyRequest& request) {
+  if (!rule.principals().empty() &&
+      !AnyPatternMatches(rule.principals(), request.principal)) {
+    return false;
+  }
+  if (rule.caller_is_owner() && !CallerIsOwner(request)) return false;
+  if (!rule.operations().empty() &&
+      !Contains(rule.operations(), request.operation)) {
+    return false;
+  }
+  if (!rule.key_ids().empty() &&
+      (!request.key_id.has_value() ||
+       !AnyPatternMatches(rule.key_ids(), *request.key_id))) {
+    return false;
+  }
+  if (!rule.justifications().empty() &&
+      !Contains(rule.justifications(), request.reason)) {
+    return false;
+  }
+  if (!rule.legal_process_jurisdictions().empty() &&
+      !LegalProcessMatches(rule.legal_process_jurisdictions(), request)) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool PolicyPatternMatches(absl::string_view pattern, absl::string_view text) {
+  // Greedy matching that, on a mismatch, lets the most recent '*' take one
+  // more character. Linear in the common case, O(pattern * text) at worst,
+  // and allocation-free.
+  size_t p = 0;
+  size_t t = 0;
+  size_t star = absl::string_view::npos;
+  size_t star_text = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      star_text = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != absl::string_view::npos) {
+      p = star + 1;
+      t = ++star_text;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+absl::StatusOr<PolicyEngine> PolicyEngine::Parse(
+    absl::string_view text_proto, absl::string_view source_name) {
+  if (text_proto.size() > kMaxPolicyFileSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy ", source_name, " is ", text_proto.size(),
+                     " bytes, more than the limit of ", kMaxPolicyFileSize));
+  }
+  Policy policy;
+  FirstErrorCollector errors;
+  TextFormat::ParseInfoTree locations;
+  TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&locations);
+  google::protobuf::io::ArrayInputStream input(
+      text_proto.data(), static_cast<int>(text_proto.size()));
+  if (!parser.Parse(&input, &policy)) {
+    if (!errors.has_error()) {
+      return LoadError(source_name, TextFormat::ParseLocation(),
+                       "not a valid text-format residency.v1.Policy");
+    }
+    TextFormat::ParseLocation at(errors.line(), errors.column());
+    if (at.line >= 0 && ReportedAfterTheFaultyToken(errors.message())) {
+      at = TokenBefore(text_proto, at);
+    }
+    return LoadError(source_name, at, errors.message());
+  }
+  if (absl::Status status = Validate(policy, locations, source_name);
+      !status.ok()) {
+    return status;
+  }
+  return PolicyEngine(std::move(policy));
+}
+
+absl::StatusOr<PolicyEngine> PolicyEngine::LoadFile(const std::string& path) {
+  const std::string what = absl::StrCat("policy file ", path);
+  int fd;
+  do {
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return absl::ErrnoToStatus(errno, what);
+
+  // One byte past the limit tells an over-long file from one at the limit.
+  std::string text;
+  char buffer[16384];
+  absl::Status status;
+  while (text.size() <= kMaxPolicyFileSize) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = absl::ErrnoToStatus(errno, what);
+      break;
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  if (!status.ok()) return status;
+  if (text.size() > kMaxPolicyFileSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " is larger than the limit of ", kMaxPolicyFileSize, " bytes"));
+  }
+  return Parse(text, path);
+}
+
+PolicyDecision PolicyEngine::Decide(const PolicyRequest& request) const {
+  // The service refuses an unspecified operation before asking; should one
+  // get here anyway, no rule (not even one with no conditions) may allow it.
+  if (request.operation != v1::OPERATION_UNSPECIFIED) {
+    for (const Policy::Rule& rule : policy_.rules()) {
+      if (RuleMatches(rule, request)) {
+        return {rule.effect() == Policy::Rule::ALLOW, rule.name()};
+      }
+    }
+  }
+  return {false, std::string(kDefaultDenyRule)};
+}
+
+}  // namespace residency::key_service
