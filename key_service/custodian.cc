@@ -32,7 +32,6 @@ struct Custodian::Call {
 namespace {
 
 constexpr size_t kMaxRequestIdSize = 128;
-constexpr size_t kMaxKeyIdSize = 128;
 constexpr size_t kMaxOwnerSize = 128;
 
 // Rule names recorded for refusals that no policy rule made.
@@ -371,7 +370,7 @@ void Custodian::GenerateDataKey(
         return absl::InternalError(absl::StrCat(
             "key '", key.info.key_id(), "' lacks its current version"));
       }
-      absl::StatusOr<SecretBytes> dek = crypto::RandomSecret(kKekSize);
+      absl::StatusOr<SecretBytes> dek = crypto::RandomSecret(kDataKeySize);
       if (!dek.ok()) return dek.status();
       absl::StatusOr<std::string> wrapped =
           WrapDataKey(*kek, key.info.key_id(), version, *encoded, *dek);

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "crypto/aead.h"
 #include "crypto/secret_bytes.h"
+#include "key_service/wrapped_key.h"
 #include "residency/v1/key_service.pb.h"
 
 namespace rocksdb {
@@ -23,9 +24,9 @@ class DB;
 
 namespace residency::key_service {
 
-// Size of the root key and of every KEK version (AES-256).
+// Size of the root key (AES-256). KEK versions are kKekSize
+// (wrapped_key.h).
 inline constexpr size_t kRootKeySize = 32;
-inline constexpr size_t kKekSize = 32;
 
 // Reads the root key from `path`, creating the file on first use: 32 fresh
 // random bytes, created exclusively with mode 0600 so no other user ever sees
