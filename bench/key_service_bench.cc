@@ -73,7 +73,8 @@ T Check(absl::StatusOr<T> value, const char* what) {
 v1::RequestMetadata Meta() {
   v1::RequestMetadata m;
   m.set_request_id("bench");
-  m.mutable_justification()->set_reason(Justification::CUSTOMER_INITIATED_ACCESS);
+  m.mutable_justification()->set_reason(
+      Justification::CUSTOMER_INITIATED_ACCESS);
   return m;
 }
 
@@ -82,8 +83,7 @@ void SetUpWorld() {
   char tmpl[] = "/tmp/key_service_bench.XXXXXX";
   if (mkdtemp(tmpl) == nullptr) std::exit(1);
   world->dir = tmpl;
-  world->ca.emplace(
-      Check(tls::CertificateAuthority::Create("bench-ca"), "CA"));
+  world->ca.emplace(Check(tls::CertificateAuthority::Create("bench-ca"), "CA"));
   tls::Identity server_identity =
       Check(world->ca->Issue("residency://service/bench-custodian"), "cert");
   tls::Identity client_identity =
@@ -93,11 +93,11 @@ void SetUpWorld() {
   options.tls = server_identity.Material();
   options.jurisdiction = "US";
   options.data_dir = world->dir + "/ks";
-  world->key_service = Check(
-      KeyServiceServer::Start(std::move(options),
-                              Check(PolicyEngine::Parse(kPolicy, "bench"),
-                                    "policy")),
-      "key service");
+  world->key_service =
+      Check(KeyServiceServer::Start(
+                std::move(options),
+                Check(PolicyEngine::Parse(kPolicy, "bench"), "policy")),
+            "key service");
 
   grpc::ServerBuilder builder;
   int ping_port = 0;
@@ -109,10 +109,9 @@ void SetUpWorld() {
   world->ping_server = builder.BuildAndStart();
   if (world->ping_server == nullptr) std::exit(1);
 
-  world->key_channel = Check(
-      tls::MakeChannel(world->key_service->address(),
-                       client_identity.Material()),
-      "channel");
+  world->key_channel = Check(tls::MakeChannel(world->key_service->address(),
+                                              client_identity.Material()),
+                             "channel");
   world->ping_channel =
       Check(tls::MakeChannel(absl::StrCat("127.0.0.1:", ping_port),
                              client_identity.Material()),

@@ -82,8 +82,9 @@ absl::Status CheckMetadata(const residency::v1::RequestMetadata* metadata) {
   }
   const Justification& j = metadata->justification();
   if (!Justification::Reason_IsValid(j.reason())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metadata.justification.reason ", j.reason(), " is not a known reason"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metadata.justification.reason ", j.reason(),
+                     " is not a known reason"));
   }
   if (j.reason() == Justification::THIRD_PARTY_DATA_REQUEST) {
     if (!j.has_legal_process()) {
@@ -110,9 +111,9 @@ bool IsKeyless(Operation operation) {
 std::string DenialMessage(absl::string_view rule, absl::string_view principal,
                           Operation operation, absl::string_view key_id,
                           const Justification& j) {
-  std::string message = absl::StrCat(
-      "denied by policy rule '", rule, "': ", principal, " may not ",
-      residency::v1::Operation_Name(operation));
+  std::string message =
+      absl::StrCat("denied by policy rule '", rule, "': ", principal,
+                   " may not ", residency::v1::Operation_Name(operation));
   if (!key_id.empty()) absl::StrAppend(&message, " on key '", key_id, "'");
   absl::StrAppend(&message, " with justification ",
                   Justification::Reason_Name(j.reason()));
@@ -252,12 +253,13 @@ absl::Status Custodian::CheckUsable(const KeySnapshot& key) const {
       return absl::FailedPreconditionError(absl::StrCat(
           "key '", key.info.key_id(), "' is disabled (kill switch)"));
     case KeyInfo::DESTROYED:
-      return absl::FailedPreconditionError(absl::StrCat(
-          "key '", key.info.key_id(), "' is destroyed; data wrapped under "
-          "it cannot be recovered"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("key '", key.info.key_id(),
+                       "' is destroyed; data wrapped under "
+                       "it cannot be recovered"));
     default:
-      return absl::InternalError(absl::StrCat(
-          "key '", key.info.key_id(), "' has an unknown state"));
+      return absl::InternalError(
+          absl::StrCat("key '", key.info.key_id(), "' has an unknown state"));
   }
 }
 
@@ -268,15 +270,15 @@ absl::StatusOr<const SecretBytes*> Custodian::DecryptionKek(
     return absl::InvalidArgumentError("wrapped_key.key_version is 0");
   }
   if (version < key.info.min_decryption_version()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "key '", key.info.key_id(), "' version ", version,
-        " is below the minimum decryption version ",
-        key.info.min_decryption_version()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("key '", key.info.key_id(), "' version ", version,
+                     " is below the minimum decryption version ",
+                     key.info.min_decryption_version()));
   }
   const SecretBytes* kek = key.Material(version);
   if (kek == nullptr) {
-    return absl::NotFoundError(absl::StrCat("key '", key.info.key_id(),
-                                            "' has no version ", version));
+    return absl::NotFoundError(
+        absl::StrCat("key '", key.info.key_id(), "' has no version ", version));
   }
   return kek;
 }
@@ -336,7 +338,8 @@ void Custodian::CreateKey(absl::string_view principal,
       call.status = created.status();
     }
   }
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::GenerateDataKey(
@@ -351,7 +354,8 @@ void Custodian::GenerateDataKey(
     WipeString(response->mutable_plaintext_key());
     response->Clear();
   };
-  if (call.status.ok()) call.status = [&]() -> absl::Status {
+  if (call.status.ok())
+    call.status = [&]() -> absl::Status {
       const KeySnapshot& key = *call.key;
       if (absl::Status s = CheckUsable(key); !s.ok()) return s;
       const ObjectRef& context = request.context();
@@ -367,8 +371,8 @@ void Custodian::GenerateDataKey(
       call.entry.set_key_version(version);
       const SecretBytes* kek = key.Material(version);
       if (kek == nullptr) {
-        return absl::InternalError(absl::StrCat(
-            "key '", key.info.key_id(), "' lacks its current version"));
+        return absl::InternalError(absl::StrCat("key '", key.info.key_id(),
+                                                "' lacks its current version"));
       }
       absl::StatusOr<SecretBytes> dek = crypto::RandomSecret(kDataKeySize);
       if (!dek.ok()) return dek.status();
@@ -400,12 +404,13 @@ void Custodian::Unwrap(absl::string_view principal,
       call.status = dek.status();
     }
   }
-  Finish(&call,
-         [response] {
-           WipeString(response->mutable_plaintext_key());
-           response->Clear();
-         },
-         std::move(done));
+  Finish(
+      &call,
+      [response] {
+        WipeString(response->mutable_plaintext_key());
+        response->Clear();
+      },
+      std::move(done));
 }
 
 void Custodian::Rewrap(absl::string_view principal,
@@ -416,7 +421,8 @@ void Custodian::Rewrap(absl::string_view principal,
         request.has_metadata() ? &request.metadata() : nullptr,
         request.wrapped_key().key_id(), &request.context());
   call.entry.set_key_version(request.wrapped_key().key_version());
-  if (call.status.ok()) call.status = [&]() -> absl::Status {
+  if (call.status.ok())
+    call.status = [&]() -> absl::Status {
       const KeySnapshot& key = *call.key;
       absl::StatusOr<SecretBytes> dek =
           UnwrapChecked(key, request.wrapped_key(), request.context());
@@ -428,8 +434,8 @@ void Custodian::Rewrap(absl::string_view principal,
       const uint32_t version = key.info.current_version();
       const SecretBytes* kek = key.Material(version);
       if (kek == nullptr) {
-        return absl::InternalError(absl::StrCat(
-            "key '", key.info.key_id(), "' lacks its current version"));
+        return absl::InternalError(absl::StrCat("key '", key.info.key_id(),
+                                                "' lacks its current version"));
       }
       absl::StatusOr<std::string> wrapped =
           WrapDataKey(*kek, key.info.key_id(), version, *encoded, *dek);
@@ -439,7 +445,8 @@ void Custodian::Rewrap(absl::string_view principal,
       *response->mutable_wrapped_key() = std::move(result);
       return absl::OkStatus();
     }();
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::RotateKey(absl::string_view principal,
@@ -459,7 +466,8 @@ void Custodian::RotateKey(absl::string_view principal,
       call.status = next.status();
     }
   }
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::SetMinDecryptionVersion(
@@ -480,7 +488,8 @@ void Custodian::SetMinDecryptionVersion(
       call.status = next.status();
     }
   }
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::DisableKey(absl::string_view principal,
@@ -500,7 +509,8 @@ void Custodian::DisableKey(absl::string_view principal,
       call.status = next.status();
     }
   }
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::EnableKey(absl::string_view principal,
@@ -520,7 +530,8 @@ void Custodian::EnableKey(absl::string_view principal,
       call.status = next.status();
     }
   }
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::DestroyKey(absl::string_view principal,
@@ -539,7 +550,8 @@ void Custodian::DestroyKey(absl::string_view principal,
       call.status = next.status();
     }
   }
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::GetKeyInfo(absl::string_view principal,
@@ -551,7 +563,8 @@ void Custodian::GetKeyInfo(absl::string_view principal,
         request.has_metadata() ? &request.metadata() : nullptr,
         request.key_id(), nullptr);
   if (call.status.ok()) *response->mutable_key() = call.key->info;
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::ExportKey(absl::string_view principal,
@@ -568,7 +581,8 @@ void Custodian::ExportKey(absl::string_view principal,
     }
     response->Clear();
   };
-  if (call.status.ok()) call.status = [&]() -> absl::Status {
+  if (call.status.ok())
+    call.status = [&]() -> absl::Status {
       const KeySnapshot& key = *call.key;
       if (key.info.state() == KeyInfo::DESTROYED) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -616,7 +630,8 @@ absl::Status Custodian::ReadAuditLog(
         /*key_id=*/"", nullptr);
   const absl::Status decided = call.status;
   absl::Status recorded = CallAndWait([&](Done done) {
-    Finish(&call, [] {}, std::move(done));
+    Finish(
+        &call, [] {}, std::move(done));
   });
   if (!recorded.ok()) return recorded;
   if (!decided.ok()) return decided;

@@ -146,8 +146,7 @@ class Custodian {
 //   absl::Status s = CallAndWait([&](Custodian::Done d) {
 //     custodian.Unwrap(principal, request, &response, std::move(d));
 //   });
-absl::Status CallAndWait(
-    const std::function<void(Custodian::Done)>& start);
+absl::Status CallAndWait(const std::function<void(Custodian::Done)>& start);
 
 }  // namespace residency::key_service
 

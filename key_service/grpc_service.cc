@@ -46,8 +46,8 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
 };
 
 template <typename Request, typename Response>
-using Method = void (Custodian::*)(absl::string_view, const Request&,
-                                   Response*, Custodian::Done);
+using Method = void (Custodian::*)(absl::string_view, const Request&, Response*,
+                                   Custodian::Done);
 
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* Serve(Custodian* custodian,
@@ -124,9 +124,8 @@ class AuditStream final
       // A write still in flight after cancellation completes on its own;
       // Finish must wait for it.
       mu_.Await(absl::Condition(
-          +[](AuditStream* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-            return !s->writing_;
-          },
+          +[](AuditStream* s)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) { return !s->writing_; },
           this));
     }
     Finish(rpc::ToGrpcStatus(status));

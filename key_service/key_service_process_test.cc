@@ -147,8 +147,8 @@ class KeyServiceProcessTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     const int port = std::stoi(ReadFile(dir_ + "/port"));
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = tls::MakeChannel(
-        absl::StrCat("127.0.0.1:", port), ops_.Material());
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        tls::MakeChannel(absl::StrCat("127.0.0.1:", port), ops_.Material());
     EXPECT_OK(channel.status());
     stub_ = KeyService::NewStub(*channel);
     return child;
@@ -187,7 +187,8 @@ class KeyServiceProcessTest : public ::testing::Test {
   int counter_ = 0;
 };
 
-TEST_F(KeyServiceProcessTest, KillNineRightAfterAcknowledgedChangesLosesNothing) {
+TEST_F(KeyServiceProcessTest,
+       KillNineRightAfterAcknowledgedChangesLosesNothing) {
   constexpr int kRounds = 3;
   for (int round = 0; round < kRounds; ++round) {
     const std::string key_id = absl::StrCat("key-", round);
@@ -208,9 +209,8 @@ TEST_F(KeyServiceProcessTest, KillNineRightAfterAcknowledgedChangesLosesNothing)
   }
   std::unique_ptr<Child> service = StartService();
   for (int round = 0; round < kRounds; ++round) {
-    ASSERT_OK_AND_ASSIGN(
-        KeyInfo info,
-        Call(&KeyService::Stub::GetKeyInfo, absl::StrCat("key-", round)));
+    ASSERT_OK_AND_ASSIGN(KeyInfo info, Call(&KeyService::Stub::GetKeyInfo,
+                                            absl::StrCat("key-", round)));
     EXPECT_EQ(info.current_version(), 2u) << round;
     EXPECT_EQ(info.versions_size(), 2) << round;
     EXPECT_EQ(info.owner(), "alice");
@@ -229,7 +229,8 @@ TEST_F(KeyServiceProcessTest, MissingPolicyFileStopsStartup) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/port"));
 }
 
-TEST_F(KeyServiceProcessTest, MalformedPolicyFileStopsStartupWithLineAndColumn) {
+TEST_F(KeyServiceProcessTest,
+       MalformedPolicyFileStopsStartupWithLineAndColumn) {
   std::ofstream(dir_ + "/policy.textproto")
       << "jurisdiction: \"US\"\nrules { name: \"x\" effect: ALOW }\n";
   Child child(Flags(), dir_ + "/stderr");
@@ -265,13 +266,13 @@ TEST_F(KeyServiceProcessTest, MissingRequiredFlagIsAUsageError) {
 
 TEST_F(KeyServiceProcessTest, HelpDocumentsTheFlags) {
   const std::string out = dir_ + "/help";
-  std::string command = absl::StrCat(KEY_SERVICE_BINARY, " --help > ", out,
-                                     " 2>&1");
+  std::string command =
+      absl::StrCat(KEY_SERVICE_BINARY, " --help > ", out, " 2>&1");
   std::system(command.c_str());
   const std::string help = ReadFile(out);
-  for (const char* flag : {"--listen", "--jurisdiction", "--policy",
-                           "--data_dir", "--root_key_file", "--tls_ca",
-                           "--tls_cert", "--tls_key"}) {
+  for (const char* flag :
+       {"--listen", "--jurisdiction", "--policy", "--data_dir",
+        "--root_key_file", "--tls_ca", "--tls_cert", "--tls_key"}) {
     EXPECT_THAT(help, HasSubstr(flag));
   }
 }

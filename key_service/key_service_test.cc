@@ -210,6 +210,19 @@ class Client {
     return response.key();
   }
 
+#define RESIDENCY_LIFECYCLE_RPC(Name)                        \
+  absl::StatusOr<KeyInfo> Name(absl::string_view key_id,     \
+                               RequestMetadata meta) {       \
+    return Lifecycle<v1::Name##Request, v1::Name##Response>( \
+        &KeyService::Stub::Name, key_id, std::move(meta));   \
+  }
+  RESIDENCY_LIFECYCLE_RPC(RotateKey)
+  RESIDENCY_LIFECYCLE_RPC(DisableKey)
+  RESIDENCY_LIFECYCLE_RPC(EnableKey)
+  RESIDENCY_LIFECYCLE_RPC(DestroyKey)
+  RESIDENCY_LIFECYCLE_RPC(GetKeyInfo)
+#undef RESIDENCY_LIFECYCLE_RPC
+
   absl::StatusOr<KeyInfo> SetMinDecryptionVersion(absl::string_view key_id,
                                                   uint32_t version,
                                                   RequestMetadata meta) {
@@ -338,8 +351,8 @@ class KeyServiceTest : public ::testing::Test {
 
   std::vector<AuditEntry> AuditEntries() {
     std::vector<v1::ReadAuditLogResponse> items;
-    EXPECT_OK(As(kAuditor).ReadAuditLog(Meta(Justification::SECURITY_AUDIT),
-                                        &items));
+    EXPECT_OK(
+        As(kAuditor).ReadAuditLog(Meta(Justification::SECURITY_AUDIT), &items));
     std::vector<AuditEntry> entries;
     for (const auto& item : items) {
       if (item.has_entry()) entries.push_back(item.entry());
@@ -368,9 +381,8 @@ TEST_F(KeyServiceTest, OwnerCreatesKeyAndReadsItsInfo) {
   EXPECT_EQ(created.min_decryption_version(), 1u);
   ASSERT_OK_AND_ASSIGN(
       KeyInfo info,
-      As(kAlice).Lifecycle<v1::GetKeyInfoRequest, v1::GetKeyInfoResponse>(
-          &KeyService::Stub::GetKeyInfo, "alice-key",
-          Meta(Justification::CUSTOMER_INITIATED_ACCESS)));
+      As(kAlice).GetKeyInfo("alice-key",
+                            Meta(Justification::CUSTOMER_INITIATED_ACCESS)));
   EXPECT_EQ(info.SerializeAsString(), created.SerializeAsString());
 }
 
@@ -384,12 +396,12 @@ TEST_F(KeyServiceTest, CreatingAnExistingKeyIsAlreadyExists) {
 }
 
 TEST_F(KeyServiceTest, UserCannotCreateAKeyForAnotherOwner) {
-  EXPECT_THAT(As(kBob)
-                  .CreateKey("alice-key", "alice",
-                             Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-                  .status(),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("default-deny")));
+  EXPECT_THAT(
+      As(kBob)
+          .CreateKey("alice-key", "alice",
+                     Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+          .status(),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("default-deny")));
 }
 
 TEST_F(KeyServiceTest, GeneratedDataKeyUnwrapsToTheSameBytes) {
@@ -410,10 +422,10 @@ TEST_F(KeyServiceTest, GeneratedDataKeyUnwrapsToTheSameBytes) {
 
 TEST_F(KeyServiceTest, EachGenerateDataKeyDrawsAFreshKey) {
   AliceData data = MakeAliceData();
-  ASSERT_OK_AND_ASSIGN(
-      v1::GenerateDataKeyResponse second,
-      As(kAlice).GenerateDataKey("alice-key", data.object,
-                                 Meta(Justification::CUSTOMER_INITIATED_ACCESS)));
+  ASSERT_OK_AND_ASSIGN(v1::GenerateDataKeyResponse second,
+                       As(kAlice).GenerateDataKey(
+                           "alice-key", data.object,
+                           Meta(Justification::CUSTOMER_INITIATED_ACCESS)));
   EXPECT_NE(second.plaintext_key(), data.dek);
   EXPECT_NE(second.wrapped_key().wrapped(), data.wrapped.wrapped());
 }
@@ -422,16 +434,15 @@ TEST_F(KeyServiceTest, RotationKeepsOlderWrapsUsableUntilMinimumIsRaised) {
   AliceData data = MakeAliceData();
   ASSERT_OK_AND_ASSIGN(
       KeyInfo rotated,
-      As(kOps).Lifecycle<v1::RotateKeyRequest, v1::RotateKeyResponse>(
-          &KeyService::Stub::RotateKey, "alice-key",
-          Meta(Justification::CUSTODIAN_INITIATED_SERVICE)));
+      As(kOps).RotateKey("alice-key",
+                         Meta(Justification::CUSTODIAN_INITIATED_SERVICE)));
   EXPECT_EQ(rotated.current_version(), 2u);
   ASSERT_EQ(rotated.versions_size(), 2);
 
-  ASSERT_OK_AND_ASSIGN(
-      v1::GenerateDataKeyResponse fresh,
-      As(kAlice).GenerateDataKey("alice-key", Object("alice", "new"),
-                                 Meta(Justification::CUSTOMER_INITIATED_ACCESS)));
+  ASSERT_OK_AND_ASSIGN(v1::GenerateDataKeyResponse fresh,
+                       As(kAlice).GenerateDataKey(
+                           "alice-key", Object("alice", "new"),
+                           Meta(Justification::CUSTOMER_INITIATED_ACCESS)));
   EXPECT_EQ(fresh.wrapped_key().key_version(), 2u);
 
   // Version 1 still unwraps.
@@ -446,11 +457,11 @@ TEST_F(KeyServiceTest, RotationKeepsOlderWrapsUsableUntilMinimumIsRaised) {
                       Meta(Justification::CUSTODIAN_INITIATED_SERVICE)));
   EXPECT_EQ(rewrapped.key_version(), 2u);
 
-  ASSERT_OK(As(kOps)
-                .SetMinDecryptionVersion(
-                    "alice-key", 2,
-                    Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
-                .status());
+  ASSERT_OK(
+      As(kOps)
+          .SetMinDecryptionVersion(
+              "alice-key", 2, Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+          .status());
   EXPECT_THAT(As(kAlice)
                   .Unwrap(data.wrapped, data.object,
                           Meta(Justification::CUSTOMER_INITIATED_ACCESS))
@@ -462,11 +473,11 @@ TEST_F(KeyServiceTest, RotationKeepsOlderWrapsUsableUntilMinimumIsRaised) {
               IsOkAndHolds(data.dek));
 
   // Lowering the minimum again restores version 1.
-  ASSERT_OK(As(kOps)
-                .SetMinDecryptionVersion(
-                    "alice-key", 1,
-                    Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
-                .status());
+  ASSERT_OK(
+      As(kOps)
+          .SetMinDecryptionVersion(
+              "alice-key", 1, Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+          .status());
   EXPECT_THAT(As(kAlice).Unwrap(data.wrapped, data.object,
                                 Meta(Justification::CUSTOMER_INITIATED_ACCESS)),
               IsOkAndHolds(data.dek));
@@ -490,32 +501,30 @@ TEST_F(KeyServiceTest, DisabledKeyRefusesEveryUseUntilEnabled) {
   AliceData data = MakeAliceData();
   ASSERT_OK_AND_ASSIGN(
       KeyInfo disabled,
-      As(kOps).Lifecycle<v1::DisableKeyRequest, v1::DisableKeyResponse>(
-          &KeyService::Stub::DisableKey, "alice-key",
-          Meta(Justification::CUSTODIAN_INITIATED_SERVICE)));
+      As(kOps).DisableKey("alice-key",
+                          Meta(Justification::CUSTODIAN_INITIATED_SERVICE)));
   EXPECT_EQ(disabled.state(), KeyInfo::DISABLED);
-  EXPECT_THAT(As(kAlice)
-                  .Unwrap(data.wrapped, data.object,
-                          Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-                  .status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("disabled")));
-  EXPECT_THAT(As(kAlice)
-                  .GenerateDataKey("alice-key", data.object,
-                                   Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-                  .status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("disabled")));
+  EXPECT_THAT(
+      As(kAlice)
+          .Unwrap(data.wrapped, data.object,
+                  Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+          .status(),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("disabled")));
+  EXPECT_THAT(
+      As(kAlice)
+          .GenerateDataKey("alice-key", data.object,
+                           Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+          .status(),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("disabled")));
   EXPECT_THAT(As(kOps)
                   .Rewrap(data.wrapped, data.object,
                           Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
                   .status(),
               StatusIs(absl::StatusCode::kFailedPrecondition));
-  ASSERT_OK(
-      (As(kOps).Lifecycle<v1::EnableKeyRequest, v1::EnableKeyResponse>(
-           &KeyService::Stub::EnableKey, "alice-key",
-           Meta(Justification::CUSTODIAN_INITIATED_SERVICE)))
-          .status());
+  ASSERT_OK(As(kOps)
+                .EnableKey("alice-key",
+                           Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                .status());
   EXPECT_THAT(As(kAlice).Unwrap(data.wrapped, data.object,
                                 Meta(Justification::CUSTOMER_INITIATED_ACCESS)),
               IsOkAndHolds(data.dek));
@@ -525,34 +534,31 @@ TEST_F(KeyServiceTest, DestroyedKeyIsGoneForEveryoneAndCannotComeBack) {
   AliceData data = MakeAliceData();
   ASSERT_OK_AND_ASSIGN(
       KeyInfo destroyed,
-      As(kOps).Lifecycle<v1::DestroyKeyRequest, v1::DestroyKeyResponse>(
-          &KeyService::Stub::DestroyKey, "alice-key",
-          Meta(Justification::CUSTODIAN_INITIATED_SERVICE)));
+      As(kOps).DestroyKey("alice-key",
+                          Meta(Justification::CUSTODIAN_INITIATED_SERVICE)));
   EXPECT_EQ(destroyed.state(), KeyInfo::DESTROYED);
   EXPECT_EQ(destroyed.versions_size(), 0);
-  EXPECT_THAT(As(kAlice)
-                  .Unwrap(data.wrapped, data.object,
-                          Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-                  .status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("destroyed")));
-  EXPECT_THAT(As(kUsAuthority)
-                  .ExportKey("alice-key", LegalMeta("US", "alice"))
-                  .status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("destroyed")));
   EXPECT_THAT(
-      (As(kOps).Lifecycle<v1::EnableKeyRequest, v1::EnableKeyResponse>(
-           &KeyService::Stub::EnableKey, "alice-key",
-           Meta(Justification::CUSTODIAN_INITIATED_SERVICE)))
+      As(kAlice)
+          .Unwrap(data.wrapped, data.object,
+                  Meta(Justification::CUSTOMER_INITIATED_ACCESS))
           .status(),
-      StatusIs(absl::StatusCode::kFailedPrecondition));
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("destroyed")));
   EXPECT_THAT(
-      (As(kOps).Lifecycle<v1::RotateKeyRequest, v1::RotateKeyResponse>(
-           &KeyService::Stub::RotateKey, "alice-key",
-           Meta(Justification::CUSTODIAN_INITIATED_SERVICE)))
+      As(kUsAuthority)
+          .ExportKey("alice-key", LegalMeta("US", "alice"))
           .status(),
-      StatusIs(absl::StatusCode::kFailedPrecondition));
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("destroyed")));
+  EXPECT_THAT(As(kOps)
+                  .EnableKey("alice-key",
+                             Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                  .status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(As(kOps)
+                  .RotateKey("alice-key",
+                             Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                  .status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   // The id stays taken.
   EXPECT_THAT(As(kAlice)
                   .CreateKey("alice-key", "alice",
@@ -563,18 +569,17 @@ TEST_F(KeyServiceTest, DestroyedKeyIsGoneForEveryoneAndCannotComeBack) {
 
 TEST_F(KeyServiceTest, DestroyedMaterialIsGoneAfterRestart) {
   AliceData data = MakeAliceData();
-  ASSERT_OK(
-      (As(kOps).Lifecycle<v1::DestroyKeyRequest, v1::DestroyKeyResponse>(
-           &KeyService::Stub::DestroyKey, "alice-key",
-           Meta(Justification::CUSTODIAN_INITIATED_SERVICE)))
-          .status());
+  ASSERT_OK(As(kOps)
+                .DestroyKey("alice-key",
+                            Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                .status());
   RestartServer();
-  EXPECT_THAT(As(kAlice)
-                  .Unwrap(data.wrapped, data.object,
-                          Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-                  .status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("destroyed")));
+  EXPECT_THAT(
+      As(kAlice)
+          .Unwrap(data.wrapped, data.object,
+                  Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+          .status(),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("destroyed")));
 }
 
 // ------------------------------------------------------------- refusals
@@ -591,22 +596,21 @@ TEST_F(KeyServiceTest, UnwrapByAnotherUserIsDeniedNamingTheRule) {
 
 TEST_F(KeyServiceTest, OwnerWithUnhonouredJustificationIsDenied) {
   AliceData data = MakeAliceData();
-  EXPECT_THAT(As(kAlice)
-                  .Unwrap(data.wrapped, data.object,
-                          Meta(Justification::REASON_UNSPECIFIED))
-                  .status(),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("default-deny")));
+  EXPECT_THAT(
+      As(kAlice)
+          .Unwrap(data.wrapped, data.object,
+                  Meta(Justification::REASON_UNSPECIFIED))
+          .status(),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("default-deny")));
 }
 
 TEST_F(KeyServiceTest, UnwrapWithForeignLegalProcessIsDenied) {
   AliceData data = MakeAliceData();
-  EXPECT_THAT(
-      As(kCnAuthority)
-          .Unwrap(data.wrapped, data.object, LegalMeta("CN", "alice"))
-          .status(),
-      StatusIs(absl::StatusCode::kPermissionDenied,
-               HasSubstr("legal process of jurisdiction CN")));
+  EXPECT_THAT(As(kCnAuthority)
+                  .Unwrap(data.wrapped, data.object, LegalMeta("CN", "alice"))
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("legal process of jurisdiction CN")));
 }
 
 TEST_F(KeyServiceTest, UnwrapWithHonouredLegalProcessSucceeds) {
@@ -632,9 +636,10 @@ TEST_F(KeyServiceTest, ExportKeyIsDeniedUnlessPolicyAllows) {
                              Meta(Justification::CUSTOMER_INITIATED_ACCESS))
                   .status(),
               StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_THAT(
-      As(kCnAuthority).ExportKey("alice-key", LegalMeta("CN", "alice")).status(),
-      StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(As(kCnAuthority)
+                  .ExportKey("alice-key", LegalMeta("CN", "alice"))
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
   ASSERT_OK_AND_ASSIGN(
       v1::ExportKeyResponse exported,
       As(kUsAuthority).ExportKey("alice-key", LegalMeta("US", "alice")));
@@ -662,9 +667,9 @@ TEST_F(KeyServiceTest, MissingMetadataOrRequestIdIsInvalid) {
   *request.mutable_wrapped_key() = data.wrapped;
   *request.mutable_context() = data.object;
   v1::UnwrapResponse response;
-  EXPECT_THAT(As(kAlice).Call(&KeyService::Stub::Unwrap, request, &response),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("no metadata")));
+  EXPECT_THAT(
+      As(kAlice).Call(&KeyService::Stub::Unwrap, request, &response),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no metadata")));
   RequestMetadata no_id = Meta(Justification::CUSTOMER_INITIATED_ACCESS);
   no_id.clear_request_id();
   EXPECT_THAT(As(kAlice).Unwrap(data.wrapped, data.object, no_id).status(),
@@ -683,19 +688,17 @@ TEST_F(KeyServiceTest, ThirdPartyRequestWithoutLegalProcessIsInvalid) {
 }
 
 TEST_F(KeyServiceTest, UnknownKeyIsNotFoundForOperatorAndDeniedForUsers) {
-  EXPECT_THAT(
-      (As(kOps).Lifecycle<v1::GetKeyInfoRequest, v1::GetKeyInfoResponse>(
-           &KeyService::Stub::GetKeyInfo, "no-such-key",
-           Meta(Justification::CUSTODIAN_INITIATED_SERVICE)))
-          .status(),
-      StatusIs(absl::StatusCode::kNotFound, HasSubstr("no-such-key")));
+  EXPECT_THAT(As(kOps)
+                  .GetKeyInfo("no-such-key",
+                              Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                  .status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no-such-key")));
   // A user cannot tell an unknown key from someone else's.
-  EXPECT_THAT(
-      (As(kAlice).Lifecycle<v1::GetKeyInfoRequest, v1::GetKeyInfoResponse>(
-           &KeyService::Stub::GetKeyInfo, "no-such-key",
-           Meta(Justification::CUSTOMER_INITIATED_ACCESS)))
-          .status(),
-      StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(As(kAlice)
+                  .GetKeyInfo("no-such-key",
+                              Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
 TEST_F(KeyServiceTest, TamperedWrappedKeyIsInvalid) {
@@ -724,12 +727,12 @@ TEST_F(KeyServiceTest, MalformedWrappedKeyIsInvalid) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("59")));
   WrappedKey device = data.wrapped;
   device.set_wrapper(WrappedKey::DEVICE);
-  EXPECT_THAT(As(kAlice)
-                  .Unwrap(device, data.object,
-                          Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-                  .status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("KEY_SERVICE")));
+  EXPECT_THAT(
+      As(kAlice)
+          .Unwrap(device, data.object,
+                  Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("KEY_SERVICE")));
 }
 
 TEST_F(KeyServiceTest, WrongContextIsInvalid) {
@@ -745,12 +748,12 @@ TEST_F(KeyServiceTest, WrongContextIsInvalid) {
                          HasSubstr("does not authenticate")))
         << other.ShortDebugString();
   }
-  EXPECT_THAT(As(kAlice)
-                  .Unwrap(data.wrapped, Object("bob", "photos/2014.jpg"),
-                          Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-                  .status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("not the owner")));
+  EXPECT_THAT(
+      As(kAlice)
+          .Unwrap(data.wrapped, Object("bob", "photos/2014.jpg"),
+                  Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not the owner")));
 }
 
 TEST_F(KeyServiceTest, UnknownKeyVersionIsNotFound) {
@@ -782,9 +785,8 @@ TEST_F(KeyServiceTest, ClientWithoutCertificateIsRefused) {
   *request.mutable_metadata() = Meta(Justification::CUSTOMER_INITIATED_ACCESS);
   request.set_key_id("alice-key");
   v1::GetKeyInfoResponse response;
-  EXPECT_THAT(
-      anonymous.Call(&KeyService::Stub::GetKeyInfo, request, &response),
-      StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(anonymous.Call(&KeyService::Stub::GetKeyInfo, request, &response),
+              StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(KeyServiceTest, ClientFromAnotherCaIsRefused) {
@@ -822,8 +824,8 @@ TEST_F(KeyServiceTest, EveryDecisionIsAuditedAndTheLogVerifies) {
                    .Unwrap(data.wrapped, data.object, LegalMeta("CN", "alice"))
                    .ok());
   std::vector<v1::ReadAuditLogResponse> items;
-  ASSERT_OK(As(kAuditor).ReadAuditLog(Meta(Justification::SECURITY_AUDIT),
-                                      &items));
+  ASSERT_OK(
+      As(kAuditor).ReadAuditLog(Meta(Justification::SECURITY_AUDIT), &items));
   ASSERT_OK_AND_ASSIGN(std::string public_key,
                        ParsePublicKeyPem(server_->audit_public_key_pem()));
   AuditVerifier verifier(public_key);
@@ -870,8 +872,8 @@ TEST_F(KeyServiceTest, AuditLogNeverContainsKeyMaterial) {
   AliceData data = MakeAliceData();
   ASSERT_OK_AND_ASSIGN(
       std::string unwrapped,
-      As(kUsAuthority).Unwrap(data.wrapped, data.object,
-                              LegalMeta("US", "alice")));
+      As(kUsAuthority)
+          .Unwrap(data.wrapped, data.object, LegalMeta("US", "alice")));
   ASSERT_OK_AND_ASSIGN(
       v1::ExportKeyResponse exported,
       As(kUsAuthority).ExportKey("alice-key", LegalMeta("US", "alice")));
@@ -887,8 +889,8 @@ TEST_F(KeyServiceTest, AuditLogNeverContainsKeyMaterial) {
   }
 
   std::vector<v1::ReadAuditLogResponse> items;
-  ASSERT_OK(As(kAuditor).ReadAuditLog(Meta(Justification::SECURITY_AUDIT),
-                                      &items));
+  ASSERT_OK(
+      As(kAuditor).ReadAuditLog(Meta(Justification::SECURITY_AUDIT), &items));
   ASSERT_GE(items.size(), 4u);
   std::string streamed;
   for (const auto& item : items) {
@@ -901,8 +903,8 @@ TEST_F(KeyServiceTest, AuditLogNeverContainsKeyMaterial) {
   // And the files of the audit database themselves.
   server_.reset();
   size_t files = 0;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(
-           dir_ + "/ks/audit")) {
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(dir_ + "/ks/audit")) {
     if (!entry.is_regular_file()) continue;
     std::ifstream in(entry.path(), std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)),
@@ -919,11 +921,10 @@ TEST_F(KeyServiceTest, AuditLogNeverContainsKeyMaterial) {
 
 TEST_F(KeyServiceTest, KeysAndAuditLogSurviveRestart) {
   AliceData data = MakeAliceData();
-  ASSERT_OK(
-      (As(kOps).Lifecycle<v1::RotateKeyRequest, v1::RotateKeyResponse>(
-           &KeyService::Stub::RotateKey, "alice-key",
-           Meta(Justification::CUSTODIAN_INITIATED_SERVICE)))
-          .status());
+  ASSERT_OK(As(kOps)
+                .RotateKey("alice-key",
+                           Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                .status());
   const std::string public_key = server_->audit_public_key_pem();
   RestartServer();
   EXPECT_EQ(server_->audit_public_key_pem(), public_key);
@@ -932,14 +933,13 @@ TEST_F(KeyServiceTest, KeysAndAuditLogSurviveRestart) {
               IsOkAndHolds(data.dek));
   ASSERT_OK_AND_ASSIGN(
       KeyInfo info,
-      As(kAlice).Lifecycle<v1::GetKeyInfoRequest, v1::GetKeyInfoResponse>(
-          &KeyService::Stub::GetKeyInfo, "alice-key",
-          Meta(Justification::CUSTOMER_INITIATED_ACCESS)));
+      As(kAlice).GetKeyInfo("alice-key",
+                            Meta(Justification::CUSTOMER_INITIATED_ACCESS)));
   EXPECT_EQ(info.current_version(), 2u);
   // The chain continues across the restart.
   std::vector<v1::ReadAuditLogResponse> items;
-  ASSERT_OK(As(kAuditor).ReadAuditLog(Meta(Justification::SECURITY_AUDIT),
-                                      &items));
+  ASSERT_OK(
+      As(kAuditor).ReadAuditLog(Meta(Justification::SECURITY_AUDIT), &items));
   ASSERT_OK_AND_ASSIGN(std::string raw, ParsePublicKeyPem(public_key));
   AuditVerifier verifier(raw);
   for (const auto& item : items) ASSERT_OK(verifier.Add(item));
@@ -974,9 +974,9 @@ TEST_F(KeyServiceTest, WrongRootKeyCannotOpenTheKeys) {
   options.root_key_file = other;
   ASSERT_OK_AND_ASSIGN(PolicyEngine policy,
                        PolicyEngine::Parse(kPolicy, "test policy"));
-  EXPECT_THAT(KeyServiceServer::Start(options, std::move(policy)).status(),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("root key")));
+  EXPECT_THAT(
+      KeyServiceServer::Start(std::move(options), std::move(policy)).status(),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("root key")));
 }
 
 TEST_F(KeyServiceTest, ServiceCertificateMustNameAService) {
@@ -986,9 +986,10 @@ TEST_F(KeyServiceTest, ServiceCertificateMustNameAService) {
   options.tls = user.Material();
   ASSERT_OK_AND_ASSIGN(PolicyEngine policy,
                        PolicyEngine::Parse(kPolicy, "test policy"));
-  EXPECT_THAT(KeyServiceServer::Start(options, std::move(policy)).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("residency://service/")));
+  EXPECT_THAT(
+      KeyServiceServer::Start(std::move(options), std::move(policy)).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("residency://service/")));
 }
 
 TEST_F(KeyServiceTest, HealthServiceReportsServing) {
@@ -999,8 +1000,8 @@ TEST_F(KeyServiceTest, HealthServiceReportsServing) {
   grpc::GenericStub stub(channel);
   // grpc.health.v1.HealthCheckRequest{service: "residency.v1.KeyService"}.
   const std::string service = "residency.v1.KeyService";
-  std::string request_bytes = std::string("\x0a", 1) +
-                              static_cast<char>(service.size()) + service;
+  std::string request_bytes =
+      std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
   grpc::Slice slice(request_bytes);
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
@@ -1009,9 +1010,8 @@ TEST_F(KeyServiceTest, HealthServiceReportsServing) {
                        std::chrono::seconds(10));
   absl::Notification done;
   grpc::Status status;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check",
-                 grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status s) {
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                 &request, &response, [&](grpc::Status s) {
                    status = std::move(s);
                    done.Notify();
                  });

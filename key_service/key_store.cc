@@ -36,8 +36,8 @@ absl::Status ErrnoError(absl::string_view what, const std::string& path) {
 }
 
 absl::Status RocksError(absl::string_view what, const rocksdb::Status& s) {
-  return absl::InternalError(absl::StrCat("key store: ", what, ": ",
-                                          s.ToString()));
+  return absl::InternalError(
+      absl::StrCat("key store: ", what, ": ", s.ToString()));
 }
 
 void AppendU32(std::string* out, uint32_t v) {
@@ -127,7 +127,9 @@ const SecretBytes* KeySnapshot::Material(uint32_t version) const {
 
 KeyStore::KeyStore(std::unique_ptr<rocksdb::DB> db, Aead sealer,
                    std::function<absl::Time()> clock)
-    : db_(std::move(db)), sealer_(std::move(sealer)), clock_(std::move(clock)) {}
+    : db_(std::move(db)),
+      sealer_(std::move(sealer)),
+      clock_(std::move(clock)) {}
 
 KeyStore::~KeyStore() = default;
 
@@ -158,17 +160,15 @@ absl::Status KeyStore::LoadAll() {
       db_->NewIterator(rocksdb::ReadOptions()));
   absl::flat_hash_map<std::string, Snapshot> loaded;
   for (it->Seek(rocksdb::Slice(kKeyPrefix.data(), kKeyPrefix.size()));
-       it->Valid() && it->key().starts_with(rocksdb::Slice(
-                          kKeyPrefix.data(), kKeyPrefix.size()));
+       it->Valid() && it->key().starts_with(
+                          rocksdb::Slice(kKeyPrefix.data(), kKeyPrefix.size()));
        it->Next()) {
-    const std::string key_id =
-        it->key().ToString().substr(kKeyPrefix.size());
+    const std::string key_id = it->key().ToString().substr(kKeyPrefix.size());
     StoredKey stored;
     if (!stored.ParseFromArray(it->value().data(),
                                static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(
-          absl::StrCat("key store: record of key '", key_id,
-                       "' does not parse"));
+      return absl::DataLossError(absl::StrCat("key store: record of key '",
+                                              key_id, "' does not parse"));
     }
     auto snapshot = std::make_shared<KeySnapshot>();
     snapshot->info = stored.info();
@@ -209,13 +209,14 @@ absl::StatusOr<KeyStore::Snapshot> KeyStore::Commit(
   StoredKey stored;
   *stored.mutable_info() = next->info;
   for (const auto& [version, material] : next->material) {
-    absl::StatusOr<std::string> sealed = sealer_.Encrypt(
-        material.view(), KekAssociatedData(key_id, version));
+    absl::StatusOr<std::string> sealed =
+        sealer_.Encrypt(material.view(), KekAssociatedData(key_id, version));
     if (!sealed.ok()) return sealed.status();
     StoredKey::SealedVersion* v = stored.add_sealed_versions();
     v->set_version(version);
     for (const KeyInfo::Version& meta : next->info.versions()) {
-      if (meta.version() == version) *v->mutable_created_at() = meta.created_at();
+      if (meta.version() == version)
+        *v->mutable_created_at() = meta.created_at();
     }
     v->set_sealed_material(*std::move(sealed));
   }
@@ -304,10 +305,10 @@ absl::StatusOr<KeyStore::Snapshot> KeyStore::SetMinDecryptionVersion(
         absl::StrCat("key '", key_id, "' is destroyed"));
   }
   if (version == 0 || version > info.current_version()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "minimum decryption version ", version, " for key '", key_id,
-        "' must be between 1 and the current version ",
-        info.current_version()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("minimum decryption version ", version, " for key '",
+                     key_id, "' must be between 1 and the current version ",
+                     info.current_version()));
   }
   info.set_min_decryption_version(version);
   return Commit(*std::move(next));
@@ -320,9 +321,9 @@ absl::StatusOr<KeyStore::Snapshot> KeyStore::SetEnabled(
   if (!next.ok()) return next.status();
   KeyInfo& info = (*next)->info;
   if (info.state() == KeyInfo::DESTROYED) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "key '", key_id, "' is destroyed and cannot be ",
-        enabled ? "enabled" : "disabled"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("key '", key_id, "' is destroyed and cannot be ",
+                     enabled ? "enabled" : "disabled"));
   }
   info.set_state(enabled ? KeyInfo::ENABLED : KeyInfo::DISABLED);
   return Commit(*std::move(next));

@@ -1,14 +1,13 @@
 #include "key_service/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <utility>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -41,8 +40,8 @@ absl::Status WriteFile(const std::string& path, absl::string_view contents) {
   out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   out.close();
   if (!out) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ",
-                                            std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -65,9 +64,9 @@ absl::StatusOr<std::unique_ptr<KeyServiceServer>> KeyServiceServer::Start(
         self.status().message()));
   }
   if (self->kind != tls::Principal::Kind::kService) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the service certificate names ", self->uri,
-        ", not a residency://service/NAME identity"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the service certificate names ", self->uri,
+                     ", not a residency://service/NAME identity"));
   }
   if (absl::Status s = MakeDirectory(options.data_dir); !s.ok()) return s;
   const std::string root_key_file =

@@ -1,6 +1,6 @@
 // key_service: the offshore key custodian as a standalone gRPC server.
 //
-//   key_service --jurisdiction=US --policy=us.textproto --data_dir=/var/ks \
+//   key_service --jurisdiction=US --policy=us.textproto --data_dir=/var/ks
 //       --tls_ca=ca.crt --tls_cert=ks.crt --tls_key=ks.key
 //
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when start-up
