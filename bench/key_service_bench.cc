@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "bench/bench_summary.h"
 #include "bench/ping.grpc.pb.h"
 #include "benchmark/benchmark.h"
@@ -164,12 +165,39 @@ void BM_EmptyRpc(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Audit entries per synced write during a benchmark: how well concurrent
+// answers share a sync (group commit).
+class SyncSharing {
+ public:
+  explicit SyncSharing(const benchmark::State& state)
+      : audit_(world->key_service->custodian().audit()),
+        active_(state.thread_index() == 0),
+        entries_(audit_.last_sequence()),
+        batches_(audit_.write_batches()) {}
+  void Report(benchmark::State& state) const {
+    if (!active_) return;
+    const double batches =
+        static_cast<double>(audit_.write_batches() - batches_);
+    if (batches > 0) {
+      state.counters["entries_per_sync"] =
+          static_cast<double>(audit_.last_sequence() - entries_) / batches;
+    }
+  }
+
+ private:
+  const AuditLog& audit_;
+  const bool active_;
+  const uint64_t entries_;
+  const uint64_t batches_;
+};
+
 void BM_Unwrap(benchmark::State& state) {
   auto stub = KeyService::NewStub(world->key_channel);
   v1::UnwrapRequest request;
   *request.mutable_metadata() = Meta();
   *request.mutable_wrapped_key() = world->wrapped;
   *request.mutable_context() = world->object;
+  SyncSharing sharing(state);
   for (auto _ : state) {
     grpc::ClientContext context;
     v1::UnwrapResponse response;
@@ -177,6 +205,7 @@ void BM_Unwrap(benchmark::State& state) {
     if (!s.ok()) state.SkipWithError(s.error_message().c_str());
   }
   state.SetItemsProcessed(state.iterations());
+  sharing.Report(state);
 }
 
 void BM_GenerateDataKey(benchmark::State& state) {
@@ -194,6 +223,39 @@ void BM_GenerateDataKey(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The audit append alone (durable before it returns), for scale: the floor
+// under every key service answer.
+void BM_AuditAppend(benchmark::State& state) {
+  AuditLog& audit = world->key_service->custodian().audit();
+  v1::AuditEntry entry;
+  entry.set_principal("residency://user/bench");
+  entry.set_operation(v1::OPERATION_UNWRAP);
+  entry.set_request_id("bench");
+  for (auto _ : state) {
+    absl::Status s = audit.AppendAndWait(entry);
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Unwrap through the custodian directly, without gRPC.
+void BM_CustodianUnwrap(benchmark::State& state) {
+  Custodian& custodian = world->key_service->custodian();
+  v1::UnwrapRequest request;
+  *request.mutable_metadata() = Meta();
+  *request.mutable_wrapped_key() = world->wrapped;
+  *request.mutable_context() = world->object;
+  for (auto _ : state) {
+    v1::UnwrapResponse response;
+    absl::Status s = CallAndWait([&](Custodian::Done done) {
+      custodian.Unwrap("residency://user/bench", request, &response,
+                       std::move(done));
+    });
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 constexpr int kCallers[] = {1, 4, 16};
 
 void Callers(benchmark::internal::Benchmark* b) {
@@ -204,6 +266,8 @@ void Callers(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_EmptyRpc)->Apply(Callers);
 BENCHMARK(BM_Unwrap)->Apply(Callers);
 BENCHMARK(BM_GenerateDataKey)->Apply(Callers);
+BENCHMARK(BM_AuditAppend)->Apply(Callers);
+BENCHMARK(BM_CustodianUnwrap)->Apply(Callers);
 
 std::vector<bench::Comparison> Comparisons() {
   std::vector<bench::Comparison> out;
@@ -223,6 +287,7 @@ std::vector<bench::Comparison> Comparisons() {
 }  // namespace residency::key_service
 
 int main(int argc, char** argv) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   residency::key_service::SetUpWorld();
   const int rc = residency::bench::RunWithSummary(
       argc, argv, residency::key_service::Comparisons());
