@@ -223,21 +223,6 @@ void BM_GenerateDataKey(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-// The audit append alone (durable before it returns), for scale: the floor
-// under every key service answer.
-void BM_AuditAppend(benchmark::State& state) {
-  AuditLog& audit = world->key_service->custodian().audit();
-  v1::AuditEntry entry;
-  entry.set_principal("residency://user/bench");
-  entry.set_operation(v1::OPERATION_UNWRAP);
-  entry.set_request_id("bench");
-  for (auto _ : state) {
-    absl::Status s = audit.AppendAndWait(entry);
-    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-
 // Unwrap through the custodian directly, without gRPC.
 void BM_CustodianUnwrap(benchmark::State& state) {
   Custodian& custodian = world->key_service->custodian();
@@ -266,7 +251,6 @@ void Callers(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_EmptyRpc)->Apply(Callers);
 BENCHMARK(BM_Unwrap)->Apply(Callers);
 BENCHMARK(BM_GenerateDataKey)->Apply(Callers);
-BENCHMARK(BM_AuditAppend)->Apply(Callers);
 BENCHMARK(BM_CustodianUnwrap)->Apply(Callers);
 
 std::vector<bench::Comparison> Comparisons() {

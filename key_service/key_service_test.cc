@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -22,6 +23,8 @@
 #include "key_service/audit_verifier.h"
 #include "key_service/server.h"
 #include "residency/v1/key_service.grpc.pb.h"
+#include "residency/v1/key_store.pb.h"
+#include "rocksdb/db.h"
 #include "rpc/status.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -610,7 +613,7 @@ TEST_F(KeyServiceTest, UnwrapWithForeignLegalProcessIsDenied) {
                   .Unwrap(data.wrapped, data.object, LegalMeta("CN", "alice"))
                   .status(),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("legal process of jurisdiction CN")));
+                       HasSubstr("legal process of jurisdiction 'CN'")));
 }
 
 TEST_F(KeyServiceTest, UnwrapWithHonouredLegalProcessSucceeds) {
@@ -627,6 +630,253 @@ TEST_F(KeyServiceTest, LegalProcessAgainstAnotherOwnerIsDenied) {
                   .status(),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("legal-process-target")));
+}
+
+TEST_F(KeyServiceTest, AuthorityPresentingAnotherJurisdictionsProcessIsDenied) {
+  AliceData data = MakeAliceData();
+  // The CN authority's certificate cannot carry US legal process, even
+  // though the policy obeys US process from residency://authority/*.
+  EXPECT_THAT(As(kCnAuthority)
+                  .Unwrap(data.wrapped, data.object, LegalMeta("US", "alice"))
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("legal-process-issuer")));
+  EXPECT_THAT(
+      As(kCnAuthority).ExportKey("alice-key", LegalMeta("US", "alice")).status(),
+      StatusIs(absl::StatusCode::kPermissionDenied,
+               HasSubstr("legal-process-issuer")));
+  // Case does not matter: authority/us may present "us" process.
+  EXPECT_THAT(As(kUsAuthority)
+                  .Unwrap(data.wrapped, data.object, LegalMeta("us", "alice"))
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("default-deny")));
+}
+
+TEST_F(KeyServiceTest, OnlyAuthoritiesMayPresentLegalProcess) {
+  AliceData data = MakeAliceData();
+  EXPECT_THAT(As(kOps)
+                  .Unwrap(data.wrapped, data.object, LegalMeta("US", "alice"))
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("only an authority")));
+}
+
+TEST_F(KeyServiceTest, LegalProcessCannotTellUnknownKeysFromOthersKeys) {
+  AliceData data = MakeAliceData();
+  WrappedKey unknown = data.wrapped;
+  unknown.set_key_id("no-such-key");
+  absl::Status for_unknown =
+      As(kUsAuthority)
+          .Unwrap(unknown, data.object, LegalMeta("US", "bob"))
+          .status();
+  absl::Status for_existing =
+      As(kUsAuthority)
+          .Unwrap(data.wrapped, data.object, LegalMeta("US", "bob"))
+          .status();
+  EXPECT_THAT(for_unknown, StatusIs(absl::StatusCode::kPermissionDenied,
+                                    HasSubstr("legal-process-target")));
+  EXPECT_EQ(for_existing.code(), for_unknown.code());
+  EXPECT_EQ(absl::StrReplaceAll(for_existing.message(),
+                                {{"alice-key", "KEY"}}),
+            absl::StrReplaceAll(for_unknown.message(), {{"no-such-key", "KEY"}}));
+}
+
+TEST_F(KeyServiceTest, UnknownKeyInAWrappedKeyIsDeniedToUsersAndNotFoundToOps) {
+  AliceData data = MakeAliceData();
+  WrappedKey unknown = data.wrapped;
+  unknown.set_key_id("no-such-key");
+  EXPECT_THAT(As(kAlice)
+                  .Unwrap(unknown, data.object,
+                          Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(As(kAlice)
+                  .GenerateDataKey("no-such-key", data.object,
+                                   Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(As(kOps)
+                  .Rewrap(unknown, data.object,
+                          Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                  .status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no-such-key")));
+}
+
+TEST_F(KeyServiceTest, OversizedFieldsAreRefusedRecordedAndChangeNothing) {
+  MakeAliceData();
+  RequestMetadata meta = Meta(Justification::CUSTODIAN_INITIATED_SERVICE);
+  meta.mutable_justification()->set_detail(std::string(2000, 'd'));
+  EXPECT_THAT(As(kOps).RotateKey("alice-key", meta).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("detail is 2000 bytes")));
+  RequestMetadata legal = LegalMeta("US", "alice");
+  legal.mutable_justification()->mutable_legal_process()->set_scope(
+      std::string(600, 's'));
+  EXPECT_THAT(As(kUsAuthority).ExportKey("alice-key", legal).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("legal_process.scope")));
+  ASSERT_OK_AND_ASSIGN(
+      KeyInfo info,
+      As(kOps).GetKeyInfo("alice-key",
+                          Meta(Justification::CUSTODIAN_INITIATED_SERVICE)));
+  EXPECT_EQ(info.current_version(), 1u);
+  // Both refusals are in the log, cut to size.
+  std::vector<AuditEntry> entries = AuditEntries();
+  int refused = 0;
+  for (const AuditEntry& e : entries) {
+    if (e.rule() == "invalid-request") {
+      ++refused;
+      EXPECT_LE(e.justification().detail().size(), 1024u);
+      EXPECT_LE(e.justification().legal_process().scope().size(), 512u);
+    }
+  }
+  EXPECT_EQ(refused, 2);
+}
+
+TEST_F(KeyServiceTest, ExportOfADisabledKeyIsRefused) {
+  MakeAliceData();
+  ASSERT_OK(As(kOps)
+                .DisableKey("alice-key",
+                            Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                .status());
+  EXPECT_THAT(
+      As(kUsAuthority).ExportKey("alice-key", LegalMeta("US", "alice")).status(),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("disabled")));
+}
+
+TEST_F(KeyServiceTest, KeyChangesAreAuditedBeforeTheyAnswer) {
+  MakeAliceData();
+  ASSERT_OK(As(kOps)
+                .RotateKey("alice-key",
+                           Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                .status());
+  const uint64_t durable = server_->custodian().audit().durable_sequence();
+  // create, generate, rotate: all durable by the time the rotation answered.
+  EXPECT_EQ(durable, 3u);
+  std::vector<AuditEntry> entries = AuditEntries();
+  ASSERT_GE(entries.size(), 3u);
+  EXPECT_EQ(entries[2].operation(), v1::OPERATION_ROTATE_KEY);
+  EXPECT_EQ(entries[2].key_version(), 2u);
+  EXPECT_EQ(entries[2].status_code(), 0);
+}
+
+// Reads the sealed material of a key straight from the stopped service's
+// store.
+std::vector<std::string> SealedCopies(const std::string& keys_dir,
+                                      const std::string& key_id) {
+  std::vector<std::string> sealed;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::OpenForReadOnly(rocksdb::Options(), keys_dir, &raw);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return sealed;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string value;
+  EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "k/" + key_id, &value).ok());
+  v1::StoredKey stored;
+  EXPECT_TRUE(stored.ParseFromString(value));
+  for (const auto& v : stored.sealed_versions()) {
+    sealed.push_back(v.sealed_material());
+  }
+  return sealed;
+}
+
+std::vector<std::string> FilesContaining(const std::string& dir,
+                                         const std::vector<std::string>& needles) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+    for (const std::string& needle : needles) {
+      if (absl::StrContains(bytes, needle)) {
+        found.push_back(entry.path().string());
+      }
+    }
+  }
+  return found;
+}
+
+TEST_F(KeyServiceTest, DestroyLeavesNoSealedCopyInTheStore) {
+  MakeAliceData();
+  ASSERT_OK(As(kOps)
+                .RotateKey("alice-key",
+                           Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                .status());
+  server_.reset();
+  const std::string keys_dir = dir_ + "/ks/keys";
+  std::vector<std::string> sealed = SealedCopies(keys_dir, "alice-key");
+  ASSERT_EQ(sealed.size(), 2u);
+  // Control: the sealed bytes are findable in the files before destruction.
+  EXPECT_FALSE(FilesContaining(keys_dir, sealed).empty());
+  StartServer();
+  ASSERT_OK(As(kOps)
+                .DestroyKey("alice-key",
+                            Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                .status());
+  EXPECT_THAT(FilesContaining(keys_dir, sealed), ::testing::IsEmpty());
+  server_.reset();
+  EXPECT_THAT(FilesContaining(keys_dir, sealed), ::testing::IsEmpty());
+}
+
+TEST_F(KeyServiceTest, KeyMetadataEditedOnDiskIsRefused) {
+  MakeAliceData();
+  ASSERT_OK(As(kOps)
+                .DisableKey("alice-key",
+                            Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
+                .status());
+  server_.reset();
+  {
+    // Someone with write access to the store flips the kill switch back.
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(
+        rocksdb::DB::Open(rocksdb::Options(), dir_ + "/ks/keys", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "k/alice-key", &value).ok());
+    v1::StoredKey stored;
+    ASSERT_TRUE(stored.ParseFromString(value));
+    KeyInfo info;
+    ASSERT_TRUE(info.ParseFromString(stored.info()));
+    ASSERT_EQ(info.state(), KeyInfo::DISABLED);
+    info.set_state(KeyInfo::ENABLED);
+    stored.set_info(info.SerializeAsString());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "k/alice-key",
+                        stored.SerializeAsString())
+                    .ok());
+  }
+  ASSERT_OK_AND_ASSIGN(PolicyEngine policy,
+                       PolicyEngine::Parse(kPolicy, "test policy"));
+  EXPECT_THAT(KeyServiceServer::Start(Options(), std::move(policy)).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("record was modified")));
+}
+
+TEST_F(KeyServiceTest, PolicyOfAnotherJurisdictionStopsStartup) {
+  server_.reset();
+  KeyServiceServerOptions options = Options();
+  options.jurisdiction = "CN";
+  ASSERT_OK_AND_ASSIGN(PolicyEngine policy,
+                       PolicyEngine::Parse(kPolicy, "test policy"));
+  EXPECT_THAT(KeyServiceServer::Start(std::move(options), std::move(policy))
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("jurisdiction 'US'")));
+}
+
+TEST_F(KeyServiceTest, MissingRootKeyForAnExistingStoreStopsStartup) {
+  MakeAliceData();
+  server_.reset();
+  ASSERT_EQ(::unlink((dir_ + "/ks/root.key").c_str()), 0);
+  ASSERT_OK_AND_ASSIGN(PolicyEngine policy,
+                       PolicyEngine::Parse(kPolicy, "test policy"));
+  EXPECT_THAT(KeyServiceServer::Start(Options(), std::move(policy)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("restore that file")));
+  // And no new root key was made in its place.
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/ks/root.key"));
 }
 
 TEST_F(KeyServiceTest, ExportKeyIsDeniedUnlessPolicyAllows) {
@@ -776,6 +1026,8 @@ TEST_F(KeyServiceTest, OversizedRequestIsRefused) {
 }
 
 TEST_F(KeyServiceTest, ClientWithoutCertificateIsRefused) {
+  // Control: the server answers a client with a proper certificate.
+  ASSERT_FALSE(MakeAliceData().dek.empty());
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ca_->certificate_pem();
   auto channel =
@@ -790,7 +1042,8 @@ TEST_F(KeyServiceTest, ClientWithoutCertificateIsRefused) {
 }
 
 TEST_F(KeyServiceTest, ClientFromAnotherCaIsRefused) {
-  MakeAliceData();
+  // Control: the server answers a client with a proper certificate.
+  ASSERT_FALSE(MakeAliceData().dek.empty());
   ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority rogue,
                        tls::CertificateAuthority::Create("rogue-ca"));
   ASSERT_OK_AND_ASSIGN(tls::Identity mallory, rogue.Issue(kAlice));

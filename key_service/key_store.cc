@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include <openssl/sha.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "crypto/random.h"
@@ -46,12 +48,21 @@ void AppendU32(std::string* out, uint32_t v) {
   }
 }
 
-std::string KekAssociatedData(absl::string_view key_id, uint32_t version) {
+std::string Sha256(absl::string_view data) {
+  std::string digest(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         reinterpret_cast<unsigned char*>(digest.data()));
+  return digest;
+}
+
+std::string KekAssociatedData(absl::string_view key_id, uint32_t version,
+                              absl::string_view info_bytes) {
   std::string ad("residency/kek/v1");
   ad.push_back('\0');
   AppendU32(&ad, static_cast<uint32_t>(key_id.size()));
   absl::StrAppend(&ad, key_id);
   AppendU32(&ad, version);
+  absl::StrAppend(&ad, Sha256(info_bytes));
   return ad;
 }
 
@@ -69,26 +80,59 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 }  // namespace
 
-absl::StatusOr<SecretBytes> LoadOrCreateRootKey(const std::string& path) {
+namespace {
+
+// Makes a newly created file's directory entry durable.
+absl::Status SyncParentDirectory(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open directory", dir);
+  const bool ok = ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return ok ? absl::OkStatus() : ErrnoError("cannot sync directory", dir);
+}
+
+absl::StatusOr<SecretBytes> CreateRootKey(const std::string& path) {
+  absl::StatusOr<SecretBytes> fresh = crypto::RandomSecret(kRootKeySize);
+  if (!fresh.ok()) return fresh.status();
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("cannot create root key file", path);
+  // The mode passed to open is filtered by the umask; make it exact.
+  const bool ok = ::fchmod(fd, 0600) == 0 &&
+                  ::write(fd, fresh->data(), fresh->size()) ==
+                      static_cast<ssize_t>(fresh->size()) &&
+                  ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(path.c_str());
+    errno = saved;
+    return ErrnoError("cannot write root key file", path);
+  }
+  if (absl::Status s = SyncParentDirectory(path); !s.ok()) {
+    ::unlink(path.c_str());
+    return s;
+  }
+  return *std::move(fresh);
+}
+
+}  // namespace
+
+absl::StatusOr<SecretBytes> LoadOrCreateRootKey(const std::string& path,
+                                                bool create_if_missing) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 && errno == ENOENT) {
-    absl::StatusOr<SecretBytes> fresh = crypto::RandomSecret(kRootKeySize);
-    if (!fresh.ok()) return fresh.status();
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return ErrnoError("cannot create root key file", path);
-    // The mode passed to open is filtered by the umask; make it exact.
-    const bool ok = ::fchmod(fd, 0600) == 0 &&
-                    ::write(fd, fresh->data(), fresh->size()) ==
-                        static_cast<ssize_t>(fresh->size()) &&
-                    ::fsync(fd) == 0;
-    const int saved = errno;
-    ::close(fd);
-    if (!ok) {
-      ::unlink(path.c_str());
-      errno = saved;
-      return ErrnoError("cannot write root key file", path);
+    if (!create_if_missing) {
+      return absl::NotFoundError(
+          absl::StrCat("root key file ", path, " does not exist"));
     }
-    return *std::move(fresh);
+    return CreateRootKey(path);
   }
   if (fd < 0) return ErrnoError("cannot open root key file", path);
   struct stat st;
@@ -102,6 +146,13 @@ absl::StatusOr<SecretBytes> LoadOrCreateRootKey(const std::string& path) {
         "root key file %s has mode %04o: group or others may access it; "
         "refusing to use it (chmod 600 it, and consider the key exposed)",
         path, st.st_mode & 07777));
+  }
+  if (st.st_uid != ::geteuid()) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "root key file %s belongs to uid %d, not to this service (uid %d); "
+        "refusing to use it",
+        path, static_cast<int>(st.st_uid), static_cast<int>(::geteuid())));
   }
   if (!S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(kRootKeySize)) {
     ::close(fd);
@@ -171,15 +222,20 @@ absl::Status KeyStore::LoadAll() {
                                               key_id, "' does not parse"));
     }
     auto snapshot = std::make_shared<KeySnapshot>();
-    snapshot->info = stored.info();
+    if (!snapshot->info.ParseFromString(stored.info()) ||
+        snapshot->info.key_id() != key_id) {
+      return absl::DataLossError(absl::StrCat(
+          "key store: metadata of key '", key_id, "' does not parse"));
+    }
     for (const StoredKey::SealedVersion& v : stored.sealed_versions()) {
       absl::StatusOr<SecretBytes> material = sealer_.DecryptToSecret(
-          v.sealed_material(), KekAssociatedData(key_id, v.version()));
+          v.sealed_material(),
+          KekAssociatedData(key_id, v.version(), stored.info()));
       if (!material.ok()) {
         return absl::DataLossError(absl::StrCat(
             "key store: version ", v.version(), " of key '", key_id,
             "' does not open under the root key (wrong root key file, or "
-            "the store was modified): ",
+            "the key's record was modified): ",
             material.status().message()));
       }
       snapshot->material.emplace(v.version(), *std::move(material));
@@ -207,10 +263,10 @@ absl::StatusOr<KeyStore::Snapshot> KeyStore::Commit(
     std::shared_ptr<KeySnapshot> next) {
   const std::string& key_id = next->info.key_id();
   StoredKey stored;
-  *stored.mutable_info() = next->info;
+  stored.set_info(next->info.SerializeAsString());
   for (const auto& [version, material] : next->material) {
-    absl::StatusOr<std::string> sealed =
-        sealer_.Encrypt(material.view(), KekAssociatedData(key_id, version));
+    absl::StatusOr<std::string> sealed = sealer_.Encrypt(
+        material.view(), KekAssociatedData(key_id, version, stored.info()));
     if (!sealed.ok()) return sealed.status();
     StoredKey::SealedVersion* v = stored.add_sealed_versions();
     v->set_version(version);
@@ -335,26 +391,38 @@ absl::StatusOr<KeyStore::Snapshot> KeyStore::Destroy(absl::string_view key_id) {
   if (current == nullptr) {
     return absl::NotFoundError(absl::StrCat("no key '", key_id, "'"));
   }
-  if (current->info.state() == KeyInfo::DESTROYED) return current;
-  auto next = std::make_shared<KeySnapshot>();
-  next->info = current->info;
-  next->info.set_state(KeyInfo::DESTROYED);
-  next->info.clear_versions();
-  absl::StatusOr<Snapshot> committed = Commit(std::move(next));
-  if (!committed.ok()) return committed;
+  Snapshot destroyed = current;
+  if (current->info.state() != KeyInfo::DESTROYED) {
+    auto next = std::make_shared<KeySnapshot>();
+    next->info = current->info;
+    next->info.set_state(KeyInfo::DESTROYED);
+    next->info.clear_versions();
+    absl::StatusOr<Snapshot> committed = Commit(std::move(next));
+    if (!committed.ok()) return committed;
+    destroyed = *std::move(committed);
+  }
   // The old record (with sealed material) may still sit in the memtable,
   // the WAL or older table files. Flushing and compacting the key's range
-  // rewrites it away; a failure here does not undo the destruction, which
-  // is already durable, so it is not reported to the caller.
+  // rewrites it away. Done again on every Destroy, so a failed attempt can
+  // be retried.
   const std::string db_key = absl::StrCat(kKeyPrefix, key_id);
   rocksdb::Slice begin(db_key);
   rocksdb::Slice end(db_key);
-  db_->Flush(rocksdb::FlushOptions());
-  rocksdb::CompactRangeOptions compact;
-  compact.bottommost_level_compaction =
-      rocksdb::BottommostLevelCompaction::kForce;
-  db_->CompactRange(compact, &begin, &end);
-  return committed;
+  rocksdb::Status s = db_->Flush(rocksdb::FlushOptions());
+  if (s.ok()) {
+    rocksdb::CompactRangeOptions compact;
+    compact.bottommost_level_compaction =
+        rocksdb::BottommostLevelCompaction::kForce;
+    s = db_->CompactRange(compact, &begin, &end);
+  }
+  if (!s.ok()) {
+    return RocksError(
+        absl::StrCat("key '", key_id,
+                     "' is destroyed, but older copies of its record could "
+                     "not be compacted away (retry DestroyKey)"),
+        s);
+  }
+  return destroyed;
 }
 
 absl::StatusOr<SecretBytes> KeyStore::LoadOrCreateSecret(absl::string_view name,

@@ -28,13 +28,16 @@ namespace residency::key_service {
 // (wrapped_key.h).
 inline constexpr size_t kRootKeySize = 32;
 
-// Reads the root key from `path`, creating the file on first use: 32 fresh
-// random bytes, created exclusively with mode 0600 so no other user ever sees
-// it. A file that exists is refused (FAILED_PRECONDITION) when group or others
-// may read or write it, and (DATA_LOSS) when it is not exactly 32 bytes.
-// Other I/O failures are INTERNAL and name the path.
+// Reads the root key from `path`. When the file does not exist and
+// `create_if_missing` is set, creates it: 32 fresh random bytes, created
+// exclusively with mode 0600 so no other user ever sees it, synced together
+// with its directory entry. A file that exists is refused
+// (FAILED_PRECONDITION) when group or others may read or write it or another
+// user owns it, and (DATA_LOSS) when it is not exactly 32 bytes. A missing
+// file without `create_if_missing` is NOT_FOUND. Other I/O failures are
+// INTERNAL and name the path.
 absl::StatusOr<crypto::SecretBytes> LoadOrCreateRootKey(
-    const std::string& path);
+    const std::string& path, bool create_if_missing = true);
 
 // One KEK as the service currently knows it: immutable, shared between the
 // store and requests in flight, so a request keeps a consistent view while a
@@ -64,15 +67,21 @@ struct KeySnapshot {
 //     17      4     key id length L, big-endian
 //     21      L     key id
 //     21+L    4     key version, big-endian
+//     25+L    32    SHA-256 of the record's serialized KeyInfo (StoredKey.info)
 //
-// so a sealed version moved to another key or version does not open. Other
+// so a sealed version moved to another key or version does not open, and
+// neither does one whose key metadata (state, owner, minimum decryption
+// version) was edited on disk. Other
 // service secrets (the audit signing seed) are sealed the same way under
 // "s/" + name, with associated data "residency/secret/v1" || 0x00 || name.
 //
 // Durability: every mutation is written with a synced WAL write before it
-// returns, so a mutation that returned OK survives kill -9. DestroyKey also
+// returns, so a mutation that returned OK survives kill -9. Destroy also
 // flushes and compacts the key's record so sealed copies of the destroyed
-// material do not linger in older files.
+// material do not linger in the store's older files; if that fails it
+// returns the error (the destruction itself is already durable) and a
+// repeated Destroy tries again. Copies outside the store (a backup of the
+// data directory together with the root key file) are beyond its reach.
 //
 // Thread safety: all methods may be called concurrently. Mutations are
 // serialized; Find takes a shared lock only.

@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -56,6 +57,13 @@ absl::StatusOr<std::unique_ptr<KeyServiceServer>> KeyServiceServer::Start(
   if (options.jurisdiction.empty()) {
     return absl::InvalidArgumentError("a jurisdiction is required");
   }
+  if (!policy.policy().jurisdiction().empty() &&
+      policy.policy().jurisdiction() != options.jurisdiction) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the policy is written for jurisdiction '",
+        policy.policy().jurisdiction(), "' but the service declares '",
+        options.jurisdiction, "'"));
+  }
   absl::StatusOr<tls::Principal> self =
       tls::CertificatePrincipal(options.tls.certificate_pem);
   if (!self.ok()) {
@@ -73,11 +81,21 @@ absl::StatusOr<std::unique_ptr<KeyServiceServer>> KeyServiceServer::Start(
       options.root_key_file.empty()
           ? absl::StrCat(options.data_dir, "/root.key")
           : options.root_key_file;
+  // A store that exists needs the root key it was sealed with: a missing
+  // file then means the key is lost or misplaced, never "make a new one".
+  const std::string keys_dir = absl::StrCat(options.data_dir, "/keys");
+  const bool store_exists = ::access((keys_dir + "/CURRENT").c_str(), F_OK) == 0;
   absl::StatusOr<crypto::SecretBytes> root_key =
-      LoadOrCreateRootKey(root_key_file);
+      LoadOrCreateRootKey(root_key_file, /*create_if_missing=*/!store_exists);
+  if (absl::IsNotFound(root_key.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the key store in ", keys_dir, " exists but its root key file ",
+        root_key_file, " is missing; restore that file (a new root key could "
+        "not open the stored keys)"));
+  }
   if (!root_key.ok()) return root_key.status();
   absl::StatusOr<std::unique_ptr<KeyStore>> keys = KeyStore::Open(
-      absl::StrCat(options.data_dir, "/keys"), *std::move(root_key));
+      keys_dir, *std::move(root_key));
   if (!keys.ok()) return keys.status();
   absl::StatusOr<crypto::SecretBytes> seed =
       (*keys)->LoadOrCreateSecret(kAuditSignerSecret, kAuditSeedSize);
