@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <map>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -168,16 +170,103 @@ class RuleLocator {
   const TextFormat::ParseInfoTree* tree_ = nullptr;
 };
 
-absl::Status CheckPatterns(const RepeatedPtrField<std::string>& patterns,
-                           absl::string_view field_name, int field_number,
-                           absl::string_view rule_label,
-                           const RuleLocator& locator,
-                           absl::string_view source_name) {
-  for (int j = 0; j < patterns.size(); ++j) {
-    if (patterns.Get(j).empty()) {
+// The principal kinds a caller can have: tls/principal.h's Principal::Kind,
+// spelt as in its URIs. Restated here so that policy does not depend on tls.
+constexpr absl::string_view kPrincipalScheme = "residency://";
+constexpr absl::string_view kPrincipalKinds[] = {"user", "operator",
+                                                 "authority", "service"};
+constexpr absl::string_view kPrincipalForms =
+    "a principal pattern is \"*\" or residency://KIND/NAME with KIND one of "
+    "user, operator, authority, service";
+
+bool IsPrincipalKind(absl::string_view kind) {
+  return std::find(std::begin(kPrincipalKinds), std::end(kPrincipalKinds),
+                   kind) != std::end(kPrincipalKinds);
+}
+
+// Why no caller's principal can match `pattern`, or "" if one can. Callers
+// are residency://KIND/NAME with a lower-case scheme and kind and a non-empty
+// NAME; a '*' in the kind may stand for any kind and the '/' after it.
+std::string PrincipalPatternDefect(absl::string_view pattern) {
+  if (pattern == "*") return "";
+  if (!absl::StartsWith(pattern, kPrincipalScheme)) {
+    if (absl::StartsWithIgnoreCase(pattern, kPrincipalScheme)) {
+      return absl::StrCat("the scheme must be written \"", kPrincipalScheme,
+                          "\", in lower case");
+    }
+    return absl::StrCat("it does not start with \"", kPrincipalScheme, "\"");
+  }
+  const absl::string_view rest = pattern.substr(kPrincipalScheme.size());
+  const size_t slash = rest.find('/');
+  const absl::string_view kind = rest.substr(0, slash);
+  if (absl::StrContains(kind, '*')) return "";
+  if (kind.empty()) {
+    return absl::StrCat("it has no kind after \"", kPrincipalScheme, "\"");
+  }
+  if (!IsPrincipalKind(kind)) {
+    if (IsPrincipalKind(absl::AsciiStrToLower(kind))) {
+      return absl::StrCat("the kind \"", absl::CHexEscape(kind),
+                          "\" must be written in lower case");
+    }
+    return absl::StrCat("\"", absl::CHexEscape(kind),
+                        "\" is not a principal kind");
+  }
+  if (slash == absl::string_view::npos) {
+    return absl::StrCat("it has no '/' and name after the kind \"", kind, "\"");
+  }
+  if (slash + 1 == rest.size()) {
+    return absl::StrCat("it has an empty name after \"", kPrincipalScheme, kind,
+                        "/\"");
+  }
+  return "";
+}
+
+// The rest of the error message for a principal pattern no caller can
+// match, or "" when `pattern` is acceptable.
+std::string PrincipalPatternProblem(absl::string_view pattern) {
+  const std::string defect = PrincipalPatternDefect(pattern);
+  if (defect.empty()) return "";
+  return absl::StrCat("matches no caller: ", defect, "; ", kPrincipalForms);
+}
+
+// The rest of the error message for a legal_process_jurisdictions entry that
+// is not a jurisdiction, or "" when `jurisdiction` is one (or is empty, which
+// is reported separately).
+std::string JurisdictionProblem(absl::string_view jurisdiction) {
+  constexpr size_t kMaxJurisdictionSize = 16;
+  if (jurisdiction.size() > kMaxJurisdictionSize ||
+      !std::all_of(jurisdiction.begin(), jurisdiction.end(),
+                   [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    return absl::StrCat("is not a jurisdiction: one is 1 to ",
+                        kMaxJurisdictionSize,
+                        " upper-case ASCII letters, such as \"US\", and "
+                        "legal processes are matched case-sensitively");
+  }
+  return "";
+}
+
+// Checks that each of `values` (field `field_name` of one rule) is non-empty
+// and, when `problem` is given, that `problem` finds nothing wrong with it.
+absl::Status CheckValues(const RepeatedPtrField<std::string>& values,
+                         absl::string_view field_name, int field_number,
+                         absl::string_view rule_label,
+                         const RuleLocator& locator,
+                         absl::string_view source_name,
+                         std::string (*problem)(absl::string_view) = nullptr) {
+  for (int j = 0; j < values.size(); ++j) {
+    const TextFormat::ParseLocation location =
+        locator.Value(field_number, j, values.size());
+    if (values.Get(j).empty()) {
       return LoadError(
-          source_name, locator.Value(field_number, j, patterns.size()),
+          source_name, location,
           absl::StrCat(rule_label, ": ", field_name, "[", j, "] is empty"));
+    }
+    if (problem == nullptr) continue;
+    if (std::string why = problem(values.Get(j)); !why.empty()) {
+      return LoadError(
+          source_name, location,
+          absl::StrCat(rule_label, ": ", field_name, "[", j, "] \"",
+                       absl::CHexEscape(values.Get(j)), "\" ", why));
     }
   }
   return absl::OkStatus();
@@ -242,22 +331,22 @@ absl::Status Validate(const Policy& policy,
                                       reason, ", not a Justification.Reason"));
       }
     }
-    if (absl::Status status = CheckPatterns(rule.principals(), "principals",
-                                            Rule::kPrincipalsFieldNumber, label,
-                                            locator, source_name);
+    if (absl::Status status = CheckValues(
+            rule.principals(), "principals", Rule::kPrincipalsFieldNumber,
+            label, locator, source_name, PrincipalPatternProblem);
         !status.ok()) {
       return status;
     }
     if (absl::Status status =
-            CheckPatterns(rule.key_ids(), "key_ids", Rule::kKeyIdsFieldNumber,
-                          label, locator, source_name);
+            CheckValues(rule.key_ids(), "key_ids", Rule::kKeyIdsFieldNumber,
+                        label, locator, source_name);
         !status.ok()) {
       return status;
     }
-    if (absl::Status status = CheckPatterns(
+    if (absl::Status status = CheckValues(
             rule.legal_process_jurisdictions(), "legal_process_jurisdictions",
             Rule::kLegalProcessJurisdictionsFieldNumber, label, locator,
-            source_name);
+            source_name, JurisdictionProblem);
         !status.ok()) {
       return status;
     }

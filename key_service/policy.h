@@ -73,7 +73,19 @@ inline constexpr absl::string_view kDefaultDenyRule = "default-deny";
 //  - effect EFFECT_UNSPECIFIED or not ALLOW/DENY; OPERATION_UNSPECIFIED or an
 //    undefined number in operations; an undefined number in justifications
 //    (REASON_UNSPECIFIED is allowed: policy.proto lets a rule name it);
-//  - an empty string in principals, key_ids or legal_process_jurisdictions.
+//  - an empty string in principals, key_ids or legal_process_jurisdictions;
+//  - a principals pattern no caller can match ("rule #N 'NAME':
+//    principals[J] \"PATTERN\" matches no caller: <why>; <the valid forms>").
+//    A caller is residency://KIND/NAME with KIND user, operator, authority
+//    or service (lower case) and a non-empty NAME, so a pattern must be "*"
+//    alone or start with "residency://" and a kind segment (up to the next
+//    '/') that is one of those kinds or contains a '*'; when the kind
+//    segment has no '*', a '/' and a non-empty rest must follow. Refused,
+//    e.g.: "residency://custodian/ops", "RESIDENCY://user/a",
+//    "residency://User/a", "residency://user", "residency://user/", "alice";
+//  - a legal_process_jurisdictions entry that is not 1 to 16 upper-case ASCII
+//    letters ("US" is one, "us" and "U S" are not), since it is compared
+//    case-sensitively with the request's jurisdiction.
 // A policy with no rules is valid and denies everything. LoadFile returns
 // NOT_FOUND "policy file PATH: No such file or directory" for a missing file,
 // the errno-derived code for other read failures; both Parse and LoadFile

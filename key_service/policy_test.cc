@@ -49,7 +49,7 @@ constexpr absl::string_view kExamplePolicy = R"pb(
   rules {
     name: "ops-rotate"
     effect: ALLOW
-    principals: "residency://custodian/ops"
+    principals: "residency://operator/us-ops"
     operations: [ OPERATION_CREATE_KEY, OPERATION_ROTATE_KEY, OPERATION_REWRAP ]
     justifications: CUSTODIAN_INITIATED_SERVICE
   }
@@ -168,15 +168,15 @@ std::vector<DecisionCase> ExampleCases() {
                "alice-photos", "alice", kThirdParty, "US"),
        false, deny},
       {"OpsRotates",
-       Request("residency://custodian/ops", v1::OPERATION_ROTATE_KEY,
+       Request("residency://operator/us-ops", v1::OPERATION_ROTATE_KEY,
                "alice-photos", "alice", kCustodian),
        true, "ops-rotate"},
       {"OpsUnwraps",
-       Request("residency://custodian/ops", v1::OPERATION_UNWRAP,
+       Request("residency://operator/us-ops", v1::OPERATION_UNWRAP,
                "alice-photos", "alice", kCustodian),
        false, deny},
       {"OpsSubprincipalIsNotOps",
-       Request("residency://custodian/ops2", v1::OPERATION_ROTATE_KEY,
+       Request("residency://operator/us-ops2", v1::OPERATION_ROTATE_KEY,
                "alice-photos", "alice", kCustodian),
        false, deny},
   };
@@ -365,14 +365,14 @@ class KeylessPolicyTest : public ::testing::Test {
     rules {
       name: "any-key"
       effect: ALLOW
-      principals: "residency://auditor/*"
+      principals: "residency://operator/auditor-*"
       key_ids: "*"
     }
     rules { name: "owners" effect: ALLOW caller_is_owner: true }
     rules {
       name: "auditors-read-log"
       effect: ALLOW
-      principals: "residency://auditor/*"
+      principals: "residency://operator/auditor-*"
       operations: OPERATION_READ_AUDIT_LOG
       justifications: SECURITY_AUDIT
     }
@@ -381,16 +381,16 @@ class KeylessPolicyTest : public ::testing::Test {
 
 TEST_F(KeylessPolicyTest, KeyIdsPatternNeverMatchesKeylessRequest) {
   PolicyDecision decision = engine_.Decide(
-      Request("residency://auditor/kpmg", v1::OPERATION_READ_AUDIT_LOG,
+      Request("residency://operator/auditor-kpmg", v1::OPERATION_READ_AUDIT_LOG,
               std::nullopt, std::nullopt, kAudit));
   EXPECT_TRUE(decision.allowed);
   EXPECT_EQ(decision.rule, "auditors-read-log");
 }
 
 TEST_F(KeylessPolicyTest, KeyIdsStarMatchesAnyKeyedRequest) {
-  PolicyDecision decision =
-      engine_.Decide(Request("residency://auditor/kpmg", v1::OPERATION_UNWRAP,
-                             "alice-photos", "alice", kAudit));
+  PolicyDecision decision = engine_.Decide(
+      Request("residency://operator/auditor-kpmg", v1::OPERATION_UNWRAP,
+              "alice-photos", "alice", kAudit));
   EXPECT_TRUE(decision.allowed);
   EXPECT_EQ(decision.rule, "any-key");
 }
@@ -415,13 +415,13 @@ TEST(PolicyEngineTest, KeyIdPatternsSelectKeys) {
     rules {
       name: "alice-keys"
       effect: ALLOW
-      principals: "residency://custodian/ops"
+      principals: "residency://operator/us-ops"
       key_ids: [ "alice-*", "shared" ]
     }
   )pb");
   auto decide = [&](absl::string_view key_id) {
     return engine
-        .Decide(Request("residency://custodian/ops", v1::OPERATION_REWRAP,
+        .Decide(Request("residency://operator/us-ops", v1::OPERATION_REWRAP,
                         key_id, "alice", kCustodian))
         .rule;
   };
@@ -720,6 +720,274 @@ TEST(PolicyLoadTest, EmptyLegalProcessJurisdictionIsRejected) {
       "empty");
 }
 
+// ---------------------------------------------------------------------------
+// Principal patterns and jurisdictions a caller or legal process can carry.
+
+// A policy with one rule whose only condition is `field: "value"`.
+std::string OneValuePolicy(absl::string_view field, absl::string_view value) {
+  return absl::StrCat("rules {\n  name: \"r\"\n  effect: ALLOW\n  ", field,
+                      ": \"", value, "\"\n}\n");
+}
+
+// What every principal pattern error ends with.
+constexpr absl::string_view kPrincipalForms =
+    "; a principal pattern is \"*\" or residency://KIND/NAME with KIND one of "
+    "user, operator, authority, service";
+
+// The message for OneValuePolicy("principals", pattern) when `pattern` is
+// refused because of `why`.
+std::string PrincipalError(absl::string_view pattern, absl::string_view why) {
+  return absl::StrCat("policy p.txtpb:4:3: rule #1 'r': principals[0] \"",
+                      pattern, "\" matches no caller: ", why, kPrincipalForms);
+}
+
+TEST(PolicyPrincipalPatternTest, PatternsThatCanMatchACallerLoad) {
+  const absl::string_view accepted[] = {
+      "*",
+      "residency://user/alice",
+      "residency://operator/us-ops",
+      "residency://authority/us",
+      "residency://service/key-service",
+      "residency://user/*",
+      "residency://authority/*",
+      "residency://user/a*",
+      "residency://user/*/",  // odd, but the '*' may match a whole name
+      "residency://*",
+      "residency://*/alice",
+      "residency://*/",
+      "residency://*user/alice",
+      "residency://us*",  // the '*' covers the '/' after the kind
+      "residency://op*/us-ops",
+  };
+  for (absl::string_view pattern : accepted) {
+    EXPECT_OK(
+        PolicyEngine::Parse(OneValuePolicy("principals", pattern), "p.txtpb"))
+        << pattern;
+  }
+}
+
+TEST(PolicyPrincipalPatternTest, StarKindPatternsMatchEveryKind) {
+  const PolicyEngine engine = MustParse(R"pb(
+    rules { name: "alices" effect: ALLOW principals: "residency://*/alice" }
+  )pb");
+  for (absl::string_view principal :
+       {"residency://user/alice", "residency://operator/alice",
+        "residency://authority/alice", "residency://service/alice"}) {
+    EXPECT_EQ(engine
+                  .Decide(Request(principal, v1::OPERATION_UNWRAP, "k", "alice",
+                                  kCustomer))
+                  .rule,
+              "alices")
+        << principal;
+  }
+  EXPECT_EQ(engine
+                .Decide(Request("residency://user/bob", v1::OPERATION_UNWRAP,
+                                "k", "bob", kCustomer))
+                .rule,
+            "default-deny");
+}
+
+TEST(PolicyPrincipalPatternTest, UnknownKindIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "residency://custodian/ops"),
+                  PrincipalError("residency://custodian/ops",
+                                 "\"custodian\" is not a principal kind"));
+}
+
+TEST(PolicyPrincipalPatternTest, PluralKindIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "residency://users/*"),
+                  PrincipalError("residency://users/*",
+                                 "\"users\" is not a principal kind"));
+}
+
+TEST(PolicyPrincipalPatternTest, UnknownKindWithoutSlashIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "residency://auditor"),
+                  PrincipalError("residency://auditor",
+                                 "\"auditor\" is not a principal kind"));
+}
+
+TEST(PolicyPrincipalPatternTest, UpperCaseKindIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "residency://User/alice"),
+                  PrincipalError("residency://User/alice",
+                                 "the kind \"User\" must be written in lower "
+                                 "case"));
+}
+
+TEST(PolicyPrincipalPatternTest, UpperCaseSchemeIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "RESIDENCY://user/alice"),
+                  PrincipalError("RESIDENCY://user/alice",
+                                 "the scheme must be written \"residency://\", "
+                                 "in lower case"));
+}
+
+TEST(PolicyPrincipalPatternTest, MixedCaseSchemeIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "Residency://*"),
+                  PrincipalError("Residency://*",
+                                 "the scheme must be written \"residency://\", "
+                                 "in lower case"));
+}
+
+TEST(PolicyPrincipalPatternTest, BareNameIsRejected) {
+  ExpectLoadError(
+      OneValuePolicy("principals", "alice"),
+      PrincipalError("alice", "it does not start with \"residency://\""));
+}
+
+TEST(PolicyPrincipalPatternTest, OtherSchemeIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "spiffe://user/alice"),
+                  PrincipalError("spiffe://user/alice",
+                                 "it does not start with \"residency://\""));
+}
+
+TEST(PolicyPrincipalPatternTest, LeadingStarOtherThanAloneIsRejected) {
+  // Only "*" alone may stand for the scheme.
+  ExpectLoadError(
+      OneValuePolicy("principals", "*/alice"),
+      PrincipalError("*/alice", "it does not start with \"residency://\""));
+}
+
+TEST(PolicyPrincipalPatternTest, LeadingSpaceIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", " residency://user/alice"),
+                  PrincipalError(" residency://user/alice",
+                                 "it does not start with \"residency://\""));
+}
+
+TEST(PolicyPrincipalPatternTest, SchemeAloneIsRejected) {
+  ExpectLoadError(
+      OneValuePolicy("principals", "residency://"),
+      PrincipalError("residency://", "it has no kind after \"residency://\""));
+}
+
+TEST(PolicyPrincipalPatternTest, EmptyKindIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "residency:///alice"),
+                  PrincipalError("residency:///alice",
+                                 "it has no kind after \"residency://\""));
+}
+
+TEST(PolicyPrincipalPatternTest, KindWithoutSlashIsRejected) {
+  ExpectLoadError(
+      OneValuePolicy("principals", "residency://user"),
+      PrincipalError("residency://user",
+                     "it has no '/' and name after the kind \"user\""));
+}
+
+TEST(PolicyPrincipalPatternTest, EmptyNameIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "residency://user/"),
+                  PrincipalError("residency://user/",
+                                 "it has an empty name after "
+                                 "\"residency://user/\""));
+}
+
+TEST(PolicyPrincipalPatternTest, EmptyAuthorityJurisdictionIsRejected) {
+  ExpectLoadError(OneValuePolicy("principals", "residency://authority/"),
+                  PrincipalError("residency://authority/",
+                                 "it has an empty name after "
+                                 "\"residency://authority/\""));
+}
+
+TEST(PolicyPrincipalPatternTest, BadPatternIsReportedAtItsOccurrence) {
+  ExpectLoadError(
+      "rules {\n"
+      "  name: \"a\"\n"
+      "  effect: ALLOW\n"
+      "  principals: \"residency://user/alice\"\n"
+      "}\n"
+      "rules {\n"
+      "  name: \"b\"\n"
+      "  effect: ALLOW\n"
+      "  principals: \"residency://user/*\"\n"
+      "    principals: \"residency://custodian/ops\"\n"
+      "}\n",
+      absl::StrCat("policy p.txtpb:10:5: rule #2 'b': principals[1] "
+                   "\"residency://custodian/ops\" matches no caller: "
+                   "\"custodian\" is not a principal kind",
+                   kPrincipalForms));
+}
+
+TEST(PolicyPrincipalPatternTest, BadPatternInAListIsReportedAtTheRule) {
+  ExpectLoadError(
+      "rules {\n"
+      "  name: \"r\"\n"
+      "  effect: ALLOW\n"
+      "  principals: [\"residency://user/alice\", "
+      "\"residency://custodian/ops\"]\n"
+      "}\n",
+      absl::StrCat("policy p.txtpb:1:1: rule #1 'r': principals[1] "
+                   "\"residency://custodian/ops\" matches no caller: "
+                   "\"custodian\" is not a principal kind",
+                   kPrincipalForms));
+}
+
+TEST(PolicyPrincipalPatternTest, UnprintablePatternIsEscapedInTheMessage) {
+  ExpectLoadError(OneValuePolicy("principals", "residency://us\\ter/a"),
+                  PrincipalError("residency://us\\ter/a",
+                                 "\"us\\ter\" is not a principal kind"));
+}
+
+TEST(PolicyJurisdictionTest, UpperCaseLettersLoad) {
+  for (absl::string_view jurisdiction :
+       {"US", "CN", "GB", "X", "ABCDEFGHIJKLMNOP"}) {
+    EXPECT_OK(PolicyEngine::Parse(
+        OneValuePolicy("legal_process_jurisdictions", jurisdiction), "p.txtpb"))
+        << jurisdiction;
+  }
+}
+
+// The message for OneValuePolicy("legal_process_jurisdictions", value).
+std::string JurisdictionError(absl::string_view value) {
+  return absl::StrCat(
+      "policy p.txtpb:4:3: rule #1 'r': legal_process_jurisdictions[0] \"",
+      value,
+      "\" is not a jurisdiction: one is 1 to 16 upper-case ASCII letters, such "
+      "as \"US\", and legal processes are matched case-sensitively");
+}
+
+TEST(PolicyJurisdictionTest, LowerCaseIsRejected) {
+  ExpectLoadError(OneValuePolicy("legal_process_jurisdictions", "us"),
+                  JurisdictionError("us"));
+}
+
+TEST(PolicyJurisdictionTest, MixedCaseIsRejected) {
+  ExpectLoadError(OneValuePolicy("legal_process_jurisdictions", "Us"),
+                  JurisdictionError("Us"));
+}
+
+TEST(PolicyJurisdictionTest, SpaceIsRejected) {
+  ExpectLoadError(OneValuePolicy("legal_process_jurisdictions", "U S"),
+                  JurisdictionError("U S"));
+}
+
+TEST(PolicyJurisdictionTest, DigitsAndPunctuationAreRejected) {
+  ExpectLoadError(OneValuePolicy("legal_process_jurisdictions", "US-CA"),
+                  JurisdictionError("US-CA"));
+  ExpectLoadError(OneValuePolicy("legal_process_jurisdictions", "840"),
+                  JurisdictionError("840"));
+}
+
+TEST(PolicyJurisdictionTest, NonAsciiIsRejected) {
+  // "É" in UTF-8, hex-escaped in the message.
+  ExpectLoadError(OneValuePolicy("legal_process_jurisdictions", "\\303\\211"),
+                  JurisdictionError("\\xc3\\x89"));
+}
+
+TEST(PolicyJurisdictionTest, MoreThanSixteenLettersIsRejected) {
+  ExpectLoadError(
+      OneValuePolicy("legal_process_jurisdictions", "ABCDEFGHIJKLMNOPQ"),
+      JurisdictionError("ABCDEFGHIJKLMNOPQ"));
+}
+
+TEST(PolicyJurisdictionTest, LaterEntryIsReportedAtItsOccurrence) {
+  ExpectLoadError(
+      "rules {\n"
+      "  name: \"r\"\n"
+      "  effect: ALLOW\n"
+      "  legal_process_jurisdictions: \"US\"\n"
+      "  legal_process_jurisdictions: \"gb\"\n"
+      "}\n",
+      "policy p.txtpb:5:3: rule #1 'r': legal_process_jurisdictions[1] \"gb\" "
+      "is not a jurisdiction: one is 1 to 16 upper-case ASCII letters, such "
+      "as \"US\", and legal processes are matched case-sensitively");
+}
+
 TEST(PolicyLoadTest, OversizedTextIsRejected) {
   const std::string text(PolicyEngine::kMaxPolicyFileSize + 1, ' ');
   absl::StatusOr<PolicyEngine> engine = PolicyEngine::Parse(text, "p.txtpb");
@@ -769,6 +1037,41 @@ TEST(PolicyFileTest, ParseErrorsNameThePath) {
   EXPECT_THAT(engine, StatusIs(kInvalidArgument));
   EXPECT_THAT(std::string(engine.status().message()),
               HasSubstr(absl::StrCat("policy ", path, ":2:3: ")));
+}
+
+TEST(PolicyFileTest, UnmatchablePrincipalNamesThePathLineAndColumn) {
+  const std::string path =
+      WriteTempFile("custodian.txtpb",
+                    "rules {\n"
+                    "  name: \"ops-rotate\"\n"
+                    "  effect: ALLOW\n"
+                    "  principals: \"residency://custodian/ops\"\n"
+                    "}\n");
+  absl::StatusOr<PolicyEngine> engine = PolicyEngine::LoadFile(path);
+  EXPECT_THAT(engine, StatusIs(kInvalidArgument));
+  EXPECT_EQ(std::string(engine.status().message()),
+            absl::StrCat("policy ", path,
+                         ":4:3: rule #1 'ops-rotate': principals[0] "
+                         "\"residency://custodian/ops\" matches no caller: "
+                         "\"custodian\" is not a principal kind",
+                         kPrincipalForms));
+}
+
+TEST(PolicyFileTest, LowerCaseJurisdictionNamesThePathLineAndColumn) {
+  const std::string path =
+      WriteTempFile("lower.txtpb",
+                    "rules {\n"
+                    "  name: \"courts\"\n"
+                    "  effect: ALLOW\n"
+                    "  legal_process_jurisdictions: \"us\"\n"
+                    "}\n");
+  absl::StatusOr<PolicyEngine> engine = PolicyEngine::LoadFile(path);
+  EXPECT_THAT(engine, StatusIs(kInvalidArgument));
+  EXPECT_THAT(std::string(engine.status().message()),
+              HasSubstr(absl::StrCat(
+                  "policy ", path,
+                  ":4:3: rule #1 'courts': legal_process_jurisdictions[0] "
+                  "\"us\" is not a jurisdiction")));
 }
 
 TEST(PolicyFileTest, DirectoryIsRefused) {
