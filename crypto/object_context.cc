@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "crypto/big_endian.h"
 #include "crypto/chunked.h"
 
 namespace residency::crypto {
@@ -9,12 +10,6 @@ namespace {
 
 static_assert(kMaxObjectContextSize <= kMaxChunkedContextSize,
               "every object context must be usable as a chunked context");
-
-void AppendBigEndian(std::string& out, uint64_t value, int bytes) {
-  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((value >> shift) & 0xff));
-  }
-}
 
 }  // namespace
 
@@ -42,11 +37,11 @@ absl::StatusOr<std::string> EncodeObjectContext(absl::string_view owner,
   }
   std::string out;
   out.reserve(16 + owner.size() + object_id.size());
-  AppendBigEndian(out, owner.size(), /*bytes=*/4);
+  AppendBigEndian32(&out, static_cast<uint32_t>(owner.size()));
   out.append(owner.data(), owner.size());
-  AppendBigEndian(out, object_id.size(), /*bytes=*/4);
+  AppendBigEndian32(&out, static_cast<uint32_t>(object_id.size()));
   out.append(object_id.data(), object_id.size());
-  AppendBigEndian(out, version, /*bytes=*/8);
+  AppendBigEndian64(&out, version);
   return out;
 }
 

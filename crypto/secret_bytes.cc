@@ -45,4 +45,9 @@ bool operator==(const SecretBytes& a, const SecretBytes& b) {
   return CRYPTO_memcmp(a.data_.get(), b.data_.get(), a.size_) == 0;
 }
 
+void WipeString(std::string* secret) {
+  OPENSSL_cleanse(secret->data(), secret->size());
+  secret->clear();
+}
+
 }  // namespace residency::crypto

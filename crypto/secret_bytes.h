@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -61,6 +62,11 @@ class SecretBytes {
   std::unique_ptr<uint8_t[]> data_;
   size_t size_ = 0;
 };
+
+// Overwrites a std::string that held secret bytes (a protobuf bytes field,
+// a gRPC option) with OPENSSL_cleanse, then empties it. For strings the
+// project does not own the type of; its own secrets live in SecretBytes.
+void WipeString(std::string* secret);
 
 }  // namespace residency::crypto
 

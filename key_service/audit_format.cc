@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "crypto/big_endian.h"
 
 namespace residency::key_service {
 namespace {
@@ -21,16 +22,8 @@ class Encoder {
   explicit Encoder(size_t reserve) { out_.reserve(reserve); }
 
   void Raw(absl::string_view bytes) { out_.append(bytes.data(), bytes.size()); }
-  void U64(uint64_t v) {
-    char b[8];
-    for (int i = 7; i >= 0; --i, v >>= 8) b[i] = static_cast<char>(v & 0xff);
-    out_.append(b, sizeof(b));
-  }
-  void U32(uint32_t v) {
-    char b[4];
-    for (int i = 3; i >= 0; --i, v >>= 8) b[i] = static_cast<char>(v & 0xff);
-    out_.append(b, sizeof(b));
-  }
+  void U64(uint64_t v) { crypto::AppendBigEndian64(&out_, v); }
+  void U32(uint32_t v) { crypto::AppendBigEndian32(&out_, v); }
   // Two's complement, as the u64/u32 of the same bits.
   void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
   void I32(int32_t v) { U32(static_cast<uint32_t>(v)); }

@@ -1,14 +1,12 @@
 #include "key_service/custodian.h"
 
-#include <openssl/crypto.h>
-
 #include <algorithm>
 #include <optional>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "crypto/object_context.h"
@@ -65,14 +63,9 @@ std::string Quote(absl::string_view s) {
                       s.size() > kShown ? "...'" : "'");
 }
 
-void WipeString(std::string* s) {
-  OPENSSL_cleanse(s->data(), s->size());
-  s->clear();
-}
-
 absl::Status TooLong(absl::string_view field, size_t size, size_t limit) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, " is ", size, " bytes; the limit is ", limit));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " is ", size, " bytes; the limit is ", limit));
 }
 
 // Key ids and owners: printable ASCII without spaces; owners also without
@@ -86,8 +79,9 @@ absl::Status CheckName(absl::string_view field, absl::string_view value,
   for (char c : value) {
     if (c < 0x21 || c > 0x7e || (!allow_slash && c == '/')) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, " may contain only printable ASCII without "
-                              "spaces",
+          absl::StrCat(field,
+                       " may contain only printable ASCII without "
+                       "spaces",
                        allow_slash ? "" : " or '/'"));
     }
   }
@@ -143,8 +137,9 @@ absl::Status CheckMetadata(const RequestMetadata* metadata) {
   }
   const Justification& j = metadata->justification();
   if (!Justification::Reason_IsValid(j.reason())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metadata.justification.reason ", j.reason(), " is not a known reason"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metadata.justification.reason ", j.reason(),
+                     " is not a known reason"));
   }
   if (j.detail().size() > kMaxDetailSize) {
     return TooLong("metadata.justification.detail", j.detail().size(),
@@ -181,7 +176,8 @@ Justification Bounded(const Justification& j) {
   if (j.has_legal_process()) {
     const LegalProcess& in = j.legal_process();
     LegalProcess* lp = out.mutable_legal_process();
-    lp->set_issuing_authority(in.issuing_authority().substr(0, kMaxLegalTextSize));
+    lp->set_issuing_authority(
+        in.issuing_authority().substr(0, kMaxLegalTextSize));
     lp->set_jurisdiction(in.jurisdiction().substr(0, kMaxJurisdictionSize));
     lp->set_legal_basis(in.legal_basis().substr(0, kMaxLegalTextSize));
     lp->set_target_owner(in.target_owner().substr(0, kMaxOwnerSize));
@@ -283,8 +279,8 @@ void Custodian::Begin(Call* call, absl::string_view principal,
                              /*allow_slash=*/true);
   }
   if (call->status.ok() && operation == residency::v1::OPERATION_CREATE_KEY) {
-    call->status = CheckName("owner", new_key_owner.value_or(""),
-                             kMaxOwnerSize, /*allow_slash=*/false);
+    call->status = CheckName("owner", new_key_owner.value_or(""), kMaxOwnerSize,
+                             /*allow_slash=*/false);
   }
   if (!call->status.ok()) {
     entry.set_rule(std::string(kInvalidRequestRule));
@@ -316,7 +312,8 @@ void Custodian::Begin(Call* call, absl::string_view principal,
   if (!IsKeyless(operation)) facts.key_id = key_id;
   facts.key_owner = owner;
   facts.reason = j.reason();
-  if (legal) facts.legal_process_jurisdiction = j.legal_process().jurisdiction();
+  if (legal)
+    facts.legal_process_jurisdiction = j.legal_process().jurisdiction();
   const PolicyDecision decision = policy_.Decide(facts);
   entry.set_rule(decision.rule);
   if (!decision.allowed) {
@@ -330,16 +327,17 @@ void Custodian::Begin(Call* call, absl::string_view principal,
   if (legal && !IsKeyless(operation) &&
       (!owner.has_value() || j.legal_process().target_owner() != *owner)) {
     entry.set_rule(std::string(kLegalProcessTargetRule));
-    call->status = absl::PermissionDeniedError(absl::StrCat(
-        "denied by rule '", kLegalProcessTargetRule,
-        "': the legal process targets owner ",
-        Quote(j.legal_process().target_owner()), ", and key ", Quote(key_id),
-        " does not serve that owner"));
+    call->status = absl::PermissionDeniedError(
+        absl::StrCat("denied by rule '", kLegalProcessTargetRule,
+                     "': the legal process targets owner ",
+                     Quote(j.legal_process().target_owner()), ", and key ",
+                     Quote(key_id), " does not serve that owner"));
     return;
   }
   entry.set_decision(AuditEntry::ALLOW);
   if (!IsKeyless(operation) &&
-      operation != residency::v1::OPERATION_CREATE_KEY && call->key == nullptr) {
+      operation != residency::v1::OPERATION_CREATE_KEY &&
+      call->key == nullptr) {
     call->status = absl::NotFoundError(absl::StrCat("no key ", Quote(key_id)));
   }
 }
@@ -353,17 +351,16 @@ void Custodian::Record(Call* call) {
 void Custodian::Finish(Call* call, std::function<void()> wipe, Done done) {
   Record(call);
   if (!call->status.ok()) wipe();
-  audit_->Append(
-      std::move(call->entry),
-      [status = call->status, wipe = std::move(wipe),
-       done = std::move(done)](absl::Status audited) mutable {
-        if (!audited.ok()) {
-          wipe();
-          std::move(done)(Unrecorded(audited));
-          return;
-        }
-        std::move(done)(status);
-      });
+  audit_->Append(std::move(call->entry),
+                 [status = call->status, wipe = std::move(wipe),
+                  done = std::move(done)](absl::Status audited) mutable {
+                   if (!audited.ok()) {
+                     wipe();
+                     std::move(done)(Unrecorded(audited));
+                     return;
+                   }
+                   std::move(done)(status);
+                 });
 }
 
 absl::Status Custodian::Unrecorded(const absl::Status& audited) {
@@ -392,8 +389,7 @@ void Custodian::ChangeKey(absl::string_view principal, Operation operation,
   // does not show never happens, and a crash in between leaves an entry for
   // a change that did not happen rather than the reverse.
   Record(&call);
-  if (absl::Status audited = audit_->AppendAndWait(call.entry);
-      !audited.ok()) {
+  if (absl::Status audited = audit_->AppendAndWait(call.entry); !audited.ok()) {
     clear();
     return std::move(done)(Unrecorded(audited));
   }
@@ -422,8 +418,8 @@ absl::Status Custodian::CheckUsable(const KeySnapshot& key) const {
           "key ", Quote(key.info.key_id()),
           " is destroyed; data wrapped under it cannot be recovered"));
     default:
-      return absl::InternalError(absl::StrCat(
-          "key ", Quote(key.info.key_id()), " has an unknown state"));
+      return absl::InternalError(absl::StrCat("key ", Quote(key.info.key_id()),
+                                              " has an unknown state"));
   }
 }
 
@@ -452,15 +448,15 @@ absl::StatusOr<SecretBytes> Custodian::UnwrapChecked(
     return absl::InvalidArgumentError("wrapped_key.key_version is 0");
   }
   if (version < key.info.min_decryption_version()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "key ", Quote(key.info.key_id()), " version ", version,
-        " is below the minimum decryption version ",
-        key.info.min_decryption_version()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("key ", Quote(key.info.key_id()), " version ", version,
+                     " is below the minimum decryption version ",
+                     key.info.min_decryption_version()));
   }
   const SecretBytes* kek = key.Material(version);
   if (kek == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "key ", Quote(key.info.key_id()), " has no version ", version));
+    return absl::NotFoundError(absl::StrCat("key ", Quote(key.info.key_id()),
+                                            " has no version ", version));
   }
   return UnwrapDataKey(*kek, key.info.key_id(), version, encoded_context,
                        wrapped.wrapped());
@@ -472,8 +468,8 @@ absl::StatusOr<WrappedKey> Custodian::WrapCurrent(
   const uint32_t version = key.info.current_version();
   const SecretBytes* kek = key.Material(version);
   if (kek == nullptr) {
-    return absl::InternalError(absl::StrCat(
-        "key ", Quote(key.info.key_id()), " lacks its current version"));
+    return absl::InternalError(absl::StrCat("key ", Quote(key.info.key_id()),
+                                            " lacks its current version"));
   }
   absl::StatusOr<std::string> wrapped =
       WrapDataKey(*kek, key.info.key_id(), version, encoded_context, dek);
@@ -497,16 +493,16 @@ void Custodian::CreateKey(absl::string_view principal,
   ChangeKey(
       principal, residency::v1::OPERATION_CREATE_KEY, MetadataOf(request),
       request.key_id(), request.owner(),
-      {.check =
-           [&](const KeySnapshot* key, AuditEntry* entry) -> absl::Status {
-             if (key != nullptr) {
-               return absl::AlreadyExistsError(absl::StrCat(
-                   "key ", Quote(request.key_id()), " already exists"));
-             }
-             entry->set_key_version(1);
-             return absl::OkStatus();
-           },
-       .apply = [&] { return keys_->Create(request.key_id(), request.owner()); }},
+      {.check = [&](const KeySnapshot* key, AuditEntry* entry) -> absl::Status {
+         if (key != nullptr) {
+           return absl::AlreadyExistsError(absl::StrCat(
+               "key ", Quote(request.key_id()), " already exists"));
+         }
+         entry->set_key_version(1);
+         return absl::OkStatus();
+       },
+       .apply =
+           [&] { return keys_->Create(request.key_id(), request.owner()); }},
       response->mutable_key(), std::move(done));
 }
 
@@ -517,16 +513,15 @@ void Custodian::RotateKey(absl::string_view principal,
   ChangeKey(
       principal, residency::v1::OPERATION_ROTATE_KEY, MetadataOf(request),
       request.key_id(), std::nullopt,
-      {.check =
-           [&](const KeySnapshot* key, AuditEntry* entry) -> absl::Status {
-             if (key->info.state() == KeyInfo::DESTROYED) {
-               return absl::FailedPreconditionError(
-                   absl::StrCat("key ", Quote(request.key_id()),
-                                " is destroyed and cannot rotate"));
-             }
-             entry->set_key_version(key->info.current_version() + 1);
-             return absl::OkStatus();
-           },
+      {.check = [&](const KeySnapshot* key, AuditEntry* entry) -> absl::Status {
+         if (key->info.state() == KeyInfo::DESTROYED) {
+           return absl::FailedPreconditionError(
+               absl::StrCat("key ", Quote(request.key_id()),
+                            " is destroyed and cannot rotate"));
+         }
+         entry->set_key_version(key->info.current_version() + 1);
+         return absl::OkStatus();
+       },
        .apply = [&] { return keys_->Rotate(request.key_id()); }},
       response->mutable_key(), std::move(done));
 }
@@ -539,22 +534,21 @@ void Custodian::SetMinDecryptionVersion(
   ChangeKey(
       principal, residency::v1::OPERATION_SET_MIN_DECRYPTION_VERSION,
       MetadataOf(request), request.key_id(), std::nullopt,
-      {.check =
-           [&](const KeySnapshot* key, AuditEntry* entry) -> absl::Status {
-             entry->set_key_version(version);
-             if (key->info.state() == KeyInfo::DESTROYED) {
-               return absl::FailedPreconditionError(absl::StrCat(
-                   "key ", Quote(request.key_id()), " is destroyed"));
-             }
-             if (version == 0 || version > key->info.current_version()) {
-               return absl::InvalidArgumentError(absl::StrCat(
-                   "minimum decryption version ", version, " for key ",
-                   Quote(request.key_id()),
-                   " must be between 1 and the current version ",
-                   key->info.current_version()));
-             }
-             return absl::OkStatus();
-           },
+      {.check = [&](const KeySnapshot* key, AuditEntry* entry) -> absl::Status {
+         entry->set_key_version(version);
+         if (key->info.state() == KeyInfo::DESTROYED) {
+           return absl::FailedPreconditionError(
+               absl::StrCat("key ", Quote(request.key_id()), " is destroyed"));
+         }
+         if (version == 0 || version > key->info.current_version()) {
+           return absl::InvalidArgumentError(
+               absl::StrCat("minimum decryption version ", version, " for key ",
+                            Quote(request.key_id()),
+                            " must be between 1 and the current version ",
+                            key->info.current_version()));
+         }
+         return absl::OkStatus();
+       },
        .apply =
            [&] {
              return keys_->SetMinDecryptionVersion(request.key_id(), version);
@@ -573,9 +567,8 @@ Custodian::Change Custodian::SetEnabledChange(absl::string_view key_id,
             }
             return absl::OkStatus();
           },
-          .apply = [this, key_id, enabled] {
-            return keys_->SetEnabled(key_id, enabled);
-          }};
+          .apply = [this, key_id,
+                    enabled] { return keys_->SetEnabled(key_id, enabled); }};
 }
 
 void Custodian::DisableKey(absl::string_view principal,
@@ -592,8 +585,8 @@ void Custodian::EnableKey(absl::string_view principal,
                           const residency::v1::EnableKeyRequest& request,
                           residency::v1::EnableKeyResponse* response,
                           Done done) {
-  ChangeKey(principal, residency::v1::OPERATION_ENABLE_KEY,
-            MetadataOf(request), request.key_id(), std::nullopt,
+  ChangeKey(principal, residency::v1::OPERATION_ENABLE_KEY, MetadataOf(request),
+            request.key_id(), std::nullopt,
             SetEnabledChange(request.key_id(), /*enabled=*/true),
             response->mutable_key(), std::move(done));
 }
@@ -602,12 +595,12 @@ void Custodian::DestroyKey(absl::string_view principal,
                            const residency::v1::DestroyKeyRequest& request,
                            residency::v1::DestroyKeyResponse* response,
                            Done done) {
-  ChangeKey(
-      principal, residency::v1::OPERATION_DESTROY_KEY, MetadataOf(request),
-      request.key_id(), std::nullopt,
-      {.check = [](const KeySnapshot*, AuditEntry*) { return absl::OkStatus(); },
-       .apply = [&] { return keys_->Destroy(request.key_id()); }},
-      response->mutable_key(), std::move(done));
+  ChangeKey(principal, residency::v1::OPERATION_DESTROY_KEY,
+            MetadataOf(request), request.key_id(), std::nullopt,
+            {.check = [](const KeySnapshot*,
+                         AuditEntry*) { return absl::OkStatus(); },
+             .apply = [&] { return keys_->Destroy(request.key_id()); }},
+            response->mutable_key(), std::move(done));
 }
 
 void Custodian::GenerateDataKey(
@@ -634,12 +627,13 @@ void Custodian::GenerateDataKey(
       return absl::OkStatus();
     }();
   }
-  Finish(&call,
-         [response] {
-           WipeString(response->mutable_plaintext_key());
-           response->Clear();
-         },
-         std::move(done));
+  Finish(
+      &call,
+      [response] {
+        crypto::WipeString(response->mutable_plaintext_key());
+        response->Clear();
+      },
+      std::move(done));
 }
 
 void Custodian::Unwrap(absl::string_view principal,
@@ -662,12 +656,13 @@ void Custodian::Unwrap(absl::string_view principal,
       return absl::OkStatus();
     }();
   }
-  Finish(&call,
-         [response] {
-           WipeString(response->mutable_plaintext_key());
-           response->Clear();
-         },
-         std::move(done));
+  Finish(
+      &call,
+      [response] {
+        crypto::WipeString(response->mutable_plaintext_key());
+        response->Clear();
+      },
+      std::move(done));
 }
 
 void Custodian::Rewrap(absl::string_view principal,
@@ -693,7 +688,8 @@ void Custodian::Rewrap(absl::string_view principal,
       return absl::OkStatus();
     }();
   }
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::GetKeyInfo(absl::string_view principal,
@@ -705,7 +701,8 @@ void Custodian::GetKeyInfo(absl::string_view principal,
   Begin(&call, principal, residency::v1::OPERATION_GET_KEY_INFO,
         MetadataOf(request), request.key_id(), nullptr);
   if (call.status.ok()) *response->mutable_key() = call.key->info;
-  Finish(&call, [response] { response->Clear(); }, std::move(done));
+  Finish(
+      &call, [response] { response->Clear(); }, std::move(done));
 }
 
 void Custodian::ExportKey(absl::string_view principal,
@@ -752,14 +749,15 @@ void Custodian::ExportKey(absl::string_view principal,
       return absl::OkStatus();
     }();
   }
-  Finish(&call,
-         [response] {
-           for (auto& v : *response->mutable_versions()) {
-             WipeString(v.mutable_material());
-           }
-           response->Clear();
-         },
-         std::move(done));
+  Finish(
+      &call,
+      [response] {
+        for (auto& v : *response->mutable_versions()) {
+          crypto::WipeString(v.mutable_material());
+        }
+        response->Clear();
+      },
+      std::move(done));
 }
 
 absl::Status Custodian::ReadAuditLog(
@@ -769,8 +767,10 @@ absl::Status Custodian::ReadAuditLog(
   Begin(&call, principal, residency::v1::OPERATION_READ_AUDIT_LOG,
         MetadataOf(request), /*key_id=*/"", nullptr);
   const absl::Status decided = call.status;
-  absl::Status recorded = CallAndWait(
-      [&](Done done) { Finish(&call, [] {}, std::move(done)); });
+  absl::Status recorded = CallAndWait([&](Done done) {
+    Finish(
+        &call, [] {}, std::move(done));
+  });
   if (!recorded.ok()) return recorded;
   if (!decided.ok()) return decided;
   return audit_->Read(request.start_sequence(), request.max_entries(), sink);

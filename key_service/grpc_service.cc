@@ -1,13 +1,15 @@
 #include "key_service/grpc_service.h"
 
-#include <openssl/crypto.h>
-
+#include <atomic>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "crypto/secret_bytes.h"
 #include "rpc/status.h"
 #include "tls/peer.h"
 
@@ -17,18 +19,17 @@ namespace {
 using ::residency::v1::ReadAuditLogRequest;
 using ::residency::v1::ReadAuditLogResponse;
 
-void Cleanse(std::string* s) { OPENSSL_cleanse(s->data(), s->size()); }
-
 // Responses that carry key material are wiped once sent; the rest hold
 // nothing secret.
 void WipeSecrets(residency::v1::GenerateDataKeyResponse* r) {
-  Cleanse(r->mutable_plaintext_key());
+  crypto::WipeString(r->mutable_plaintext_key());
 }
 void WipeSecrets(residency::v1::UnwrapResponse* r) {
-  Cleanse(r->mutable_plaintext_key());
+  crypto::WipeString(r->mutable_plaintext_key());
 }
 void WipeSecrets(residency::v1::ExportKeyResponse* r) {
-  for (auto& v : *r->mutable_versions()) Cleanse(v.mutable_material());
+  for (auto& v : *r->mutable_versions())
+    crypto::WipeString(v.mutable_material());
 }
 void WipeSecrets(google::protobuf::Message*) {}
 
@@ -74,11 +75,18 @@ class AuditStream final
     : public grpc::ServerWriteReactor<ReadAuditLogResponse> {
  public:
   AuditStream(Custodian* custodian, std::string principal,
-              ReadAuditLogRequest request)
+              ReadAuditLogRequest request, std::atomic<int>* open_streams)
       : custodian_(custodian),
         principal_(std::move(principal)),
-        request_(std::move(request)) {
-    worker_ = std::thread([this] { Run(); });
+        request_(std::move(request)),
+        open_streams_(open_streams) {
+    try {
+      worker_ = std::thread([this] { Run(); });
+    } catch (const std::system_error& e) {
+      Finish(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          std::string("cannot start the audit stream: ") + e.what()));
+    }
   }
 
   void OnWriteDone(bool ok) override {
@@ -97,9 +105,10 @@ class AuditStream final
     // worker touches nothing of this object after Finish.
     if (worker_.get_id() == std::this_thread::get_id()) {
       worker_.detach();
-    } else {
+    } else if (worker_.joinable()) {
       worker_.join();
     }
+    open_streams_->fetch_sub(1);
     delete this;
   }
 
@@ -134,6 +143,7 @@ class AuditStream final
   Custodian* const custodian_;
   const std::string principal_;
   const ReadAuditLogRequest request_;
+  std::atomic<int>* const open_streams_;
   std::thread worker_;
 
   absl::Mutex mu_;
@@ -238,7 +248,13 @@ grpc::ServerWriteReactor<ReadAuditLogResponse>* KeyServiceGrpc::ReadAuditLog(
     grpc::CallbackServerContext* context, const ReadAuditLogRequest* request) {
   absl::StatusOr<tls::Principal> peer = tls::PeerPrincipal(*context);
   if (!peer.ok()) return new RefusedStream(peer.status());
-  return new AuditStream(custodian_, peer->uri, *request);
+  if (open_audit_streams_.fetch_add(1) >= kMaxAuditStreams) {
+    open_audit_streams_.fetch_sub(1);
+    return new RefusedStream(absl::ResourceExhaustedError(
+        absl::StrCat("already ", kMaxAuditStreams,
+                     " audit log reads in progress; try again later")));
+  }
+  return new AuditStream(custodian_, peer->uri, *request, &open_audit_streams_);
 }
 
 }  // namespace residency::key_service

@@ -3,6 +3,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+
 #include "key_service/custodian.h"
 #include "residency/v1/key_service.grpc.pb.h"
 
@@ -14,6 +16,10 @@ namespace residency::key_service {
 // unary call holds no thread while its audit entry waits for the group
 // commit; the answer goes out from the audit writer's callback. Secrets in
 // responses are wiped from memory once gRPC is done with them.
+//
+// ReadAuditLog streams from a thread per read (at most kMaxAuditStreams at
+// once); each item waits for the previous write, so a slow reader holds
+// one message, not the log.
 //
 // Thread safety: as Custodian. The custodian must outlive the server.
 class KeyServiceGrpc final : public residency::v1::KeyService::CallbackService {
@@ -69,7 +75,12 @@ class KeyServiceGrpc final : public residency::v1::KeyService::CallbackService {
       const residency::v1::ReadAuditLogRequest* request) override;
 
  private:
+  // Each audit read streams from a thread of its own; more than this many
+  // at once are refused with RESOURCE_EXHAUSTED.
+  static constexpr int kMaxAuditStreams = 8;
+
   Custodian* const custodian_;
+  std::atomic<int> open_audit_streams_{0};
 };
 
 }  // namespace residency::key_service

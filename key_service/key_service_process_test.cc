@@ -18,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "key_service/audit_log.h"
+#include "key_service/audit_verifier.h"
 #include "residency/v1/key_service.grpc.pb.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -217,6 +219,27 @@ TEST_F(KeyServiceProcessTest,
   }
   service->Kill(SIGTERM);
   EXPECT_EQ(service->Wait(std::chrono::seconds(10)), 0);
+
+  // Every acknowledged change also left its audit entry, and the log still
+  // verifies across the kills.
+  ASSERT_OK_AND_ASSIGN(
+      std::string public_key,
+      ReadPublicKeyPemFile(dir_ + "/data/audit_public_key.pem"));
+  ASSERT_OK_AND_ASSIGN(AuditVerification verified,
+                       VerifyAuditDirectory(dir_ + "/data/audit", public_key));
+  EXPECT_EQ(verified.entries, 3u * kRounds);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLogReader> reader,
+                       AuditLogReader::Open(dir_ + "/data/audit"));
+  int creates = 0, rotates = 0;
+  ASSERT_OK(reader->Read(0, 0, [&](const v1::ReadAuditLogResponse& item) {
+    if (item.has_entry() && item.entry().status_code() == 0) {
+      creates += item.entry().operation() == v1::OPERATION_CREATE_KEY;
+      rotates += item.entry().operation() == v1::OPERATION_ROTATE_KEY;
+    }
+    return true;
+  }));
+  EXPECT_EQ(creates, kRounds);
+  EXPECT_EQ(rotates, kRounds);
 }
 
 TEST_F(KeyServiceProcessTest, MissingPolicyFileStopsStartup) {

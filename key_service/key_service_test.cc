@@ -641,16 +641,17 @@ TEST_F(KeyServiceTest, AuthorityPresentingAnotherJurisdictionsProcessIsDenied) {
                   .status(),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("legal-process-issuer")));
-  EXPECT_THAT(
-      As(kCnAuthority).ExportKey("alice-key", LegalMeta("US", "alice")).status(),
-      StatusIs(absl::StatusCode::kPermissionDenied,
-               HasSubstr("legal-process-issuer")));
-  // Case does not matter: authority/us may present "us" process.
-  EXPECT_THAT(As(kUsAuthority)
-                  .Unwrap(data.wrapped, data.object, LegalMeta("us", "alice"))
+  EXPECT_THAT(As(kCnAuthority)
+                  .ExportKey("alice-key", LegalMeta("US", "alice"))
                   .status(),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("default-deny")));
+                       HasSubstr("legal-process-issuer")));
+  // Case does not matter: authority/us may present "us" process.
+  EXPECT_THAT(
+      As(kUsAuthority)
+          .Unwrap(data.wrapped, data.object, LegalMeta("us", "alice"))
+          .status(),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("default-deny")));
 }
 
 TEST_F(KeyServiceTest, OnlyAuthoritiesMayPresentLegalProcess) {
@@ -677,9 +678,9 @@ TEST_F(KeyServiceTest, LegalProcessCannotTellUnknownKeysFromOthersKeys) {
   EXPECT_THAT(for_unknown, StatusIs(absl::StatusCode::kPermissionDenied,
                                     HasSubstr("legal-process-target")));
   EXPECT_EQ(for_existing.code(), for_unknown.code());
-  EXPECT_EQ(absl::StrReplaceAll(for_existing.message(),
-                                {{"alice-key", "KEY"}}),
-            absl::StrReplaceAll(for_unknown.message(), {{"no-such-key", "KEY"}}));
+  EXPECT_EQ(
+      absl::StrReplaceAll(for_existing.message(), {{"alice-key", "KEY"}}),
+      absl::StrReplaceAll(for_unknown.message(), {{"no-such-key", "KEY"}}));
 }
 
 TEST_F(KeyServiceTest, UnknownKeyInAWrappedKeyIsDeniedToUsersAndNotFoundToOps) {
@@ -691,11 +692,12 @@ TEST_F(KeyServiceTest, UnknownKeyInAWrappedKeyIsDeniedToUsersAndNotFoundToOps) {
                           Meta(Justification::CUSTOMER_INITIATED_ACCESS))
                   .status(),
               StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_THAT(As(kAlice)
-                  .GenerateDataKey("no-such-key", data.object,
-                                   Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-                  .status(),
-              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(
+      As(kAlice)
+          .GenerateDataKey("no-such-key", data.object,
+                           Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+          .status(),
+      StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(As(kOps)
                   .Rewrap(unknown, data.object,
                           Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
@@ -741,7 +743,9 @@ TEST_F(KeyServiceTest, ExportOfADisabledKeyIsRefused) {
                             Meta(Justification::CUSTODIAN_INITIATED_SERVICE))
                 .status());
   EXPECT_THAT(
-      As(kUsAuthority).ExportKey("alice-key", LegalMeta("US", "alice")).status(),
+      As(kUsAuthority)
+          .ExportKey("alice-key", LegalMeta("US", "alice"))
+          .status(),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("disabled")));
 }
 
@@ -782,8 +786,8 @@ std::vector<std::string> SealedCopies(const std::string& keys_dir,
   return sealed;
 }
 
-std::vector<std::string> FilesContaining(const std::string& dir,
-                                         const std::vector<std::string>& needles) {
+std::vector<std::string> FilesContaining(
+    const std::string& dir, const std::vector<std::string>& needles) {
   std::vector<std::string> found;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
@@ -849,9 +853,9 @@ TEST_F(KeyServiceTest, KeyMetadataEditedOnDiskIsRefused) {
   }
   ASSERT_OK_AND_ASSIGN(PolicyEngine policy,
                        PolicyEngine::Parse(kPolicy, "test policy"));
-  EXPECT_THAT(KeyServiceServer::Start(Options(), std::move(policy)).status(),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("record was modified")));
+  EXPECT_THAT(
+      KeyServiceServer::Start(Options(), std::move(policy)).status(),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("record was modified")));
 }
 
 TEST_F(KeyServiceTest, PolicyOfAnotherJurisdictionStopsStartup) {
@@ -860,10 +864,10 @@ TEST_F(KeyServiceTest, PolicyOfAnotherJurisdictionStopsStartup) {
   options.jurisdiction = "CN";
   ASSERT_OK_AND_ASSIGN(PolicyEngine policy,
                        PolicyEngine::Parse(kPolicy, "test policy"));
-  EXPECT_THAT(KeyServiceServer::Start(std::move(options), std::move(policy))
-                  .status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("jurisdiction 'US'")));
+  EXPECT_THAT(
+      KeyServiceServer::Start(std::move(options), std::move(policy)).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("jurisdiction 'US'")));
 }
 
 TEST_F(KeyServiceTest, MissingRootKeyForAnExistingStoreStopsStartup) {

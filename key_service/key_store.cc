@@ -8,12 +8,12 @@
 #include <cstring>
 #include <utility>
 
-#include <openssl/sha.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "crypto/big_endian.h"
 #include "crypto/random.h"
 #include "google/protobuf/util/time_util.h"
+#include "key_service/audit_format.h"
 #include "residency/v1/key_store.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
@@ -42,26 +42,13 @@ absl::Status RocksError(absl::string_view what, const rocksdb::Status& s) {
       absl::StrCat("key store: ", what, ": ", s.ToString()));
 }
 
-void AppendU32(std::string* out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    out->push_back(static_cast<char>((v >> shift) & 0xff));
-  }
-}
-
-std::string Sha256(absl::string_view data) {
-  std::string digest(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-         reinterpret_cast<unsigned char*>(digest.data()));
-  return digest;
-}
-
 std::string KekAssociatedData(absl::string_view key_id, uint32_t version,
                               absl::string_view info_bytes) {
   std::string ad("residency/kek/v1");
   ad.push_back('\0');
-  AppendU32(&ad, static_cast<uint32_t>(key_id.size()));
+  crypto::AppendBigEndian32(&ad, static_cast<uint32_t>(key_id.size()));
   absl::StrAppend(&ad, key_id);
-  AppendU32(&ad, version);
+  crypto::AppendBigEndian32(&ad, version);
   absl::StrAppend(&ad, Sha256(info_bytes));
   return ad;
 }
@@ -224,8 +211,8 @@ absl::Status KeyStore::LoadAll() {
     auto snapshot = std::make_shared<KeySnapshot>();
     if (!snapshot->info.ParseFromString(stored.info()) ||
         snapshot->info.key_id() != key_id) {
-      return absl::DataLossError(absl::StrCat(
-          "key store: metadata of key '", key_id, "' does not parse"));
+      return absl::DataLossError(absl::StrCat("key store: metadata of key '",
+                                              key_id, "' does not parse"));
     }
     for (const StoredKey::SealedVersion& v : stored.sealed_versions()) {
       absl::StatusOr<SecretBytes> material = sealer_.DecryptToSecret(

@@ -84,18 +84,20 @@ absl::StatusOr<std::unique_ptr<KeyServiceServer>> KeyServiceServer::Start(
   // A store that exists needs the root key it was sealed with: a missing
   // file then means the key is lost or misplaced, never "make a new one".
   const std::string keys_dir = absl::StrCat(options.data_dir, "/keys");
-  const bool store_exists = ::access((keys_dir + "/CURRENT").c_str(), F_OK) == 0;
+  const bool store_exists =
+      ::access((keys_dir + "/CURRENT").c_str(), F_OK) == 0;
   absl::StatusOr<crypto::SecretBytes> root_key =
       LoadOrCreateRootKey(root_key_file, /*create_if_missing=*/!store_exists);
   if (absl::IsNotFound(root_key.status())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the key store in ", keys_dir, " exists but its root key file ",
-        root_key_file, " is missing; restore that file (a new root key could "
-        "not open the stored keys)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the key store in ", keys_dir,
+                     " exists but its root key file ", root_key_file,
+                     " is missing; restore that file (a new root key could "
+                     "not open the stored keys)"));
   }
   if (!root_key.ok()) return root_key.status();
-  absl::StatusOr<std::unique_ptr<KeyStore>> keys = KeyStore::Open(
-      keys_dir, *std::move(root_key));
+  absl::StatusOr<std::unique_ptr<KeyStore>> keys =
+      KeyStore::Open(keys_dir, *std::move(root_key));
   if (!keys.ok()) return keys.status();
   absl::StatusOr<crypto::SecretBytes> seed =
       (*keys)->LoadOrCreateSecret(kAuditSignerSecret, kAuditSeedSize);

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/aead.h"
+#include "crypto/big_endian.h"
 #include "crypto/object_context.h"
 
 namespace residency::key_service {
@@ -18,12 +19,6 @@ using ::residency::crypto::SecretBytes;
 static_assert(kKekSize == Aead::kKeySize);
 static_assert(kWrappedDataKeySize == kDataKeySize + Aead::kOverhead);
 static_assert(kWrappedDekLabel.size() == 24);
-
-void AppendU32BigEndian(std::string& out, uint32_t value) {
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((value >> shift) & 0xff));
-  }
-}
 
 absl::Status CheckKeySize(const SecretBytes& key, absl::string_view what,
                           size_t expected) {
@@ -68,9 +63,9 @@ absl::StatusOr<std::string> AssociatedData(absl::string_view key_id,
              object_context.size());
   ad.append(kWrappedDekLabel.data(), kWrappedDekLabel.size());
   ad.push_back('\0');
-  AppendU32BigEndian(ad, static_cast<uint32_t>(key_id.size()));
+  crypto::AppendBigEndian32(&ad, static_cast<uint32_t>(key_id.size()));
   ad.append(key_id.data(), key_id.size());
-  AppendU32BigEndian(ad, key_version);
+  crypto::AppendBigEndian32(&ad, key_version);
   ad.append(object_context.data(), object_context.size());
   return ad;
 }

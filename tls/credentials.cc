@@ -170,10 +170,6 @@ absl::StatusOr<SecretBytes> ReadPemFile(const std::string& path,
   return SecretBytes::CopyFrom(buffer.view().substr(0, total));
 }
 
-void Wipe(std::string& secret) {
-  OPENSSL_cleanse(secret.data(), secret.size());
-}
-
 }  // namespace
 
 absl::Status ValidateTlsMaterial(const TlsMaterial& material) {
@@ -219,7 +215,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
       grpc::SslServerCredentials(options);
   // gRPC has taken its own copy of the key.
   for (auto& key_cert_pair : options.pem_key_cert_pairs) {
-    Wipe(key_cert_pair.private_key);
+    crypto::WipeString(&key_cert_pair.private_key);
   }
   if (credentials == nullptr) {
     return absl::InternalError("gRPC refused the server TLS credentials");
@@ -237,7 +233,7 @@ MakeChannelCredentials(const TlsMaterial& material) {
   options.pem_cert_chain = material.certificate_pem;
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       grpc::SslCredentials(options);
-  Wipe(options.pem_private_key);  // gRPC has taken its own copy
+  crypto::WipeString(&options.pem_private_key);  // gRPC has taken its own copy
   if (credentials == nullptr) {
     return absl::InternalError("gRPC refused the channel TLS credentials");
   }
