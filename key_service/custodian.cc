@@ -239,6 +239,14 @@ std::string DenialMessage(absl::string_view rule, absl::string_view principal,
   return message;
 }
 
+// Clears a response that carries a plaintext data key, wiping the key.
+std::function<void()> WipePlaintextKey(auto* response) {
+  return [response] {
+    crypto::WipeString(response->mutable_plaintext_key());
+    response->Clear();
+  };
+}
+
 const RequestMetadata* MetadataOf(const auto& request) {
   return request.has_metadata() ? &request.metadata() : nullptr;
 }
@@ -627,13 +635,7 @@ void Custodian::GenerateDataKey(
       return absl::OkStatus();
     }();
   }
-  Finish(
-      &call,
-      [response] {
-        crypto::WipeString(response->mutable_plaintext_key());
-        response->Clear();
-      },
-      std::move(done));
+  Finish(&call, WipePlaintextKey(response), std::move(done));
 }
 
 void Custodian::Unwrap(absl::string_view principal,
@@ -656,13 +658,7 @@ void Custodian::Unwrap(absl::string_view principal,
       return absl::OkStatus();
     }();
   }
-  Finish(
-      &call,
-      [response] {
-        crypto::WipeString(response->mutable_plaintext_key());
-        response->Clear();
-      },
-      std::move(done));
+  Finish(&call, WipePlaintextKey(response), std::move(done));
 }
 
 void Custodian::Rewrap(absl::string_view principal,

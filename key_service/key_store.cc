@@ -317,59 +317,57 @@ absl::StatusOr<KeyStore::Snapshot> KeyStore::Create(absl::string_view key_id,
   return Commit(std::move(next));
 }
 
-absl::StatusOr<KeyStore::Snapshot> KeyStore::Rotate(absl::string_view key_id) {
+absl::StatusOr<KeyStore::Snapshot> KeyStore::Update(
+    absl::string_view key_id, absl::string_view refusal,
+    const std::function<absl::Status(KeySnapshot&)>& change) {
   absl::MutexLock write_lock(&write_mu_);
   absl::StatusOr<std::shared_ptr<KeySnapshot>> next = CopyForUpdate(key_id);
   if (!next.ok()) return next.status();
-  KeyInfo& info = (*next)->info;
-  if (info.state() == KeyInfo::DESTROYED) {
+  if ((*next)->info.state() == KeyInfo::DESTROYED) {
     return absl::FailedPreconditionError(
-        absl::StrCat("key '", key_id, "' is destroyed and cannot rotate"));
+        absl::StrCat("key '", key_id, "' is destroyed and ", refusal));
   }
-  absl::StatusOr<SecretBytes> material = crypto::RandomSecret(kKekSize);
-  if (!material.ok()) return material.status();
-  const uint32_t version = info.current_version() + 1;
-  info.set_current_version(version);
-  KeyInfo::Version* v = info.add_versions();
-  v->set_version(version);
-  *v->mutable_created_at() = ToProto(clock_());
-  (*next)->material.emplace(version, *std::move(material));
+  if (absl::Status s = change(**next); !s.ok()) return s;
   return Commit(*std::move(next));
+}
+
+absl::StatusOr<KeyStore::Snapshot> KeyStore::Rotate(absl::string_view key_id) {
+  return Update(key_id, "cannot rotate", [&](KeySnapshot& key) {
+    absl::StatusOr<SecretBytes> material = crypto::RandomSecret(kKekSize);
+    if (!material.ok()) return material.status();
+    const uint32_t version = key.info.current_version() + 1;
+    key.info.set_current_version(version);
+    KeyInfo::Version* v = key.info.add_versions();
+    v->set_version(version);
+    *v->mutable_created_at() = ToProto(clock_());
+    key.material.emplace(version, *std::move(material));
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<KeyStore::Snapshot> KeyStore::SetMinDecryptionVersion(
     absl::string_view key_id, uint32_t version) {
-  absl::MutexLock write_lock(&write_mu_);
-  absl::StatusOr<std::shared_ptr<KeySnapshot>> next = CopyForUpdate(key_id);
-  if (!next.ok()) return next.status();
-  KeyInfo& info = (*next)->info;
-  if (info.state() == KeyInfo::DESTROYED) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key '", key_id, "' is destroyed"));
-  }
-  if (version == 0 || version > info.current_version()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("minimum decryption version ", version, " for key '",
-                     key_id, "' must be between 1 and the current version ",
-                     info.current_version()));
-  }
-  info.set_min_decryption_version(version);
-  return Commit(*std::move(next));
+  return Update(key_id, "has no minimum decryption version",
+                [&](KeySnapshot& key) {
+                  if (version == 0 || version > key.info.current_version()) {
+                    return absl::InvalidArgumentError(absl::StrCat(
+                        "minimum decryption version ", version, " for key '",
+                        key_id, "' must be between 1 and the current version ",
+                        key.info.current_version()));
+                  }
+                  key.info.set_min_decryption_version(version);
+                  return absl::OkStatus();
+                });
 }
 
 absl::StatusOr<KeyStore::Snapshot> KeyStore::SetEnabled(
     absl::string_view key_id, bool enabled) {
-  absl::MutexLock write_lock(&write_mu_);
-  absl::StatusOr<std::shared_ptr<KeySnapshot>> next = CopyForUpdate(key_id);
-  if (!next.ok()) return next.status();
-  KeyInfo& info = (*next)->info;
-  if (info.state() == KeyInfo::DESTROYED) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key '", key_id, "' is destroyed and cannot be ",
-                     enabled ? "enabled" : "disabled"));
-  }
-  info.set_state(enabled ? KeyInfo::ENABLED : KeyInfo::DISABLED);
-  return Commit(*std::move(next));
+  return Update(
+      key_id, enabled ? "cannot be enabled" : "cannot be disabled",
+      [&](KeySnapshot& key) {
+        key.info.set_state(enabled ? KeyInfo::ENABLED : KeyInfo::DISABLED);
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<KeyStore::Snapshot> KeyStore::Destroy(absl::string_view key_id) {

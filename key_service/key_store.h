@@ -136,6 +136,11 @@ class KeyStore {
   // Seals `next`, writes it durably, then publishes it.
   absl::StatusOr<Snapshot> Commit(std::shared_ptr<KeySnapshot> next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Applies `change` to a copy of the key and commits it; a destroyed key
+  // is refused (FAILED_PRECONDITION: "key 'ID' is destroyed and <refusal>").
+  absl::StatusOr<Snapshot> Update(
+      absl::string_view key_id, absl::string_view refusal,
+      const std::function<absl::Status(KeySnapshot&)>& change);
   // A mutable copy of the current snapshot, or NOT_FOUND.
   absl::StatusOr<std::shared_ptr<KeySnapshot>> CopyForUpdate(
       absl::string_view key_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
