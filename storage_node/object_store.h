@@ -1,0 +1,157 @@
+#ifndef RESIDENCY_STORAGE_NODE_OBJECT_STORE_H_
+#define RESIDENCY_STORAGE_NODE_OBJECT_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "residency/v1/storage.pb.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace residency::storage_node {
+
+struct ObjectStoreOptions {
+  // Ciphertext is stored in segments of this many bytes (the last one of an
+  // object may be shorter); ranged reads fetch only the segments they need.
+  size_t segment_bytes = 256 * 1024;
+  // Largest object accepted (ciphertext bytes).
+  uint64_t max_object_bytes = uint64_t{4} << 30;
+  // RocksDB memory: memtable size (two may exist) and block cache. Together
+  // with the segment size they bound what a Put or Get holds in memory.
+  size_t write_buffer_bytes = 8 << 20;
+  size_t block_cache_bytes = 8 << 20;
+  std::function<absl::Time()> clock = absl::Now;
+};
+
+// One upload in progress. Obtained from ObjectStore::BeginPut; feed the
+// ciphertext in order with Append, then Commit. Destroying it without a
+// successful Commit abandons the upload: its pieces are deleted (and, if the
+// process dies first, collected at the next Open).
+//
+// Not thread-safe: one upload is driven by one stream.
+class Upload {
+ public:
+  virtual ~Upload() = default;
+  // INVALID_ARGUMENT when the bytes would exceed the header's
+  // ciphertext_length ("stream sends N bytes after the declared length").
+  // Memory: holds at most one segment.
+  virtual absl::Status Append(absl::string_view ciphertext) = 0;
+  // Checks that exactly ciphertext_length bytes arrived (INVALID_ARGUMENT
+  // otherwise), then makes the version visible atomically and durably
+  // (one synced write). ALREADY_EXISTS if a version at or above this one
+  // became visible meanwhile. Returns the stored info.
+  virtual absl::StatusOr<StoredVersion> Commit() = 0;
+};
+
+// A stored version as the store knows it: the info a client sees plus
+// where its ciphertext lives.
+struct StoredVersion {
+  residency::v1::ObjectInfo info;
+  std::string upload_id;      // 16 bytes
+  uint32_t segment_bytes = 0;  // segment size it was written with
+};
+
+// Ranges are ciphertext byte offsets.
+struct CiphertextRange {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+// The node's embedded object store (RocksDB): object versions, each a header
+// (ObjectInfo) and its ciphertext, stored in segments.
+//
+// Layout (RocksDB keys; owner and object id are 1-128 and 1-1024 bytes, so
+// the 0x00 separators are unambiguous after length checks; u64 are
+// big-endian):
+//   "o" owner 0x00 object_id 0x00 u64 version  -> StoredObject (visible;
+//                                                 proto/residency/v1/
+//                                                 object_store.proto)
+//   "d" upload_id(16) u64 segment_index          -> ciphertext segment
+//   "u" upload_id(16)                            -> pending upload record
+// A version is visible exactly when its "o" record exists; the "o" record
+// is written together with the deletion of its "u" record in one synced
+// batch, after all segments. Pending records left by a crash are collected
+// by Open (their segments deleted).
+//
+// Thread safety: all methods may be called concurrently; uploads of the same
+// object are serialized at Commit.
+//
+// Errors: INVALID_ARGUMENT for malformed names, NOT_FOUND for a missing
+// object or version, ALREADY_EXISTS, RESOURCE_EXHAUSTED for an object above
+// max_object_bytes, DATA_LOSS for a stored record that does not parse or a
+// segment that is missing, INTERNAL for RocksDB failures.
+class ObjectStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<ObjectStore>> Open(
+      const std::string& dir, ObjectStoreOptions options = {});
+  ~ObjectStore();
+  ObjectStore(const ObjectStore&) = delete;
+  ObjectStore& operator=(const ObjectStore&) = delete;
+
+  // Starts an upload for header.object (its version is the one stored).
+  // The header must already be validated by the caller (envelope checks);
+  // the store checks names, the size limit, and that no version at or above
+  // it exists yet (ALREADY_EXISTS, checked again at Commit).
+  absl::StatusOr<std::unique_ptr<Upload>> BeginPut(
+      const residency::v1::ObjectHeader& header);
+
+  // One stored version; version 0 means the latest.
+  absl::StatusOr<StoredVersion> Head(
+      absl::string_view owner, absl::string_view object_id,
+      uint64_t version) const;
+
+  // Streams ciphertext bytes [range.offset, range.offset + range.length) of
+  // a stored version to `sink` in pieces of at most segment_bytes. `sink`
+  // returns false to stop (OK is returned). OUT_OF_RANGE when the range
+  // does not lie within the ciphertext; NOT_FOUND when the version was
+  // deleted while being read.
+  absl::Status ReadCiphertext(
+      const StoredVersion& version, CiphertextRange range,
+      const std::function<bool(absl::string_view)>& sink) const;
+
+  struct ListResult {
+    std::vector<residency::v1::ObjectInfo> objects;
+    std::string next_page_token;  // empty on the last page
+  };
+  // Ordered by object id, then version. page_size is clamped to 1-1000.
+  absl::StatusOr<ListResult> List(absl::string_view owner,
+                                  absl::string_view object_id_prefix,
+                                  bool all_versions, uint32_t page_size,
+                                  absl::string_view page_token) const;
+
+  // Deletes one version (version > 0) or all versions of the object.
+  // Returns how many were deleted; NOT_FOUND when none existed.
+  absl::StatusOr<uint64_t> Delete(absl::string_view owner,
+                                  absl::string_view object_id,
+                                  uint64_t version);
+
+  // Every stored version of the owner, ordered as List; `visit` returns
+  // false to stop.
+  absl::Status ForEachObject(
+      absl::string_view owner,
+      const std::function<bool(const StoredVersion&)>& visit) const;
+
+  // Usage per owner (all owners when `owner` is empty), ordered by owner.
+  absl::StatusOr<std::vector<residency::v1::StatsResponse::OwnerUsage>> Usage(
+      absl::string_view owner) const;
+
+  // Uploads not committed (for tests and stats).
+  uint64_t pending_uploads() const;
+};
+
+}  // namespace residency::storage_node
+
+#endif  // RESIDENCY_STORAGE_NODE_OBJECT_STORE_H_
