@@ -464,12 +464,12 @@ absl::StatusOr<ChunkedRangeDecryptor> ChunkedRangeDecryptor::Create(
   return ChunkedRangeDecryptor(*std::move(cipher), *plaintext_length);
 }
 
-ChunkedRangeDecryptor::ChunkSpan ChunkedRangeDecryptor::CiphertextSpan(
-    uint64_t offset, uint64_t length) const {
+ChunkSpan ChunkedCiphertextSpan(uint64_t plaintext_length, uint64_t offset,
+                                uint64_t length) {
   ChunkSpan span;
-  const uint64_t final_chunk = plaintext_length_ / kChunkSize;
+  const uint64_t final_chunk = plaintext_length / kChunkSize;
   const bool reaches_end =
-      offset >= plaintext_length_ || length >= plaintext_length_ - offset;
+      offset >= plaintext_length || length >= plaintext_length - offset;
   if (!reaches_end && length == 0) {
     span.offset = kChunkedHeaderSize + (offset / kChunkSize) * kSealedChunkSize;
     return span;
@@ -478,7 +478,7 @@ ChunkedRangeDecryptor::ChunkSpan ChunkedRangeDecryptor::CiphertextSpan(
   // holds no byte of the range (an empty final chunk, or a range starting at
   // the end): opening it is what proves the message ends there, so a read of
   // the tail of a truncated or extended message fails.
-  span.first_chunk = std::min(offset, plaintext_length_) / kChunkSize;
+  span.first_chunk = std::min(offset, plaintext_length) / kChunkSize;
   const uint64_t last_chunk =
       reaches_end ? final_chunk : (offset + length - 1) / kChunkSize;
   span.first_chunk = std::min(span.first_chunk, last_chunk);
@@ -487,7 +487,7 @@ ChunkedRangeDecryptor::ChunkSpan ChunkedRangeDecryptor::CiphertextSpan(
   span.length = span.chunk_count * kSealedChunkSize;
   if (last_chunk == final_chunk) {
     // The final chunk is short: it holds plaintext_length mod 16384 bytes.
-    span.length -= kChunkSize - plaintext_length_ % kChunkSize;
+    span.length -= kChunkSize - plaintext_length % kChunkSize;
   }
   return span;
 }

@@ -226,15 +226,27 @@ class ChunkedDecryptor {
 //   length); std::string sealed = Fetch(span.offset, span.length);
 //   ASSIGN_OR_RETURN(std::string pt, reader.DecryptRange(offset, length,
 //                                                        sealed));
+// Which sealed chunks cover a plaintext range.
+struct ChunkSpan {
+  uint64_t first_chunk = 0;
+  uint64_t chunk_count = 0;
+  uint64_t offset = 0;  // byte offset of first_chunk in the ciphertext
+  uint64_t length = 0;  // bytes of sealed chunks to fetch
+};
+
+// The chunks covering plaintext [offset, offset + length) of a message of
+// `plaintext_length` bytes, clamped to the message. A range that reaches the
+// end of the message (including one that starts at or past it, and any
+// range of an empty message) also takes the final chunk, whose
+// authentication proves where the message ends. An empty range before the
+// end covers no chunk (chunk_count == 0). Needs no key: a storage node uses
+// it to serve ranged reads.
+ChunkSpan ChunkedCiphertextSpan(uint64_t plaintext_length, uint64_t offset,
+                                uint64_t length);
+
 class ChunkedRangeDecryptor {
  public:
-  // Which sealed chunks cover a plaintext range.
-  struct ChunkSpan {
-    uint64_t first_chunk = 0;
-    uint64_t chunk_count = 0;
-    uint64_t offset = 0;  // byte offset of first_chunk in the ciphertext
-    uint64_t length = 0;  // bytes of sealed chunks to fetch
-  };
+  using ChunkSpan = ::residency::crypto::ChunkSpan;
 
   // Checks the commitment and the length. `header` is the first
   // kChunkedHeaderSize ciphertext bytes.
@@ -245,12 +257,10 @@ class ChunkedRangeDecryptor {
 
   uint64_t plaintext_length() const { return plaintext_length_; }
 
-  // The chunks covering plaintext [offset, offset + length), clamped to the
-  // message. A range that reaches the end of the message (including one that
-  // starts at or past it, and any range of an empty message) also takes the
-  // final chunk, whose authentication proves where the message ends. An empty
-  // range before the end covers no chunk (chunk_count == 0).
-  ChunkSpan CiphertextSpan(uint64_t offset, uint64_t length) const;
+  // ChunkedCiphertextSpan for this message.
+  ChunkSpan CiphertextSpan(uint64_t offset, uint64_t length) const {
+    return ChunkedCiphertextSpan(plaintext_length_, offset, length);
+  }
 
   // Decrypts the sealed chunks of CiphertextSpan(offset, length), given
   // exactly as stored, and returns plaintext [offset, offset + length)

@@ -5,12 +5,8 @@
 //
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when start-up
 // fails (the message says why), 2 for usage errors.
-#include <signal.h>
-
 #include <cstdio>
-#include <fstream>
 #include <string>
-#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -18,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "key_service/server.h"
+#include "rpc/server.h"
 #include "tls/credentials.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7443",
@@ -93,11 +90,7 @@ int main(int argc, char** argv) {
 
   // Signals are taken by a dedicated thread; block them before gRPC starts
   // threads of its own so none of those receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  residency::rpc::BlockShutdownSignals();
 
   absl::StatusOr<residency::key_service::PolicyEngine> policy =
       residency::key_service::PolicyEngine::LoadFile(
@@ -134,18 +127,6 @@ int main(int argc, char** argv) {
                  std::string(server.status().message()).c_str());
     return 1;
   }
-  const std::string port_file = absl::GetFlag(FLAGS_port_file);
-  if (!port_file.empty()) {
-    // Written whole under a temporary name, then renamed, so a reader never
-    // sees a partial port number.
-    const std::string tmp = port_file + ".tmp";
-    std::ofstream(tmp) << (*server)->port() << "\n";
-    if (std::rename(tmp.c_str(), port_file.c_str()) != 0) {
-      std::fprintf(stderr, "key_service: cannot write --port_file %s\n",
-                   port_file.c_str());
-      return 1;
-    }
-  }
   std::fprintf(stderr,
                "key_service: %s serving on %s (jurisdiction %s, %zu keys, "
                "audit log at entry %llu)\n",
@@ -155,14 +136,13 @@ int main(int argc, char** argv) {
                static_cast<unsigned long long>(
                    (*server)->custodian().audit().last_sequence()));
 
-  std::thread stopper([&server, signals] {
-    int received = 0;
-    sigwait(&signals, &received);
-    std::fprintf(stderr, "key_service: signal %d, shutting down\n", received);
-    (*server)->Shutdown();
-  });
-  (*server)->Wait();
-  stopper.join();
+  absl::Status served = residency::rpc::ServeUntilSignal(
+      (*server)->rpc_server(), absl::GetFlag(FLAGS_port_file), "key_service");
   server->reset();
+  if (!served.ok()) {
+    std::fprintf(stderr, "key_service: %s\n",
+                 std::string(served.message()).c_str());
+    return 1;
+  }
   return 0;
 }

@@ -1,7 +1,5 @@
 #include "key_service/server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "key_service/audit_signer.h"
 #include "key_service/key_store.h"
+#include "rpc/server.h"
 #include "tls/peer.h"
 
 namespace residency::key_service {
@@ -127,46 +126,24 @@ absl::StatusOr<std::unique_ptr<KeyServiceServer>> KeyServiceServer::Start(
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       tls::MakeServerCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, *credentials,
-                           &server->port_);
-  builder.RegisterService(server->service_.get());
-  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_request_bytes));
-  server->server_ = builder.BuildAndStart();
-  if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen_address,
-                     " (address in use, or not a host:port?)"));
-  }
-  server->server_->GetHealthCheckService()->SetServingStatus(
-      std::string(kServiceName), true);
-  const size_t colon = options.listen_address.rfind(':');
-  server->host_ = options.listen_address.substr(0, colon);
-  if (server->host_.empty() || server->host_ == "0.0.0.0" ||
-      server->host_ == "[::]") {
-    server->host_ = "127.0.0.1";
-  }
+  rpc::ServerOptions rpc_options;
+  rpc_options.listen_address = options.listen_address;
+  rpc_options.credentials = *std::move(credentials);
+  rpc_options.services = {server->service_.get()};
+  rpc_options.health_service_name = std::string(kServiceName);
+  rpc_options.max_receive_message_bytes =
+      static_cast<int>(options.max_request_bytes);
+  absl::StatusOr<std::unique_ptr<rpc::Server>> rpc_server =
+      rpc::Server::Start(std::move(rpc_options));
+  if (!rpc_server.ok()) return rpc_server.status();
+  server->rpc_ = *std::move(rpc_server);
   return server;
 }
 
 KeyServiceServer::~KeyServiceServer() { Shutdown(); }
 
-std::string KeyServiceServer::address() const {
-  return absl::StrCat(host_, ":", port_);
-}
-
 void KeyServiceServer::Shutdown(absl::Duration grace) {
-  if (shut_down_ || server_ == nullptr) return;
-  shut_down_ = true;
-  server_->GetHealthCheckService()->SetServingStatus(std::string(kServiceName),
-                                                     false);
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
-}
-
-void KeyServiceServer::Wait() {
-  if (server_ != nullptr) server_->Wait();
+  if (rpc_ != nullptr) rpc_->Shutdown(grace);
 }
 
 }  // namespace residency::key_service

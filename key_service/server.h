@@ -13,6 +13,7 @@
 #include "key_service/custodian.h"
 #include "key_service/grpc_service.h"
 #include "key_service/policy.h"
+#include "rpc/server.h"
 #include "tls/credentials.h"
 
 namespace residency::key_service {
@@ -51,9 +52,10 @@ class KeyServiceServer {
       KeyServiceServerOptions options, PolicyEngine policy);
   ~KeyServiceServer();
 
-  int port() const { return port_; }
+  int port() const { return rpc_->port(); }
   // "127.0.0.1:PORT" style address clients can dial.
-  std::string address() const;
+  std::string address() const { return rpc_->address(); }
+  rpc::Server& rpc_server() { return *rpc_; }
   const std::string& principal() const { return principal_; }
   // Ed25519 public key that verifies the audit checkpoints, PEM.
   const std::string& audit_public_key_pem() const {
@@ -63,20 +65,15 @@ class KeyServiceServer {
 
   // Stops accepting calls and waits up to `grace` for those in flight.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
-  // Blocks until Shutdown (from another thread or a signal handler thread).
-  void Wait();
 
  private:
   KeyServiceServer() = default;
 
   std::unique_ptr<Custodian> custodian_;
   std::unique_ptr<KeyServiceGrpc> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::string host_;
-  int port_ = 0;
+  std::unique_ptr<rpc::Server> rpc_;
   std::string principal_;
   std::string audit_public_key_pem_;
-  bool shut_down_ = false;
 };
 
 }  // namespace residency::key_service

@@ -1,0 +1,109 @@
+#include "rpc/server.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace residency::rpc {
+namespace {
+
+sigset_t ShutdownSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  return signals;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  if (options.credentials == nullptr) {
+    return absl::InvalidArgumentError("a server needs credentials");
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  std::unique_ptr<Server> server(new Server());
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address, options.credentials,
+                           &server->port_);
+  for (grpc::Service* service : options.services) {
+    builder.RegisterService(service);
+  }
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  if (options.max_threads > 0) {
+    grpc::ResourceQuota quota("residency-server");
+    quota.SetMaxThreads(options.max_threads);
+    builder.SetResourceQuota(quota);
+  }
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen_address,
+                     " (address in use, or not a host:port?)"));
+  }
+  server->health_service_name_ = options.health_service_name;
+  server->server_->GetHealthCheckService()->SetServingStatus(
+      server->health_service_name_, true);
+  const size_t colon = options.listen_address.rfind(':');
+  server->host_ = options.listen_address.substr(0, colon);
+  if (server->host_.empty() || server->host_ == "0.0.0.0" ||
+      server->host_ == "[::]") {
+    server->host_ = "127.0.0.1";
+  }
+  return server;
+}
+
+Server::~Server() { Shutdown(); }
+
+std::string Server::address() const { return absl::StrCat(host_, ":", port_); }
+
+void Server::Shutdown(absl::Duration grace) {
+  if (shut_down_ || server_ == nullptr) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(health_service_name_,
+                                                     false);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+}
+
+void Server::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
+
+void BlockShutdownSignals() {
+  const sigset_t signals = ShutdownSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+absl::Status ServeUntilSignal(Server& server, const std::string& port_file,
+                              absl::string_view name) {
+  if (!port_file.empty()) {
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << server.port() << "\n";
+    if (std::rename(tmp.c_str(), port_file.c_str()) != 0) {
+      return absl::InternalError(
+          absl::StrCat("cannot write the port file ", port_file));
+    }
+  }
+  const sigset_t signals = ShutdownSignals();
+  std::thread stopper([&server, signals, name = std::string(name)] {
+    int received = 0;
+    sigwait(&signals, &received);
+    std::fprintf(stderr, "%s: signal %d, shutting down\n", name.c_str(),
+                 received);
+    server.Shutdown();
+  });
+  server.Wait();
+  stopper.join();
+  return absl::OkStatus();
+}
+
+}  // namespace residency::rpc

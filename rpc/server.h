@@ -1,0 +1,69 @@
+#ifndef RESIDENCY_RPC_SERVER_H_
+#define RESIDENCY_RPC_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace residency::rpc {
+
+struct ServerOptions {
+  // host:port; port 0 picks a free one (see Server::port()).
+  std::string listen_address = "127.0.0.1:0";
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  // Registered in order; not owned, must outlive the Server.
+  std::vector<grpc::Service*> services;
+  // The name the health service reports SERVING for while the server runs
+  // ("residency.v1.KeyService").
+  std::string health_service_name;
+  // Larger messages are refused by gRPC (RESOURCE_EXHAUSTED) before parsing.
+  int max_receive_message_bytes = 4 << 20;
+  // Bounds the threads of synchronous handlers; 0 leaves gRPC's default.
+  int max_threads = 0;
+};
+
+// A started gRPC server with the standard health service and server
+// reflection, as every residency service runs. Destruction shuts it down.
+class Server {
+ public:
+  // UNAVAILABLE when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
+  ~Server();
+
+  int port() const { return port_; }
+  // host:port a client on this machine can dial (a wildcard host becomes
+  // 127.0.0.1).
+  std::string address() const;
+
+  // Reports NOT_SERVING, stops accepting calls and waits up to `grace` for
+  // those in flight. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(2));
+  // Blocks until Shutdown.
+  void Wait();
+
+ private:
+  Server() = default;
+
+  std::unique_ptr<grpc::Server> server_;
+  std::string health_service_name_;
+  std::string host_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+// For a service binary's main: writes the bound port to `port_file` (when
+// not empty; written whole under a temporary name, then renamed), then
+// serves until SIGINT or SIGTERM, then shuts down. Call BlockShutdownSignals
+// first thing in main, before any thread starts.
+absl::Status ServeUntilSignal(Server& server, const std::string& port_file,
+                              absl::string_view name);
+void BlockShutdownSignals();
+
+}  // namespace residency::rpc
+
+#endif  // RESIDENCY_RPC_SERVER_H_
