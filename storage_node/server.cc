@@ -1,0 +1,89 @@
+#include "storage_node/server.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "tls/peer.h"
+
+namespace residency::storage_node {
+namespace {
+
+constexpr absl::string_view kServiceName = "residency.v1.StorageNode";
+// Room for the protobuf framing around a full data message.
+constexpr size_t kMessageOverhead = 64 * 1024;
+
+absl::Status MakeDirectory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat("cannot create directory ", path,
+                                            ": ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
+    StorageNodeServerOptions options) {
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError("a data directory is required");
+  }
+  if (options.jurisdiction.empty()) {
+    return absl::InvalidArgumentError("a jurisdiction is required");
+  }
+  absl::StatusOr<tls::Principal> self =
+      tls::CertificatePrincipal(options.tls.certificate_pem);
+  if (!self.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the node certificate has no usable residency:// identity: ",
+        self.status().message()));
+  }
+  if (self->kind != tls::Principal::Kind::kService) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the node certificate names ", self->uri,
+                     ", not a residency://service/NAME identity"));
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      tls::MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  if (absl::Status s = MakeDirectory(options.data_dir); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<ObjectStore>> store = ObjectStore::Open(
+      absl::StrCat(options.data_dir, "/objects"), options.store);
+  if (!store.ok()) return store.status();
+
+  std::unique_ptr<StorageNodeServer> server(new StorageNodeServer());
+  server->principal_ = self->uri;
+  server->core_ = std::make_unique<NodeCore>(
+      NodeOptions{options.jurisdiction, options.max_data_message_bytes},
+      *std::move(store));
+  server->service_ = std::make_unique<StorageNodeGrpc>(server->core_.get());
+  rpc::ServerOptions rpc_options;
+  rpc_options.listen_address = options.listen_address;
+  rpc_options.credentials = *std::move(credentials);
+  rpc_options.services = {server->service_.get()};
+  rpc_options.health_service_name = std::string(kServiceName);
+  rpc_options.max_receive_message_bytes =
+      static_cast<int>(options.max_data_message_bytes + kMessageOverhead);
+  rpc_options.max_threads = options.max_threads;
+  absl::StatusOr<std::unique_ptr<rpc::Server>> rpc_server =
+      rpc::Server::Start(std::move(rpc_options));
+  if (!rpc_server.ok()) return rpc_server.status();
+  server->rpc_ = *std::move(rpc_server);
+  return server;
+}
+
+StorageNodeServer::~StorageNodeServer() { Shutdown(); }
+
+void StorageNodeServer::Shutdown(absl::Duration grace) {
+  if (rpc_ != nullptr) rpc_->Shutdown(grace);
+}
+
+}  // namespace residency::storage_node

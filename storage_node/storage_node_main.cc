@@ -1,0 +1,114 @@
+// storage_node: the onshore ciphertext-only object store as a gRPC server.
+//
+//   storage_node --jurisdiction=CN --data_dir=/var/sn
+//       --tls_ca=ca.crt --tls_cert=sn.crt --tls_key=sn.key
+//
+// Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when start-up
+// fails (the message says why), 2 for usage errors.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "rpc/server.h"
+#include "storage_node/server.h"
+#include "tls/credentials.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7444",
+          "host:port to listen on; port 0 picks a free port (see --port_file)");
+ABSL_FLAG(std::string, jurisdiction, "",
+          "the jurisdiction this node declares, e.g. CN (required); objects "
+          "whose residency rule excludes it are refused");
+ABSL_FLAG(std::string, data_dir, "",
+          "directory of the object store (required; created with mode 0700)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA certificate that client certificates must chain to "
+          "(required)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate of this node, with a residency://service/NAME URI "
+          "SAN (required)");
+ABSL_FLAG(std::string, tls_key, "",
+          "PEM private key of --tls_cert, mode 0600 (required)");
+ABSL_FLAG(int64_t, max_object_bytes, int64_t{4} << 30,
+          "largest object (ciphertext bytes) accepted");
+ABSL_FLAG(int64_t, max_streams, 64,
+          "most concurrent calls (one handler thread each)");
+ABSL_FLAG(std::string, port_file, "",
+          "if set, write the bound port here once serving (for --listen "
+          "with port 0)");
+
+namespace {
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr,
+               "storage_node: %s\nRun storage_node --help for usage.\n",
+               message.c_str());
+  return 2;
+}
+
+int Fail(absl::string_view what, const absl::Status& status) {
+  std::fprintf(stderr, "storage_node: %s: %s\n", std::string(what).c_str(),
+               std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the residency storage node: an onshore object store that holds "
+      "ciphertext, wrapped keys and headers only.\n\n"
+      "  storage_node --jurisdiction=CN --data_dir=DIR \\\n"
+      "      --tls_ca=ca.crt --tls_cert=sn.crt --tls_key=sn.key");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (rest.size() > 1) {
+    return Usage(absl::StrCat("unexpected argument '", rest[1], "'"));
+  }
+  for (const auto& [name, value] :
+       {std::pair{"--jurisdiction", absl::GetFlag(FLAGS_jurisdiction)},
+        std::pair{"--data_dir", absl::GetFlag(FLAGS_data_dir)},
+        std::pair{"--tls_ca", absl::GetFlag(FLAGS_tls_ca)},
+        std::pair{"--tls_cert", absl::GetFlag(FLAGS_tls_cert)},
+        std::pair{"--tls_key", absl::GetFlag(FLAGS_tls_key)}}) {
+    if (value.empty()) return Usage(absl::StrCat(name, " is required"));
+  }
+  if (absl::GetFlag(FLAGS_max_object_bytes) < 72) {
+    return Usage("--max_object_bytes must be at least 72");
+  }
+  if (absl::GetFlag(FLAGS_max_streams) < 4 ||
+      absl::GetFlag(FLAGS_max_streams) > 4096) {
+    return Usage("--max_streams must be between 4 and 4096");
+  }
+  residency::rpc::BlockShutdownSignals();
+
+  absl::StatusOr<residency::tls::TlsMaterial> tls =
+      residency::tls::LoadTlsMaterial(absl::GetFlag(FLAGS_tls_ca),
+                                      absl::GetFlag(FLAGS_tls_cert),
+                                      absl::GetFlag(FLAGS_tls_key));
+  if (!tls.ok()) return Fail("cannot start", tls.status());
+  residency::storage_node::StorageNodeServerOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.tls = *std::move(tls);
+  options.jurisdiction = absl::GetFlag(FLAGS_jurisdiction);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.store.max_object_bytes =
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_max_object_bytes));
+  options.max_threads = static_cast<int>(absl::GetFlag(FLAGS_max_streams));
+  absl::StatusOr<std::unique_ptr<residency::storage_node::StorageNodeServer>>
+      server = residency::storage_node::StorageNodeServer::Start(
+          std::move(options));
+  if (!server.ok()) return Fail("cannot start", server.status());
+  std::fprintf(stderr, "storage_node: %s serving on %s (jurisdiction %s)\n",
+               (*server)->principal().c_str(), (*server)->address().c_str(),
+               absl::GetFlag(FLAGS_jurisdiction).c_str());
+  absl::Status served = residency::rpc::ServeUntilSignal(
+      (*server)->rpc_server(), absl::GetFlag(FLAGS_port_file), "storage_node");
+  server->reset();
+  if (!served.ok()) return Fail("stopped", served);
+  return 0;
+}
