@@ -36,12 +36,22 @@ struct ObjectStoreOptions {
   std::function<absl::Time()> clock = absl::Now;
 };
 
+// A stored version as the store knows it: the info a client sees plus
+// where its ciphertext lives.
+struct StoredVersion {
+  residency::v1::ObjectInfo info;
+  std::string upload_id;       // 16 bytes
+  uint32_t segment_bytes = 0;  // segment size it was written with
+};
+
 // One upload in progress. Obtained from ObjectStore::BeginPut; feed the
 // ciphertext in order with Append, then Commit. Destroying it without a
 // successful Commit abandons the upload: its pieces are deleted (and, if the
 // process dies first, collected at the next Open).
 //
-// Not thread-safe: one upload is driven by one stream.
+// Not thread-safe: one upload is driven by one stream. It refers to the
+// store that made it and must be destroyed before that store. After any
+// failed call the upload is finished: later calls return the same error.
 class Upload {
  public:
   virtual ~Upload() = default;
@@ -54,14 +64,6 @@ class Upload {
   // (one synced write). ALREADY_EXISTS if a version at or above this one
   // became visible meanwhile. Returns the stored info.
   virtual absl::StatusOr<StoredVersion> Commit() = 0;
-};
-
-// A stored version as the store knows it: the info a client sees plus
-// where its ciphertext lives.
-struct StoredVersion {
-  residency::v1::ObjectInfo info;
-  std::string upload_id;      // 16 bytes
-  uint32_t segment_bytes = 0;  // segment size it was written with
 };
 
 // Ranges are ciphertext byte offsets.
@@ -109,15 +111,18 @@ class ObjectStore {
       const residency::v1::ObjectHeader& header);
 
   // One stored version; version 0 means the latest.
-  absl::StatusOr<StoredVersion> Head(
-      absl::string_view owner, absl::string_view object_id,
-      uint64_t version) const;
+  absl::StatusOr<StoredVersion> Head(absl::string_view owner,
+                                     absl::string_view object_id,
+                                     uint64_t version) const;
 
   // Streams ciphertext bytes [range.offset, range.offset + range.length) of
   // a stored version to `sink` in pieces of at most segment_bytes. `sink`
   // returns false to stop (OK is returned). OUT_OF_RANGE when the range
   // does not lie within the ciphertext; NOT_FOUND when the version was
-  // deleted while being read.
+  // deleted while being read. The read sees the store as it was when the
+  // read began (a RocksDB snapshot), so NOT_FOUND means the version was gone
+  // by then (e.g. deleted after `version` was obtained from Head); a delete
+  // that comes later does not cut the read short.
   absl::Status ReadCiphertext(
       const StoredVersion& version, CiphertextRange range,
       const std::function<bool(absl::string_view)>& sink) const;
@@ -145,11 +150,37 @@ class ObjectStore {
       const std::function<bool(const StoredVersion&)>& visit) const;
 
   // Usage per owner (all owners when `owner` is empty), ordered by owner.
+  // All owners: only owners with at least one version appear. A named owner
+  // with no versions gets one entry of zeros.
   absl::StatusOr<std::vector<residency::v1::StatsResponse::OwnerUsage>> Usage(
       absl::string_view owner) const;
 
-  // Uploads not committed (for tests and stats).
+  // Uploads not committed (for tests and stats): the "u" records present.
   uint64_t pending_uploads() const;
+
+ private:
+  friend class ObjectUpload;  // object_store.cc: the Upload implementation
+  class ObjectLock;
+
+  ObjectStore(std::unique_ptr<rocksdb::DB> db, ObjectStoreOptions options);
+
+  // Deletes every "u" record and its segments (uploads a crash interrupted).
+  absl::Status CollectPendingUploads();
+  // The latest visible version of an object, or nullopt when it has none.
+  absl::StatusOr<std::optional<StoredVersion>> Latest(
+      absl::string_view owner, absl::string_view object_id) const;
+  // ALREADY_EXISTS when a version at or above ref.version() is visible.
+  absl::Status CheckNoVersionAtOrAbove(
+      const residency::v1::ObjectRef& ref) const;
+
+  const ObjectStoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+
+  // Objects (as "o" owner 0x00 object_id 0x00) whose commit or delete is in
+  // progress: the version check and the write of one object happen while
+  // its entry is held (ObjectLock), one holder at a time.
+  absl::Mutex locks_mu_;
+  absl::flat_hash_set<std::string> locked_objects_ ABSL_GUARDED_BY(locks_mu_);
 };
 
 }  // namespace residency::storage_node

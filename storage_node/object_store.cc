@@ -1,0 +1,931 @@
+#include "storage_node/object_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/big_endian.h"
+#include "crypto/random.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "google/protobuf/util/time_util.h"
+#include "residency/v1/object_store.pb.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice.h"
+#include "rocksdb/snapshot.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+
+namespace residency::storage_node {
+namespace {
+
+using ::residency::v1::ObjectHeader;
+using ::residency::v1::ObjectInfo;
+using ::residency::v1::ObjectRef;
+using ::residency::v1::PendingUpload;
+using ::residency::v1::StatsResponse;
+using ::residency::v1::StoredObject;
+
+constexpr char kObjectTag = 'o';
+constexpr char kSegmentTag = 'd';
+constexpr char kPendingTag = 'u';
+
+constexpr size_t kUploadIdSize = 16;
+constexpr size_t kMaxOwnerBytes = 128;
+constexpr size_t kMaxObjectIdBytes = 1024;
+// Segments are single RocksDB values; keep them far below its value limits
+// and within the uint32 the record stores.
+constexpr size_t kMaxSegmentBytes = size_t{64} << 20;
+// Values from this size on go to BlobDB blob files: every full segment, and
+// the last one of all but small objects. "o" and "u" records stay in the
+// LSM tree.
+constexpr uint64_t kMinBlobBytes = 4096;
+
+constexpr uint32_t kDefaultPageSize = 100;
+constexpr uint32_t kMaxPageSize = 1000;
+
+// Eight 0xff bytes sort at or after every big-endian u64.
+const std::string& MaxVersionSuffix() {
+  static const std::string* const suffix = new std::string(8, '\xff');
+  return *suffix;
+}
+
+absl::Status RocksError(absl::string_view what, const rocksdb::Status& s) {
+  return absl::InternalError(
+      absl::StrCat("object store: ", what, ": ", s.ToString()));
+}
+
+rocksdb::Slice ToSlice(absl::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
+
+absl::string_view ToView(const rocksdb::Slice& s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+uint64_t ReadBigEndian64(absl::string_view bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) {
+    value = (value << 8) | static_cast<uint8_t>(bytes[i]);
+  }
+  return value;
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      absl::ToUnixNanos(t));
+}
+
+// Names as they appear in messages: escaped, since they come from outside.
+std::string Quoted(absl::string_view name) {
+  return absl::StrCat("'", absl::CHexEscape(name), "'");
+}
+
+std::string ObjectName(absl::string_view owner, absl::string_view object_id) {
+  return absl::StrCat("object ", Quoted(absl::StrCat(owner, "/", object_id)));
+}
+
+std::string VersionName(absl::string_view owner, absl::string_view object_id,
+                        uint64_t version) {
+  return absl::StrCat(ObjectName(owner, object_id), " v", version);
+}
+
+absl::Status CheckOwner(absl::string_view owner) {
+  if (owner.empty() || owner.size() > kMaxOwnerBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "owner must be 1-", kMaxOwnerBytes, " bytes, got ", owner.size()));
+  }
+  if (absl::StrContains(owner, '\0') || absl::StrContains(owner, '/')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("owner ", Quoted(owner), " must not contain NUL or '/'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckObjectIdPrefix(absl::string_view prefix) {
+  if (prefix.size() > kMaxObjectIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("object_id_prefix must be at most ", kMaxObjectIdBytes,
+                     " bytes, got ", prefix.size()));
+  }
+  if (absl::StrContains(prefix, '\0')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "object_id_prefix ", Quoted(prefix), " must not contain NUL"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckObjectId(absl::string_view object_id) {
+  if (object_id.empty() || object_id.size() > kMaxObjectIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("object_id must be 1-", kMaxObjectIdBytes, " bytes, got ",
+                     object_id.size()));
+  }
+  if (absl::StrContains(object_id, '\0')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("object_id ", Quoted(object_id), " must not contain NUL"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNames(absl::string_view owner, absl::string_view object_id) {
+  if (absl::Status s = CheckOwner(owner); !s.ok()) return s;
+  return CheckObjectId(object_id);
+}
+
+// Keys (layout in object_store.h). The 0x00 after the owner and after the
+// object id ends names that cannot contain it, so an owner's (or an
+// object's) keys form one contiguous range, sorted by object id (a shorter
+// id sorts before its extensions, as 0x00 is the smallest byte) and then by
+// version.
+
+// "o" owner 0x00: every version of every object of the owner.
+std::string OwnerPrefix(absl::string_view owner) {
+  std::string key(1, kObjectTag);
+  absl::StrAppend(&key, owner);
+  key.push_back('\0');
+  return key;
+}
+
+// "o" owner 0x00 object_id 0x00: every version of one object.
+std::string ObjectPrefix(absl::string_view owner, absl::string_view object_id) {
+  std::string key = OwnerPrefix(owner);
+  absl::StrAppend(&key, object_id);
+  key.push_back('\0');
+  return key;
+}
+
+// The first key after every version of the object whose ObjectPrefix is
+// `object_prefix`: the 0x00 that ends the id becomes 0x01. No other object's
+// key falls in between, as ids contain no 0x00.
+std::string AfterObject(absl::string_view object_prefix) {
+  std::string key(object_prefix);
+  key.back() = '\x01';
+  return key;
+}
+
+std::string ObjectKey(absl::string_view owner, absl::string_view object_id,
+                      uint64_t version) {
+  std::string key = ObjectPrefix(owner, object_id);
+  crypto::AppendBigEndian64(&key, version);
+  return key;
+}
+
+struct ParsedObjectKey {
+  absl::string_view owner;
+  absl::string_view object_id;
+  uint64_t version = 0;
+};
+
+// Splits an "o" key; false when it is not one the store writes.
+bool ParseObjectKey(absl::string_view key, ParsedObjectKey* out) {
+  if (key.empty() || key[0] != kObjectTag) return false;
+  key.remove_prefix(1);
+  const size_t owner_end = key.find('\0');
+  if (owner_end == absl::string_view::npos) return false;
+  out->owner = key.substr(0, owner_end);
+  key.remove_prefix(owner_end + 1);
+  const size_t id_end = key.find('\0');
+  if (id_end == absl::string_view::npos) return false;
+  out->object_id = key.substr(0, id_end);
+  key.remove_prefix(id_end + 1);
+  if (key.size() != 8) return false;
+  out->version = ReadBigEndian64(key);
+  return CheckOwner(out->owner).ok() && CheckObjectId(out->object_id).ok() &&
+         out->version > 0;
+}
+
+// "d" upload_id: every segment of one upload.
+std::string SegmentPrefix(absl::string_view upload_id) {
+  std::string key(1, kSegmentTag);
+  absl::StrAppend(&key, upload_id);
+  return key;
+}
+
+// Exclusive end of an upload's segment range: longer than, and so after,
+// every "d" upload_id u64 key.
+std::string SegmentRangeEnd(absl::string_view upload_id) {
+  return absl::StrCat(SegmentPrefix(upload_id), MaxVersionSuffix(), "\xff");
+}
+
+std::string SegmentKey(absl::string_view upload_id, uint64_t index) {
+  std::string key = SegmentPrefix(upload_id);
+  crypto::AppendBigEndian64(&key, index);
+  return key;
+}
+
+std::string PendingKey(absl::string_view upload_id) {
+  std::string key(1, kPendingTag);
+  absl::StrAppend(&key, upload_id);
+  return key;
+}
+
+// Adds the deletion of an upload's segments and its "u" record to `batch`.
+void DeleteUpload(absl::string_view upload_id, rocksdb::WriteBatch* batch) {
+  batch->DeleteRange(SegmentPrefix(upload_id), SegmentRangeEnd(upload_id));
+  batch->Delete(PendingKey(upload_id));
+}
+
+// The StoredVersion in an "o" record, checked against its key.
+absl::StatusOr<StoredVersion> ParseStoredVersion(const ParsedObjectKey& key,
+                                                 absl::string_view value) {
+  StoredObject record;
+  const std::string name = VersionName(key.owner, key.object_id, key.version);
+  if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(
+        absl::StrCat("object store: record of ", name, " does not parse"));
+  }
+  const ObjectRef& ref = record.info().header().object();
+  if (ref.owner() != key.owner || ref.object_id() != key.object_id ||
+      ref.version() != key.version ||
+      record.upload_id().size() != kUploadIdSize ||
+      record.segment_bytes() == 0) {
+    return absl::DataLossError(absl::StrCat(
+        "object store: record of ", name,
+        " names another object or has no valid upload id or segment size"));
+  }
+  StoredVersion stored;
+  stored.info = std::move(*record.mutable_info());
+  stored.upload_id = std::move(*record.mutable_upload_id());
+  stored.segment_bytes = record.segment_bytes();
+  return stored;
+}
+
+absl::StatusOr<StoredVersion> ParseStoredVersion(const rocksdb::Slice& key,
+                                                 const rocksdb::Slice& value) {
+  ParsedObjectKey parsed;
+  if (!ParseObjectKey(ToView(key), &parsed)) {
+    return absl::DataLossError(
+        absl::StrCat("object store: malformed key ", Quoted(ToView(key))));
+  }
+  return ParseStoredVersion(parsed, ToView(value));
+}
+
+uint32_t ClampPageSize(uint32_t page_size) {
+  if (page_size == 0) return kDefaultPageSize;
+  return std::min(page_size, kMaxPageSize);
+}
+
+}  // namespace
+
+// Holds an object's entry in locked_objects_ for its lifetime, waiting
+// while another holder has it.
+class ObjectStore::ObjectLock {
+ public:
+  ObjectLock(ObjectStore* store, std::string object_prefix)
+      : store_(store), key_(std::move(object_prefix)) {
+    absl::MutexLock lock(&store_->locks_mu_);
+    Free free{&store_->locked_objects_, &key_};
+    store_->locks_mu_.Await(absl::Condition(&free));
+    store_->locked_objects_.insert(key_);
+  }
+  ~ObjectLock() {
+    absl::MutexLock lock(&store_->locks_mu_);
+    store_->locked_objects_.erase(key_);
+  }
+  ObjectLock(const ObjectLock&) = delete;
+  ObjectLock& operator=(const ObjectLock&) = delete;
+
+ private:
+  // Evaluated by Await with locks_mu_ held.
+  struct Free {
+    const absl::flat_hash_set<std::string>* locked;
+    const std::string* key;
+    bool operator()() const { return !locked->contains(*key); }
+  };
+
+  ObjectStore* const store_;
+  const std::string key_;
+};
+
+// The Upload returned by BeginPut. Segments are written unsynced as they
+// fill; Commit makes them durable with the synced batch that publishes the
+// "o" record.
+class ObjectUpload final : public Upload {
+ public:
+  ObjectUpload(ObjectStore* store, ObjectHeader header, std::string upload_id,
+               uint32_t segment_bytes)
+      : store_(store),
+        header_(std::move(header)),
+        upload_id_(std::move(upload_id)),
+        segment_bytes_(segment_bytes) {
+    buffer_.reserve(
+        std::min<uint64_t>(segment_bytes_, header_.ciphertext_length()));
+  }
+
+  // Abandons an uncommitted upload. The deletion need not be synced: if it
+  // is lost in a crash, the "u" record it removes is still there and Open
+  // collects the upload.
+  ~ObjectUpload() override {
+    if (committed_) return;
+    rocksdb::WriteBatch batch;
+    DeleteUpload(upload_id_, &batch);
+    // A failure leaves the "u" record in place, so Open collects it.
+    store_->db_->Write(rocksdb::WriteOptions(), &batch).PermitUncheckedError();
+  }
+
+  absl::Status Append(absl::string_view ciphertext) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    const uint64_t length = header_.ciphertext_length();
+    if (ciphertext.size() > length - received_) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          Name(), ": stream sends ", ciphertext.size() - (length - received_),
+          " bytes after the declared length of ", length,
+          " ciphertext bytes")));
+    }
+    received_ += ciphertext.size();
+    while (!ciphertext.empty()) {
+      if (buffer_.empty() && ciphertext.size() >= segment_bytes_) {
+        // A whole segment straight from the caller's bytes, without a copy.
+        if (absl::Status s = WriteSegment(ciphertext.substr(0, segment_bytes_));
+            !s.ok()) {
+          return Fail(std::move(s));
+        }
+        ciphertext.remove_prefix(segment_bytes_);
+        continue;
+      }
+      const size_t take =
+          std::min<size_t>(ciphertext.size(), segment_bytes_ - buffer_.size());
+      buffer_.append(ciphertext.data(), take);
+      ciphertext.remove_prefix(take);
+      if (buffer_.size() == segment_bytes_) {
+        if (absl::Status s = WriteSegment(buffer_); !s.ok()) {
+          return Fail(std::move(s));
+        }
+        buffer_.clear();
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<StoredVersion> Commit() override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    const uint64_t length = header_.ciphertext_length();
+    if (received_ != length) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat(Name(), ": stream ended after ", received_, " of ",
+                       length, " ciphertext bytes")));
+    }
+    if (!buffer_.empty()) {
+      if (absl::Status s = WriteSegment(buffer_); !s.ok()) {
+        return Fail(std::move(s));
+      }
+      buffer_.clear();
+      buffer_.shrink_to_fit();
+    }
+    const ObjectRef& ref = header_.object();
+    ObjectStore::ObjectLock lock(store_,
+                                 ObjectPrefix(ref.owner(), ref.object_id()));
+    if (absl::Status s = store_->CheckNoVersionAtOrAbove(ref); !s.ok()) {
+      return Fail(std::move(s));
+    }
+    StoredObject record;
+    *record.mutable_info()->mutable_header() = header_;
+    *record.mutable_info()->mutable_stored_at() =
+        ToProto(store_->options_.clock());
+    record.set_upload_id(upload_id_);
+    record.set_segment_bytes(segment_bytes_);
+    rocksdb::WriteBatch batch;
+    batch.Put(ObjectKey(ref.owner(), ref.object_id(), ref.version()),
+              record.SerializeAsString());
+    batch.Delete(PendingKey(upload_id_));
+    // A synced write syncs the whole write-ahead log up to and including
+    // this batch (RocksDB syncs every live log file before acknowledging),
+    // so the unsynced "u" record and segments written before it become
+    // durable with it. Segments already flushed from the memtable are in
+    // table and blob files, which RocksDB syncs before it records them in
+    // the MANIFEST. Recovery replays the log as a prefix of the writes
+    // (point-in-time recovery), so the "o" record is never recovered without
+    // the segments before it.
+    rocksdb::WriteOptions write_options;
+    write_options.sync = true;
+    rocksdb::Status s = store_->db_->Write(write_options, &batch);
+    if (!s.ok()) {
+      return Fail(RocksError(absl::StrCat("commit ", Name()), s));
+    }
+    committed_ = true;
+    StoredVersion stored;
+    stored.info = std::move(*record.mutable_info());
+    stored.upload_id = upload_id_;
+    stored.segment_bytes = segment_bytes_;
+    return stored;
+  }
+
+ private:
+  std::string Name() const {
+    const ObjectRef& ref = header_.object();
+    return VersionName(ref.owner(), ref.object_id(), ref.version());
+  }
+
+  absl::Status CheckLive() const {
+    if (!status_.ok()) return status_;
+    if (committed_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(Name(), ": upload already committed"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Fail(absl::Status status) {
+    status_ = status;
+    return status;
+  }
+
+  // Unsynced: Commit's synced write makes it durable.
+  absl::Status WriteSegment(absl::string_view bytes) {
+    rocksdb::Status s =
+        store_->db_->Put(rocksdb::WriteOptions(),
+                         SegmentKey(upload_id_, next_segment_), ToSlice(bytes));
+    if (!s.ok()) {
+      return RocksError(
+          absl::StrCat("write segment ", next_segment_, " of ", Name()), s);
+    }
+    ++next_segment_;
+    return absl::OkStatus();
+  }
+
+  ObjectStore* const store_;
+  const ObjectHeader header_;
+  const std::string upload_id_;
+  const uint32_t segment_bytes_;
+  std::string buffer_;  // the segment being filled, < segment_bytes_ bytes
+  uint64_t next_segment_ = 0;
+  uint64_t received_ = 0;
+  absl::Status status_;  // first error, sticky
+  bool committed_ = false;
+};
+
+ObjectStore::ObjectStore(std::unique_ptr<rocksdb::DB> db,
+                         ObjectStoreOptions options)
+    : options_(std::move(options)), db_(std::move(db)) {}
+
+ObjectStore::~ObjectStore() = default;
+
+absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(
+    const std::string& dir, ObjectStoreOptions options) {
+  if (options.segment_bytes == 0 || options.segment_bytes > kMaxSegmentBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("segment_bytes must be 1-",
+                                                   kMaxSegmentBytes, ", got ",
+                                                   options.segment_bytes));
+  }
+  if (!options.clock) {
+    return absl::InvalidArgumentError("object store: clock is not set");
+  }
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.paranoid_checks = true;
+  // Recovery stops at the first damaged log record, so what survives a
+  // crash is a prefix of the writes (Commit and BeginPut rely on it).
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // Memory: at most two memtables (one being written, one being flushed)
+  // and a fixed block cache, whatever the object sizes.
+  db_options.write_buffer_size = options.write_buffer_bytes;
+  db_options.max_write_buffer_number = 2;
+  rocksdb::BlockBasedTableOptions table_options;
+  table_options.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  db_options.table_factory.reset(
+      rocksdb::NewBlockBasedTableFactory(table_options));
+  // Segments go to blob files (BlobDB): compaction then moves only the small
+  // keys and blob references instead of rewriting the ciphertext at every
+  // level. Garbage collection relocates the live blobs of old blob files so
+  // that space of deleted objects comes back. Ciphertext does not compress.
+  db_options.enable_blob_files = true;
+  db_options.min_blob_size = kMinBlobBytes;
+  db_options.enable_blob_garbage_collection = true;
+  db_options.blob_compression_type = rocksdb::kNoCompression;
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, dir, &raw);
+  if (!s.ok()) return RocksError(absl::StrCat("cannot open ", dir), s);
+  std::unique_ptr<ObjectStore> store(
+      new ObjectStore(std::unique_ptr<rocksdb::DB>(raw), std::move(options)));
+  if (absl::Status collected = store->CollectPendingUploads();
+      !collected.ok()) {
+    return collected;
+  }
+  return store;
+}
+
+absl::Status ObjectStore::CollectPendingUploads() {
+  const std::string begin(1, kPendingTag);
+  const std::string end(1, kPendingTag + 1);
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  rocksdb::WriteBatch batch;
+  for (it->Seek(begin); it->Valid(); it->Next()) {
+    const absl::string_view key = ToView(it->key());
+    if (key.size() != 1 + kUploadIdSize) {
+      return absl::DataLossError(absl::StrCat(
+          "object store: malformed pending upload key ", Quoted(key)));
+    }
+    DeleteUpload(key.substr(1), &batch);
+  }
+  if (!it->status().ok())
+    return RocksError("scan pending uploads", it->status());
+  if (batch.Count() == 0) return absl::OkStatus();
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  rocksdb::Status s = db_->Write(write_options, &batch);
+  if (!s.ok()) return RocksError("delete interrupted uploads", s);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<StoredVersion>> ObjectStore::Latest(
+    absl::string_view owner, absl::string_view object_id) const {
+  const std::string prefix = ObjectPrefix(owner, object_id);
+  // The bound keeps the backward seek from wandering through other objects'
+  // keys (or deletion tombstones) when this one has no version.
+  rocksdb::Slice lower(prefix);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_lower_bound = &lower;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  it->SeekForPrev(absl::StrCat(prefix, MaxVersionSuffix()));
+  if (!it->Valid()) {
+    if (!it->status().ok()) {
+      return RocksError(absl::StrCat("read ", ObjectName(owner, object_id)),
+                        it->status());
+    }
+    return std::nullopt;
+  }
+  if (!it->key().starts_with(prefix)) return std::nullopt;
+  absl::StatusOr<StoredVersion> stored =
+      ParseStoredVersion(it->key(), it->value());
+  if (!stored.ok()) return stored.status();
+  return *std::move(stored);
+}
+
+absl::Status ObjectStore::CheckNoVersionAtOrAbove(const ObjectRef& ref) const {
+  absl::StatusOr<std::optional<StoredVersion>> latest =
+      Latest(ref.owner(), ref.object_id());
+  if (!latest.ok()) return latest.status();
+  if (latest->has_value()) {
+    const uint64_t existing = (*latest)->info.header().object().version();
+    if (existing >= ref.version()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(VersionName(ref.owner(), ref.object_id(), ref.version()),
+                       ": version ", existing, " already exists"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Upload>> ObjectStore::BeginPut(
+    const ObjectHeader& header) {
+  const ObjectRef& ref = header.object();
+  if (absl::Status s = CheckNames(ref.owner(), ref.object_id()); !s.ok()) {
+    return s;
+  }
+  if (ref.version() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ObjectName(ref.owner(), ref.object_id()),
+                     ": version 0 cannot be stored; versions start at 1"));
+  }
+  if (header.ciphertext_length() > options_.max_object_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(VersionName(ref.owner(), ref.object_id(), ref.version()),
+                     ": ", header.ciphertext_length(),
+                     " ciphertext bytes exceed this node's limit of ",
+                     options_.max_object_bytes));
+  }
+  if (absl::Status s = CheckNoVersionAtOrAbove(ref); !s.ok()) return s;
+  absl::StatusOr<std::string> upload_id = crypto::RandomBytes(kUploadIdSize);
+  if (!upload_id.ok()) return upload_id.status();
+
+  // Written before any segment and unsynced: recovery restores a prefix of
+  // the writes, so any segment that survives a crash comes with this record
+  // and Open collects both.
+  PendingUpload pending;
+  *pending.mutable_object() = ref;
+  pending.set_upload_id(*upload_id);
+  *pending.mutable_started_at() = ToProto(options_.clock());
+  rocksdb::Status s = db_->Put(rocksdb::WriteOptions(), PendingKey(*upload_id),
+                               pending.SerializeAsString());
+  if (!s.ok()) {
+    return RocksError(
+        absl::StrCat("begin upload of ",
+                     VersionName(ref.owner(), ref.object_id(), ref.version())),
+        s);
+  }
+  return std::make_unique<ObjectUpload>(
+      this, header, *std::move(upload_id),
+      static_cast<uint32_t>(options_.segment_bytes));
+}
+
+absl::StatusOr<StoredVersion> ObjectStore::Head(absl::string_view owner,
+                                                absl::string_view object_id,
+                                                uint64_t version) const {
+  if (absl::Status s = CheckNames(owner, object_id); !s.ok()) return s;
+  if (version == 0) {
+    absl::StatusOr<std::optional<StoredVersion>> latest =
+        Latest(owner, object_id);
+    if (!latest.ok()) return latest.status();
+    if (!latest->has_value()) {
+      return absl::NotFoundError(
+          absl::StrCat(ObjectName(owner, object_id), " has no version"));
+    }
+    return **std::move(latest);
+  }
+  const std::string key = ObjectKey(owner, object_id, version);
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), key, &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(
+        absl::StrCat(VersionName(owner, object_id, version), " not found"));
+  }
+  if (!s.ok()) {
+    return RocksError(
+        absl::StrCat("read ", VersionName(owner, object_id, version)), s);
+  }
+  return ParseStoredVersion(ParsedObjectKey{owner, object_id, version},
+                            ToView(value));
+}
+
+absl::Status ObjectStore::ReadCiphertext(
+    const StoredVersion& version, CiphertextRange range,
+    const std::function<bool(absl::string_view)>& sink) const {
+  const ObjectRef& ref = version.info.header().object();
+  const std::string name =
+      VersionName(ref.owner(), ref.object_id(), ref.version());
+  if (version.upload_id.size() != kUploadIdSize || version.segment_bytes == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": not a version returned by the store"));
+  }
+  const uint64_t length = version.info.header().ciphertext_length();
+  if (range.offset > length || range.length > length - range.offset) {
+    return absl::OutOfRangeError(absl::StrCat(
+        name, ": ciphertext range at ", range.offset, " of ", range.length,
+        " bytes does not lie within its ", length, " bytes"));
+  }
+  // Every read below sees the same state, so a concurrent Delete cannot
+  // remove segments halfway through.
+  rocksdb::ManagedSnapshot snapshot(db_.get());
+  rocksdb::ReadOptions read_options;
+  read_options.snapshot = snapshot.snapshot();
+  {
+    rocksdb::PinnableSlice record;
+    rocksdb::Status s = db_->Get(
+        read_options, db_->DefaultColumnFamily(),
+        ObjectKey(ref.owner(), ref.object_id(), ref.version()), &record);
+    if (s.IsNotFound()) {
+      return absl::NotFoundError(absl::StrCat(name, " was deleted"));
+    }
+    if (!s.ok()) return RocksError(absl::StrCat("read ", name), s);
+    absl::StatusOr<StoredVersion> current = ParseStoredVersion(
+        ParsedObjectKey{ref.owner(), ref.object_id(), ref.version()},
+        ToView(record));
+    if (!current.ok()) return current.status();
+    // The same name may have been deleted and uploaded again.
+    if (current->upload_id != version.upload_id) {
+      return absl::NotFoundError(
+          absl::StrCat(name, " was deleted (and stored again)"));
+    }
+  }
+  if (range.length == 0) return absl::OkStatus();
+
+  const uint64_t segment_bytes = version.segment_bytes;
+  const uint64_t end = range.offset + range.length;
+  const uint64_t first = range.offset / segment_bytes;
+  const uint64_t last = (end - 1) / segment_bytes;
+  rocksdb::PinnableSlice segment;
+  for (uint64_t index = first; index <= last; ++index) {
+    segment.Reset();
+    rocksdb::Status s =
+        db_->Get(read_options, db_->DefaultColumnFamily(),
+                 SegmentKey(version.upload_id, index), &segment);
+    const uint64_t segment_start = index * segment_bytes;
+    const uint64_t expected = std::min(segment_bytes, length - segment_start);
+    if (s.IsNotFound()) {
+      return absl::DataLossError(absl::StrCat("object store: segment ", index,
+                                              " of ", name, " is missing"));
+    }
+    if (!s.ok()) {
+      return RocksError(absl::StrCat("read segment ", index, " of ", name), s);
+    }
+    if (segment.size() != expected) {
+      return absl::DataLossError(
+          absl::StrCat("object store: segment ", index, " of ", name, " has ",
+                       segment.size(), " bytes, expected ", expected));
+    }
+    const uint64_t from = std::max(range.offset, segment_start) - segment_start;
+    const uint64_t to = std::min(end, segment_start + expected) - segment_start;
+    if (!sink(absl::string_view(segment.data() + from, to - from))) {
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ObjectStore::ListResult> ObjectStore::List(
+    absl::string_view owner, absl::string_view object_id_prefix,
+    bool all_versions, uint32_t page_size, absl::string_view page_token) const {
+  if (absl::Status s = CheckOwner(owner); !s.ok()) return s;
+  if (absl::Status s = CheckObjectIdPrefix(object_id_prefix); !s.ok()) {
+    return s;
+  }
+  page_size = ClampPageSize(page_size);
+  const std::string list_prefix =
+      absl::StrCat(OwnerPrefix(owner), object_id_prefix);
+
+  // The token is the last key of the previous page. It must be a key this
+  // listing could have returned: another owner's or prefix's key would
+  // otherwise let the listing escape its range.
+  std::string start = list_prefix;
+  bool skip_start = false;
+  if (!page_token.empty()) {
+    std::string last_key;
+    ParsedObjectKey parsed;
+    if (!absl::WebSafeBase64Unescape(page_token, &last_key) ||
+        !absl::StartsWith(last_key, list_prefix) ||
+        !ParseObjectKey(last_key, &parsed)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "page_token is not a token of a listing of owner ", Quoted(owner),
+          " with object_id_prefix ", Quoted(object_id_prefix)));
+    }
+    if (all_versions) {
+      start = std::move(last_key);
+      skip_start = true;
+    } else {
+      start = AfterObject(ObjectPrefix(parsed.owner, parsed.object_id));
+    }
+  }
+
+  ListResult result;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(start);
+  if (skip_start && it->Valid() && ToView(it->key()) == start) it->Next();
+  std::string last_key;
+  while (it->Valid() && it->key().starts_with(list_prefix)) {
+    if (result.objects.size() == page_size) {
+      // More follow: the page ends here.
+      absl::WebSafeBase64Escape(last_key, &result.next_page_token);
+      break;
+    }
+    ParsedObjectKey parsed;
+    if (!ParseObjectKey(ToView(it->key()), &parsed)) {
+      return absl::DataLossError(absl::StrCat("object store: malformed key ",
+                                              Quoted(ToView(it->key()))));
+    }
+    std::string object_prefix;
+    if (!all_versions) {
+      // Jump to the object's last (latest) version. The iterator reads one
+      // implicit snapshot, so the version it was on is still there.
+      object_prefix = ObjectPrefix(parsed.owner, parsed.object_id);
+      it->SeekForPrev(absl::StrCat(object_prefix, MaxVersionSuffix()));
+      if (!it->Valid()) break;  // an error, reported below
+      if (!it->key().starts_with(object_prefix)) {
+        return absl::InternalError(
+            absl::StrCat("object store: listing lost its place at ",
+                         ObjectName(parsed.owner, parsed.object_id)));
+      }
+    }
+    absl::StatusOr<StoredVersion> stored =
+        ParseStoredVersion(it->key(), it->value());
+    if (!stored.ok()) return stored.status();
+    result.objects.push_back(std::move(stored->info));
+    last_key = it->key().ToString();
+    if (all_versions) {
+      it->Next();
+    } else {
+      it->Seek(AfterObject(object_prefix));
+    }
+  }
+  if (!it->status().ok()) {
+    return RocksError(absl::StrCat("list ", Quoted(owner)), it->status());
+  }
+  return result;
+}
+
+absl::StatusOr<uint64_t> ObjectStore::Delete(absl::string_view owner,
+                                             absl::string_view object_id,
+                                             uint64_t version) {
+  if (absl::Status s = CheckNames(owner, object_id); !s.ok()) return s;
+  const std::string prefix = ObjectPrefix(owner, object_id);
+  ObjectLock lock(this, prefix);
+  rocksdb::WriteBatch batch;
+  uint64_t deleted = 0;
+  if (version > 0) {
+    absl::StatusOr<StoredVersion> stored = Head(owner, object_id, version);
+    if (!stored.ok()) return stored.status();
+    batch.Delete(ObjectKey(owner, object_id, version));
+    batch.DeleteRange(SegmentPrefix(stored->upload_id),
+                      SegmentRangeEnd(stored->upload_id));
+    deleted = 1;
+  } else {
+    const std::string end = AfterObject(prefix);
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions read_options;
+    read_options.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      absl::StatusOr<StoredVersion> stored =
+          ParseStoredVersion(it->key(), it->value());
+      if (!stored.ok()) return stored.status();
+      batch.Delete(it->key());
+      batch.DeleteRange(SegmentPrefix(stored->upload_id),
+                        SegmentRangeEnd(stored->upload_id));
+      ++deleted;
+    }
+    if (!it->status().ok()) {
+      return RocksError(absl::StrCat("read ", ObjectName(owner, object_id)),
+                        it->status());
+    }
+    if (deleted == 0) {
+      return absl::NotFoundError(
+          absl::StrCat(ObjectName(owner, object_id), " has no version"));
+    }
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  rocksdb::Status s = db_->Write(write_options, &batch);
+  if (!s.ok()) {
+    return RocksError(absl::StrCat("delete ", ObjectName(owner, object_id)), s);
+  }
+  return deleted;
+}
+
+absl::Status ObjectStore::ForEachObject(
+    absl::string_view owner,
+    const std::function<bool(const StoredVersion&)>& visit) const {
+  if (absl::Status s = CheckOwner(owner); !s.ok()) return s;
+  const std::string prefix = OwnerPrefix(owner);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    absl::StatusOr<StoredVersion> stored =
+        ParseStoredVersion(it->key(), it->value());
+    if (!stored.ok()) return stored.status();
+    if (!visit(*stored)) return absl::OkStatus();
+  }
+  if (!it->status().ok()) {
+    return RocksError(absl::StrCat("list ", Quoted(owner)), it->status());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<StatsResponse::OwnerUsage>> ObjectStore::Usage(
+    absl::string_view owner) const {
+  std::string prefix(1, kObjectTag);
+  if (!owner.empty()) {
+    if (absl::Status s = CheckOwner(owner); !s.ok()) return s;
+    prefix = OwnerPrefix(owner);
+  }
+  std::vector<StatsResponse::OwnerUsage> usage;
+  std::string last_object;  // ObjectPrefix of the last version counted
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    ParsedObjectKey parsed;
+    if (!ParseObjectKey(ToView(it->key()), &parsed)) {
+      return absl::DataLossError(absl::StrCat("object store: malformed key ",
+                                              Quoted(ToView(it->key()))));
+    }
+    absl::StatusOr<StoredVersion> stored =
+        ParseStoredVersion(parsed, ToView(it->value()));
+    if (!stored.ok()) return stored.status();
+    if (usage.empty() || usage.back().owner() != parsed.owner) {
+      usage.emplace_back().set_owner(std::string(parsed.owner));
+      last_object.clear();
+    }
+    StatsResponse::OwnerUsage& entry = usage.back();
+    std::string object = ObjectPrefix(parsed.owner, parsed.object_id);
+    if (object != last_object) {
+      entry.set_object_count(entry.object_count() + 1);
+      last_object = std::move(object);
+    }
+    const ObjectHeader& header = stored->info.header();
+    entry.set_version_count(entry.version_count() + 1);
+    entry.set_ciphertext_bytes(entry.ciphertext_bytes() +
+                               header.ciphertext_length());
+    entry.set_plaintext_bytes(entry.plaintext_bytes() +
+                              header.plaintext_length());
+  }
+  if (!it->status().ok()) return RocksError("usage scan", it->status());
+  if (!owner.empty() && usage.empty()) {
+    usage.emplace_back().set_owner(std::string(owner));
+  }
+  return usage;
+}
+
+uint64_t ObjectStore::pending_uploads() const {
+  const std::string begin(1, kPendingTag);
+  const std::string end(1, kPendingTag + 1);
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  uint64_t count = 0;
+  for (it->Seek(begin); it->Valid(); it->Next()) ++count;
+  return count;
+}
+
+}  // namespace residency::storage_node

@@ -1,0 +1,892 @@
+#include "storage_node/object_store.h"
+
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "crypto/big_endian.h"
+#include "crypto/chunked.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
+#include "tests/status_matchers.h"
+
+namespace residency::storage_node {
+namespace {
+
+using ::residency::testing::IsOkAndHolds;
+using ::residency::testing::StatusIs;
+using ::residency::v1::ObjectHeader;
+using ::residency::v1::ObjectInfo;
+using ::testing::Each;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Le;
+using ::testing::SizeIs;
+
+// Small segments so that tests cross many segment boundaries cheaply.
+constexpr size_t kSegment = 1000;
+// The smallest valid chunked ciphertext: the 56-byte salt and commitment
+// and one empty chunk's tag.
+constexpr uint64_t kSmallestCiphertext = 72;
+
+std::string TestBytes(size_t size, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::string bytes(size, '\0');
+  for (char& c : bytes) c = static_cast<char>(gen());
+  return bytes;
+}
+
+// A header as the service would pass it: a consistent pair of lengths.
+ObjectHeader MakeHeader(const std::string& owner, const std::string& object_id,
+                        uint64_t version, uint64_t ciphertext_length) {
+  ObjectHeader header;
+  header.mutable_object()->set_owner(owner);
+  header.mutable_object()->set_object_id(object_id);
+  header.mutable_object()->set_version(version);
+  header.set_custody_mode(v1::CUSTODY_MODE_CUSTODIAN);
+  header.set_payload_algorithm(v1::PAYLOAD_ALGORITHM_COBBLESTONE_256);
+  header.set_plaintext_length(
+      crypto::ChunkedPlaintextLength(ciphertext_length).value_or(0));
+  header.set_ciphertext_length(ciphertext_length);
+  return header;
+}
+
+// Runs `fn` on the store's RocksDB opened directly (the store must be
+// closed), as a test's view of what is on disk.
+void WithRawDb(const std::string& dir,
+               const std::function<void(rocksdb::DB*)>& fn) {
+  rocksdb::Options options;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::unique_ptr<rocksdb::DB> db(raw);
+  fn(db.get());
+}
+
+// Keys on disk whose first byte is `tag` ('o', 'd' or 'u').
+size_t CountKeys(const std::string& dir, char tag) {
+  size_t count = 0;
+  WithRawDb(dir, [&](rocksdb::DB* db) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions()));
+    const std::string prefix(1, tag);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      ++count;
+    }
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+  });
+  return count;
+}
+
+uint64_t Segments(uint64_t ciphertext_length) {
+  return (ciphertext_length + kSegment - 1) / kSegment;
+}
+
+class ObjectStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "object_store_test_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    options_.segment_bytes = kSegment;
+    // Small memtables, so that the larger objects are flushed to blob files
+    // and read back from there.
+    options_.write_buffer_bytes = 1 << 20;
+    options_.block_cache_bytes = 1 << 20;
+    options_.clock = [this] { return now_; };
+    Reopen();
+  }
+
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::remove_all(dir_ + "_crash");
+  }
+
+  void Reopen() {
+    store_.reset();
+    ASSERT_OK_AND_ASSIGN(store_, ObjectStore::Open(dir_, options_));
+  }
+
+  // BeginPut, Append in pieces of `piece` bytes, Commit.
+  absl::StatusOr<StoredVersion> Put(const ObjectHeader& header,
+                                    absl::string_view data,
+                                    size_t piece = kSegment / 3) {
+    absl::StatusOr<std::unique_ptr<Upload>> upload = store_->BeginPut(header);
+    if (!upload.ok()) return upload.status();
+    while (!data.empty()) {
+      const size_t n = std::min(piece, data.size());
+      if (absl::Status s = (*upload)->Append(data.substr(0, n)); !s.ok()) {
+        return s;
+      }
+      data.remove_prefix(n);
+    }
+    return (*upload)->Commit();
+  }
+
+  // Stores `size` bytes of test data as owner/object_id v`version`.
+  absl::StatusOr<StoredVersion> PutSized(const std::string& owner,
+                                         const std::string& object_id,
+                                         uint64_t version, uint64_t size) {
+    return Put(MakeHeader(owner, object_id, version, size),
+               TestBytes(size, static_cast<uint32_t>(version)));
+  }
+
+  absl::StatusOr<std::string> Read(const StoredVersion& version,
+                                   uint64_t offset, uint64_t length,
+                                   std::vector<size_t>* pieces = nullptr) {
+    std::string out;
+    absl::Status s = store_->ReadCiphertext(
+        version, {offset, length}, [&](absl::string_view piece) {
+          out.append(piece.data(), piece.size());
+          if (pieces != nullptr) pieces->push_back(piece.size());
+          return true;
+        });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  absl::StatusOr<std::string> ReadAll(const StoredVersion& version) {
+    return Read(version, 0, version.info.header().ciphertext_length());
+  }
+
+  // Object ids of a listing page.
+  static std::vector<std::string> Ids(const ObjectStore::ListResult& page) {
+    std::vector<std::string> ids;
+    for (const ObjectInfo& info : page.objects) {
+      ids.push_back(absl::StrCat(info.header().object().object_id(), "@",
+                                 info.header().object().version()));
+    }
+    return ids;
+  }
+
+  std::string dir_;
+  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+  ObjectStoreOptions options_;
+  std::unique_ptr<ObjectStore> store_;
+};
+
+// Round trips around the segment boundaries, the smallest ciphertext, and an
+// object of a few MiB (which also goes through memtable flushes to blob
+// files).
+class ObjectStoreSizeTest : public ObjectStoreTest,
+                            public ::testing::WithParamInterface<uint64_t> {};
+
+TEST_P(ObjectStoreSizeTest, PutCommitHeadReadRoundTrip) {
+  const uint64_t size = GetParam();
+  const std::string data = TestBytes(size, 7);
+  const ObjectHeader header = MakeHeader("alice", "photos/1.jpg", 1, size);
+  ASSERT_OK_AND_ASSIGN(StoredVersion committed,
+                       Put(header, data, /*piece=*/64 * 1024 + 1));
+  EXPECT_EQ(committed.info.header().SerializeAsString(),
+            header.SerializeAsString());
+  EXPECT_EQ(committed.info.stored_at(),
+            google::protobuf::util::TimeUtil::SecondsToTimestamp(1700000000));
+  EXPECT_EQ(committed.segment_bytes, kSegment);
+  EXPECT_THAT(committed.upload_id, SizeIs(16));
+
+  ASSERT_OK_AND_ASSIGN(StoredVersion head,
+                       store_->Head("alice", "photos/1.jpg", 1));
+  EXPECT_EQ(head.info.SerializeAsString(), committed.info.SerializeAsString());
+  EXPECT_EQ(head.upload_id, committed.upload_id);
+  ASSERT_OK_AND_ASSIGN(StoredVersion latest,
+                       store_->Head("alice", "photos/1.jpg", 0));
+  EXPECT_EQ(latest.upload_id, committed.upload_id);
+
+  std::vector<size_t> pieces;
+  ASSERT_OK_AND_ASSIGN(std::string read, Read(head, 0, size, &pieces));
+  EXPECT_TRUE(read == data) << "read " << read.size() << " bytes";
+  EXPECT_THAT(pieces, SizeIs(Segments(size)));
+  EXPECT_THAT(pieces, Each(Le(kSegment)));
+  EXPECT_EQ(store_->pending_uploads(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sizes, ObjectStoreSizeTest,
+    ::testing::Values(kSmallestCiphertext, kSegment - 1, kSegment, kSegment + 1,
+                      3 * kSegment - 1, 3 * kSegment, 3 * kSegment + 1,
+                      crypto::ChunkedCiphertextLength(3 << 20)));
+
+TEST_F(ObjectStoreTest, AppendsInAnySplitStoreTheSameBytes) {
+  const uint64_t size = 2 * kSegment + 501;
+  const std::string data = TestBytes(size, 3);
+  const std::vector<size_t> splits = {
+      1, 7, 333, kSegment - 1, kSegment, kSegment + 1, 2 * kSegment + 3, size};
+  uint64_t version = 0;
+  for (size_t split : splits) {
+    ++version;
+    SCOPED_TRACE(absl::StrCat("appends of ", split, " bytes"));
+    ASSERT_OK_AND_ASSIGN(
+        StoredVersion stored,
+        Put(MakeHeader("alice", "split", version, size), data, split));
+    EXPECT_THAT(ReadAll(stored), IsOkAndHolds(data));
+  }
+  // Mixed sizes in one upload, including empty appends.
+  ++version;
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Upload> upload,
+      store_->BeginPut(MakeHeader("alice", "split", version, size)));
+  const std::vector<size_t> mixed = {0, 1, 998, 2, 0, 1, 1499};
+  size_t at = 0;
+  for (size_t n : mixed) {
+    ASSERT_OK(upload->Append(absl::string_view(data).substr(at, n)));
+    at += n;
+  }
+  ASSERT_EQ(at, size);
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored, upload->Commit());
+  EXPECT_THAT(ReadAll(stored), IsOkAndHolds(data));
+}
+
+TEST_F(ObjectStoreTest, RangedReadsAreByteExactAcrossSegments) {
+  const uint64_t size = 3 * kSegment + 500;
+  const std::string data = TestBytes(size, 11);
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored,
+                       Put(MakeHeader("alice", "ranges", 1, size), data));
+  struct Case {
+    uint64_t offset;
+    uint64_t length;
+    size_t pieces;
+  };
+  const std::vector<Case> cases = {
+      {0, 1, 1},
+      {kSegment - 1, 2, 2},
+      {kSegment, kSegment, 1},
+      {998, 1004, 3},
+      {1, size - 2, 4},
+      {size - 1, 1, 1},
+      {3 * kSegment, 500, 1},
+      {2 * kSegment + 1, 1, 1},
+      {0, size, 4},
+      {size, 0, 0},
+      {1500, 0, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::StrCat("offset ", c.offset, " length ", c.length));
+    std::vector<size_t> pieces;
+    EXPECT_THAT(Read(stored, c.offset, c.length, &pieces),
+                IsOkAndHolds(data.substr(c.offset, c.length)));
+    EXPECT_THAT(pieces, SizeIs(c.pieces));
+  }
+}
+
+TEST_F(ObjectStoreTest, RangesOutsideTheCiphertextAreOutOfRange) {
+  const uint64_t size = 2 * kSegment;
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored, PutSized("alice", "x", 1, size));
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  EXPECT_THAT(Read(stored, size, 1), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(Read(stored, size + 1, 0),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(Read(stored, 0, size + 1),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  // offset + length wraps around.
+  EXPECT_THAT(Read(stored, 10, max - 5),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(Read(stored, max, 2), StatusIs(absl::StatusCode::kOutOfRange));
+}
+
+TEST_F(ObjectStoreTest, SinkReturningFalseStopsTheRead) {
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored,
+                       PutSized("alice", "x", 1, 3 * kSegment));
+  int calls = 0;
+  EXPECT_OK(
+      store_->ReadCiphertext(stored, {0, 3 * kSegment}, [&](absl::string_view) {
+        ++calls;
+        return false;
+      }));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(ObjectStoreTest, ReadFetchesOnlyTheSegmentsItNeeds) {
+  const uint64_t size = 3 * kSegment;
+  const std::string data = TestBytes(size, 1);
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored,
+                       Put(MakeHeader("alice", "x", 1, size), data));
+  store_.reset();
+  // Lose segment 0 behind the store's back.
+  WithRawDb(dir_, [&](rocksdb::DB* db) {
+    std::string key = absl::StrCat("d", stored.upload_id);
+    key.append(8, '\0');
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), key).ok());
+  });
+  Reopen();
+  EXPECT_THAT(Read(stored, kSegment, 2 * kSegment),
+              IsOkAndHolds(data.substr(kSegment)));
+  EXPECT_THAT(Read(stored, kSegment - 1, 2),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("segment 0")));
+}
+
+TEST_F(ObjectStoreTest, TruncatedSegmentIsDataLoss) {
+  const uint64_t size = 3 * kSegment;
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored, PutSized("alice", "x", 1, size));
+  store_.reset();
+  WithRawDb(dir_, [&](rocksdb::DB* db) {
+    std::string key = absl::StrCat("d", stored.upload_id);
+    crypto::AppendBigEndian64(&key, 2);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, "short").ok());
+  });
+  Reopen();
+  EXPECT_OK(Read(stored, 0, 2 * kSegment));
+  EXPECT_THAT(Read(stored, 2 * kSegment, 1),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("has 5 bytes, expected 1000")));
+}
+
+TEST_F(ObjectStoreTest, RecordsThatDoNotMatchTheirKeyAreDataLoss) {
+  ASSERT_OK(PutSized("alice", "x", 1, 72).status());
+  store_.reset();
+  WithRawDb(dir_, [&](rocksdb::DB* db) {
+    std::string x1 = std::string("oalice\0x\0", 9);
+    crypto::AppendBigEndian64(&x1, 1);
+    std::string record;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), x1, &record).ok());
+    // A valid record under another name, and bytes that do not parse.
+    std::string y1 = std::string("oalice\0y\0", 9);
+    crypto::AppendBigEndian64(&y1, 1);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), y1, record).ok());
+    std::string z1 = std::string("oalice\0z\0", 9);
+    crypto::AppendBigEndian64(&z1, 1);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), z1, "\xff\xff").ok());
+  });
+  Reopen();
+  EXPECT_OK(store_->Head("alice", "x", 1));
+  EXPECT_THAT(store_->Head("alice", "y", 1),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(store_->Head("alice", "y", 0),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(store_->Head("alice", "z", 1),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("parse")));
+  EXPECT_THAT(store_->List("alice", "", true, 0, ""),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(store_->Usage(""), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST_F(ObjectStoreTest, SegmentsOfLargeObjectsLiveInBlobFiles) {
+  // Segments of the default size's order (the tests' 1000-byte segments are
+  // below the blob threshold and stay in table files). 3 MiB through 1 MiB
+  // memtables, at most two of them: writes wait for at least one flush,
+  // which puts the segments in blob files.
+  options_.segment_bytes = 64 * 1024;
+  Reopen();
+  const uint64_t size = 3 << 20;
+  ASSERT_OK(PutSized("alice", "big", 1, size).status());
+  int blob_files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    if (entry.path().extension() == ".blob") ++blob_files;
+  }
+  EXPECT_GE(blob_files, 1);
+}
+
+TEST_F(ObjectStoreTest, AbandonedUploadLeavesNothing) {
+  {
+    ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<Upload> upload,
+        store_->BeginPut(MakeHeader("alice", "gone", 1, 3 * kSegment)));
+    ASSERT_OK(upload->Append(TestBytes(2 * kSegment + 10, 1)));
+    EXPECT_EQ(store_->pending_uploads(), 1u);
+  }
+  EXPECT_EQ(store_->pending_uploads(), 0u);
+  EXPECT_THAT(store_->Head("alice", "gone", 0),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult list,
+                       store_->List("alice", "", true, 0, ""));
+  EXPECT_THAT(list.objects, SizeIs(0));
+  store_.reset();
+  EXPECT_EQ(CountKeys(dir_, 'd'), 0u);
+  EXPECT_EQ(CountKeys(dir_, 'u'), 0u);
+}
+
+TEST_F(ObjectStoreTest, UploadInterruptedByACrashIsCollectedAtOpen) {
+  // A copy of the directory taken while an upload is half done is what a
+  // crash (of the process, the writes having reached the OS) leaves.
+  // TearDown removes it.
+  const std::string crash_dir = dir_ + "_crash";
+  {
+    ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<Upload> upload,
+        store_->BeginPut(MakeHeader("alice", "crash", 1, 3 * kSegment)));
+    ASSERT_OK(upload->Append(TestBytes(2 * kSegment + 10, 1)));
+    std::filesystem::copy(dir_, crash_dir,
+                          std::filesystem::copy_options::recursive);
+  }
+  store_.reset();
+  // The image holds the pending record and the two full segments.
+  EXPECT_EQ(CountKeys(crash_dir, 'u'), 1u);
+  EXPECT_EQ(CountKeys(crash_dir, 'd'), 2u);
+
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<ObjectStore> reopened,
+                         ObjectStore::Open(crash_dir, options_));
+    EXPECT_EQ(reopened->pending_uploads(), 0u);
+    EXPECT_THAT(reopened->Head("alice", "crash", 0),
+                StatusIs(absl::StatusCode::kNotFound));
+  }
+  EXPECT_EQ(CountKeys(crash_dir, 'u'), 0u);
+  EXPECT_EQ(CountKeys(crash_dir, 'd'), 0u);
+}
+
+TEST_F(ObjectStoreTest, BytesBeyondTheDeclaredLengthAreRefused) {
+  const uint64_t size = kSegment + 1;
+  const std::string data = TestBytes(size + 5, 2);
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> upload,
+                         store_->BeginPut(MakeHeader("alice", "x", 1, size)));
+    ASSERT_OK(upload->Append(absl::string_view(data).substr(0, size)));
+    EXPECT_THAT(upload->Append("z"),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("1 bytes after the declared length")));
+    // The upload is over: it does not commit what it had.
+    EXPECT_THAT(upload->Commit(), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  {
+    // One Append that runs past the end is refused whole.
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> upload,
+                         store_->BeginPut(MakeHeader("alice", "x", 1, size)));
+    EXPECT_THAT(upload->Append(data),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("5 bytes after")));
+  }
+  EXPECT_THAT(store_->Head("alice", "x", 0),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(store_->pending_uploads(), 0u);
+}
+
+TEST_F(ObjectStoreTest, TooFewBytesAreRefusedAtCommitAndNothingIsVisible) {
+  const uint64_t size = 3 * kSegment + 1;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> upload,
+                         store_->BeginPut(MakeHeader("alice", "x", 1, size)));
+    ASSERT_OK(upload->Append(TestBytes(size - 1, 1)));
+    EXPECT_THAT(upload->Commit(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                           HasSubstr("3000 of 3001")));
+    EXPECT_THAT(store_->Head("alice", "x", 1),
+                StatusIs(absl::StatusCode::kNotFound));
+  }
+  ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult list,
+                       store_->List("alice", "", true, 0, ""));
+  EXPECT_THAT(list.objects, SizeIs(0));
+  store_.reset();
+  EXPECT_EQ(CountKeys(dir_, 'd'), 0u);
+  EXPECT_EQ(CountKeys(dir_, 'o'), 0u);
+}
+
+TEST_F(ObjectStoreTest, CommitTwiceFails) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> upload,
+                       store_->BeginPut(MakeHeader("alice", "x", 1, 72)));
+  ASSERT_OK(upload->Append(TestBytes(72, 1)));
+  ASSERT_OK(upload->Commit().status());
+  EXPECT_THAT(upload->Commit(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(upload->Append(""),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(ObjectStoreTest, SameOrLowerVersionAlreadyExists) {
+  ASSERT_OK(PutSized("alice", "x", 2, 100).status());
+  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "x", 2, 100)),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("version 2 already exists")));
+  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "x", 1, 100)),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  // Other objects and other owners are unaffected.
+  EXPECT_OK(store_->BeginPut(MakeHeader("alice", "xy", 1, 100)));
+  EXPECT_OK(store_->BeginPut(MakeHeader("bob", "x", 1, 100)));
+  EXPECT_OK(PutSized("alice", "x", 3, 100));
+  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "x", 0, 100)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(store_->pending_uploads(), 0u);
+}
+
+TEST_F(ObjectStoreTest, CommitRechecksTheVersion) {
+  const uint64_t size = 2 * kSegment + 1;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> first,
+                       store_->BeginPut(MakeHeader("alice", "x", 5, size)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> second,
+                       store_->BeginPut(MakeHeader("alice", "x", 5, size)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> lower,
+                       store_->BeginPut(MakeHeader("alice", "x", 4, size)));
+  const std::string a = TestBytes(size, 1);
+  const std::string b = TestBytes(size, 2);
+  ASSERT_OK(first->Append(a));
+  ASSERT_OK(second->Append(b));
+  ASSERT_OK(lower->Append(b));
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored, first->Commit());
+  EXPECT_THAT(second->Commit(), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(lower->Commit(), StatusIs(absl::StatusCode::kAlreadyExists));
+  ASSERT_OK_AND_ASSIGN(StoredVersion head, store_->Head("alice", "x", 0));
+  EXPECT_EQ(head.upload_id, stored.upload_id);
+  EXPECT_EQ(head.info.header().object().version(), 5u);
+  EXPECT_THAT(ReadAll(head), IsOkAndHolds(a));
+  EXPECT_THAT(store_->Head("alice", "x", 4),
+              StatusIs(absl::StatusCode::kNotFound));
+  first.reset();
+  second.reset();
+  lower.reset();
+  store_.reset();
+  // Only the committed upload's segments remain.
+  EXPECT_EQ(CountKeys(dir_, 'd'), Segments(size));
+  EXPECT_EQ(CountKeys(dir_, 'u'), 0u);
+}
+
+TEST_F(ObjectStoreTest, VersionZeroIsTheLatest) {
+  ASSERT_OK(PutSized("alice", "a", 1, 100).status());
+  ASSERT_OK(PutSized("alice", "a", 2, 101).status());
+  ASSERT_OK(PutSized("alice", "a", 7, 102).status());
+  // Objects whose keys sort right after "a"'s must not be taken for it.
+  ASSERT_OK(PutSized("alice", "a ", 9, 103).status());
+  ASSERT_OK(PutSized("alice", "ab", 9, 104).status());
+  ASSERT_OK(PutSized("alicf", "a", 9, 105).status());
+  ASSERT_OK_AND_ASSIGN(StoredVersion latest, store_->Head("alice", "a", 0));
+  EXPECT_EQ(latest.info.header().object().version(), 7u);
+  EXPECT_EQ(latest.info.header().ciphertext_length(), 102u);
+  ASSERT_OK_AND_ASSIGN(StoredVersion v2, store_->Head("alice", "a", 2));
+  EXPECT_EQ(v2.info.header().ciphertext_length(), 101u);
+  EXPECT_THAT(store_->Head("alice", "a", 3),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Head("alice", "", 0),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  // A prefix of an existing id is not that object.
+  ASSERT_OK(PutSized("bob", "photo", 4, 100).status());
+  EXPECT_THAT(store_->Head("bob", "phot", 0),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Head("bob", "photos", 0),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(ObjectStoreTest, ListPaginatesWithAPrefix) {
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_OK(
+        PutSized("alice", absl::StrFormat("photos/%02d", i), 1, 72).status());
+  }
+  ASSERT_OK(PutSized("alice", "docs/a", 1, 72).status());
+  ASSERT_OK(PutSized("alice", "photos", 1, 72).status());  // not "photos/"
+  ASSERT_OK(PutSized("bob", "photos/99", 1, 72).status());
+
+  std::vector<std::string> all;
+  std::vector<size_t> page_sizes;
+  std::string token;
+  do {
+    ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult page,
+                         store_->List("alice", "photos/", false, 10, token));
+    page_sizes.push_back(page.objects.size());
+    for (const std::string& id : Ids(page)) all.push_back(id);
+    token = page.next_page_token;
+  } while (!token.empty() && page_sizes.size() < 10);
+  EXPECT_THAT(page_sizes, ElementsAre(10, 10, 5));
+  std::vector<std::string> expected;
+  for (int i = 0; i < 25; ++i) {
+    expected.push_back(absl::StrFormat("photos/%02d@1", i));
+  }
+  EXPECT_EQ(all, expected);
+
+  ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult everything,
+                       store_->List("alice", "", false, 0, ""));
+  EXPECT_THAT(everything.objects, SizeIs(27));
+  EXPECT_EQ(Ids(everything).front(), "docs/a@1");
+  EXPECT_EQ(Ids(everything)[1], "photos@1");
+  EXPECT_EQ(everything.next_page_token, "");
+}
+
+TEST_F(ObjectStoreTest, ListAllVersionsOrLatestOnly) {
+  for (int i = 0; i < 12; ++i) {
+    const std::string id = absl::StrFormat("f%02d", i);
+    ASSERT_OK(PutSized("alice", id, 1, 72).status());
+    if (i % 3 == 0) {
+      ASSERT_OK(PutSized("alice", id, 2, 73).status());
+      ASSERT_OK(PutSized("alice", id, 4, 74).status());
+    }
+  }
+  // 12 objects, 20 versions.
+  std::vector<std::string> latest;
+  std::vector<std::string> versions;
+  for (bool all_versions : {false, true}) {
+    std::vector<std::string>& out = all_versions ? versions : latest;
+    std::string token;
+    int pages = 0;
+    do {
+      ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult page,
+                           store_->List("alice", "f", all_versions, 5, token));
+      EXPECT_THAT(page.objects, SizeIs(Le(5u)));
+      for (const std::string& id : Ids(page)) out.push_back(id);
+      token = page.next_page_token;
+      ++pages;
+    } while (!token.empty() && pages < 10);
+    // A last page that is exactly full carries no token.
+    EXPECT_EQ(pages, all_versions ? 4 : 3);
+  }
+  ASSERT_THAT(latest, SizeIs(12));
+  EXPECT_EQ(latest[0], "f00@4");
+  EXPECT_EQ(latest[1], "f01@1");
+  EXPECT_EQ(latest[3], "f03@4");
+  EXPECT_EQ(latest[11], "f11@1");
+  ASSERT_THAT(versions, SizeIs(20));
+  EXPECT_THAT(std::vector<std::string>(versions.begin(), versions.begin() + 4),
+              ElementsAre("f00@1", "f00@2", "f00@4", "f01@1"));
+}
+
+TEST_F(ObjectStoreTest, PageSizeIsDefaultedAndCapped) {
+  for (int i = 0; i < 1001; ++i) {
+    ASSERT_OK(PutSized("alice", absl::StrFormat("o%04d", i), 1, 72).status());
+  }
+  ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult page,
+                       store_->List("alice", "", false, 0, ""));
+  EXPECT_THAT(page.objects, SizeIs(100));
+  EXPECT_NE(page.next_page_token, "");
+  ASSERT_OK_AND_ASSIGN(page, store_->List("alice", "", true, 5000, ""));
+  EXPECT_THAT(page.objects, SizeIs(1000));
+  ASSERT_OK_AND_ASSIGN(
+      page, store_->List("alice", "", true, 5000, page.next_page_token));
+  EXPECT_THAT(Ids(page), ElementsAre("o1000@1"));
+  EXPECT_EQ(page.next_page_token, "");
+}
+
+TEST_F(ObjectStoreTest, ForeignOrMalformedPageTokensAreRefused) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(PutSized("alice", absl::StrCat("p/", i), 1, 72).status());
+    ASSERT_OK(PutSized("alice", absl::StrCat("q/", i), 1, 72).status());
+    ASSERT_OK(PutSized("bob", absl::StrCat("p/", i), 1, 72).status());
+  }
+  ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult bobs,
+                       store_->List("bob", "p/", false, 1, ""));
+  ASSERT_NE(bobs.next_page_token, "");
+  ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult alices,
+                       store_->List("alice", "q/", false, 1, ""));
+  ASSERT_NE(alices.next_page_token, "");
+  // The tokens work where they belong.
+  EXPECT_OK(store_->List("bob", "p/", false, 1, bobs.next_page_token));
+  EXPECT_OK(store_->List("alice", "q/", false, 1, alices.next_page_token));
+
+  const std::vector<std::string> bad = {
+      bobs.next_page_token,  // another owner's
+      "!!not base64!!", absl::WebSafeBase64Escape("hello"),
+      absl::WebSafeBase64Escape(std::string("oalice\0p/0\0", 11)),  // short
+  };
+  for (const std::string& token : bad) {
+    EXPECT_THAT(
+        store_->List("alice", "p/", false, 1, token),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")))
+        << token;
+  }
+  // Another prefix's token.
+  EXPECT_THAT(store_->List("alice", "p/", true, 1, alices.next_page_token),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(ObjectStoreTest, DeleteOneVersionOrAll) {
+  const uint64_t size = 2 * kSegment + 1;
+  ASSERT_OK(PutSized("alice", "x", 1, size).status());
+  ASSERT_OK(PutSized("alice", "x", 2, size).status());
+  ASSERT_OK(PutSized("alice", "x", 3, size).status());
+  ASSERT_OK(PutSized("alice", "y", 1, size).status());
+  ASSERT_OK(PutSized("alice", "x/z", 1, size).status());
+
+  EXPECT_THAT(store_->Delete("alice", "x", 2), IsOkAndHolds(1u));
+  EXPECT_THAT(store_->Head("alice", "x", 2),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_OK(store_->Head("alice", "x", 1));
+  EXPECT_OK(store_->Head("alice", "x", 3));
+  EXPECT_THAT(store_->Delete("alice", "x", 2),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Delete("alice", "nothing", 0),
+              StatusIs(absl::StatusCode::kNotFound));
+
+  EXPECT_THAT(store_->Delete("alice", "x", 0), IsOkAndHolds(2u));
+  EXPECT_THAT(store_->Head("alice", "x", 0),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Delete("alice", "x", 0),
+              StatusIs(absl::StatusCode::kNotFound));
+  // Neighbours in key order survive.
+  EXPECT_OK(store_->Head("alice", "y", 1));
+  EXPECT_OK(store_->Head("alice", "x/z", 1));
+  // A deleted version may be stored again.
+  EXPECT_OK(PutSized("alice", "x", 1, 72));
+
+  store_.reset();
+  EXPECT_EQ(CountKeys(dir_, 'o'), 3u);
+  // y and x/z, and the new x v1 (one segment).
+  EXPECT_EQ(CountKeys(dir_, 'd'), 2 * Segments(size) + 1);
+}
+
+TEST_F(ObjectStoreTest, ReadOfADeletedVersionIsNotFound) {
+  const uint64_t size = 2 * kSegment;
+  ASSERT_OK_AND_ASSIGN(StoredVersion old, PutSized("alice", "x", 1, size));
+  ASSERT_OK(store_->Delete("alice", "x", 1).status());
+  EXPECT_THAT(ReadAll(old), StatusIs(absl::StatusCode::kNotFound));
+  // Stored again under the same name: the old handle still does not read
+  // the new bytes.
+  ASSERT_OK_AND_ASSIGN(StoredVersion fresh, PutSized("alice", "x", 1, size));
+  EXPECT_THAT(ReadAll(old), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_OK(ReadAll(fresh));
+}
+
+TEST_F(ObjectStoreTest, UsageAggregatesTheHeaders) {
+  const uint64_t c1 = crypto::ChunkedCiphertextLength(100);
+  const uint64_t c2 = crypto::ChunkedCiphertextLength(200);
+  const uint64_t c3 = crypto::ChunkedCiphertextLength(16384);
+  ASSERT_OK(PutSized("alice", "a", 1, c1).status());
+  ASSERT_OK(PutSized("alice", "a", 2, c2).status());
+  ASSERT_OK(PutSized("alice", "b", 1, c3).status());
+  ASSERT_OK(PutSized("bob", "a", 1, c1).status());
+
+  ASSERT_OK_AND_ASSIGN(auto usage, store_->Usage(""));
+  ASSERT_THAT(usage, SizeIs(2));
+  EXPECT_EQ(usage[0].owner(), "alice");
+  EXPECT_EQ(usage[0].object_count(), 2u);
+  EXPECT_EQ(usage[0].version_count(), 3u);
+  EXPECT_EQ(usage[0].ciphertext_bytes(), c1 + c2 + c3);
+  EXPECT_EQ(usage[0].plaintext_bytes(), 100u + 200u + 16384u);
+  EXPECT_EQ(usage[1].owner(), "bob");
+  EXPECT_EQ(usage[1].object_count(), 1u);
+  EXPECT_EQ(usage[1].version_count(), 1u);
+  EXPECT_EQ(usage[1].ciphertext_bytes(), c1);
+  EXPECT_EQ(usage[1].plaintext_bytes(), 100u);
+
+  ASSERT_OK_AND_ASSIGN(usage, store_->Usage("bob"));
+  ASSERT_THAT(usage, SizeIs(1));
+  EXPECT_EQ(usage[0].owner(), "bob");
+  EXPECT_EQ(usage[0].version_count(), 1u);
+
+  ASSERT_OK_AND_ASSIGN(usage, store_->Usage("carol"));
+  ASSERT_THAT(usage, SizeIs(1));
+  EXPECT_EQ(usage[0].owner(), "carol");
+  EXPECT_EQ(usage[0].object_count(), 0u);
+  EXPECT_EQ(usage[0].ciphertext_bytes(), 0u);
+
+  EXPECT_THAT(store_->Usage("a/b"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(ObjectStoreTest, ForEachObjectVisitsInOrderAndStops) {
+  ASSERT_OK(PutSized("alice", "b", 1, 72).status());
+  ASSERT_OK(PutSized("alice", "a", 1, 72).status());
+  ASSERT_OK(PutSized("alice", "a", 2, 72).status());
+  ASSERT_OK(PutSized("bob", "a", 1, 72).status());
+  std::vector<std::string> seen;
+  ASSERT_OK(store_->ForEachObject("alice", [&](const StoredVersion& v) {
+    seen.push_back(absl::StrCat(v.info.header().object().object_id(), "@",
+                                v.info.header().object().version()));
+    return true;
+  }));
+  EXPECT_THAT(seen, ElementsAre("a@1", "a@2", "b@1"));
+  int visits = 0;
+  ASSERT_OK(store_->ForEachObject("alice", [&](const StoredVersion&) {
+    ++visits;
+    return false;
+  }));
+  EXPECT_EQ(visits, 1);
+}
+
+TEST_F(ObjectStoreTest, MalformedNamesAreRefused) {
+  const std::string max_owner(128, 'o');
+  const std::string max_id(1024, 'i');
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored,
+                       PutSized(max_owner, max_id, 1, 72));
+  EXPECT_OK(store_->Head(max_owner, max_id, 1));
+
+  const std::vector<std::string> bad_owners = {"", std::string(129, 'o'), "a/b",
+                                               std::string("a\0b", 3)};
+  for (const std::string& owner : bad_owners) {
+    SCOPED_TRACE(absl::CHexEscape(owner));
+    const auto invalid_owner =
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("owner"));
+    EXPECT_THAT(store_->BeginPut(MakeHeader(owner, "x", 1, 72)), invalid_owner);
+    EXPECT_THAT(store_->Head(owner, "x", 0), invalid_owner);
+    EXPECT_THAT(store_->List(owner, "", false, 0, ""), invalid_owner);
+    EXPECT_THAT(store_->Delete(owner, "x", 0), invalid_owner);
+    EXPECT_THAT(
+        store_->ForEachObject(owner, [](const StoredVersion&) { return true; }),
+        invalid_owner);
+  }
+  const std::vector<std::string> bad_ids = {"", std::string(1025, 'i'),
+                                            std::string("x\0y", 3)};
+  for (const std::string& id : bad_ids) {
+    SCOPED_TRACE(absl::CHexEscape(id));
+    const auto invalid_id =
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("object_id"));
+    EXPECT_THAT(store_->BeginPut(MakeHeader("alice", id, 1, 72)), invalid_id);
+    EXPECT_THAT(store_->Head("alice", id, 0), invalid_id);
+    EXPECT_THAT(store_->Delete("alice", id, 0), invalid_id);
+  }
+  EXPECT_THAT(store_->List("alice", std::string(1025, 'i'), false, 0, ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("object_id_prefix")));
+  EXPECT_THAT(store_->List("alice", std::string("x\0", 2), false, 0, ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("object_id_prefix")));
+  EXPECT_EQ(store_->pending_uploads(), 0u);
+}
+
+TEST_F(ObjectStoreTest, DataSurvivesCloseAndReopen) {
+  const std::string big = TestBytes(5 * kSegment + 3, 5);
+  const std::string small = TestBytes(72, 6);
+  ASSERT_OK_AND_ASSIGN(StoredVersion a,
+                       Put(MakeHeader("alice", "big", 1, big.size()), big));
+  ASSERT_OK(Put(MakeHeader("bob", "small", 3, small.size()), small).status());
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(StoredVersion a2, store_->Head("alice", "big", 0));
+  EXPECT_EQ(a2.info.SerializeAsString(), a.info.SerializeAsString());
+  EXPECT_THAT(ReadAll(a2), IsOkAndHolds(big));
+  ASSERT_OK_AND_ASSIGN(StoredVersion b, store_->Head("bob", "small", 3));
+  EXPECT_THAT(ReadAll(b), IsOkAndHolds(small));
+  EXPECT_THAT(store_->BeginPut(MakeHeader("bob", "small", 3, 72)),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+}
+
+TEST_F(ObjectStoreTest, VersionsKeepTheirSegmentSizeWhenTheOptionChanges) {
+  const std::string data = TestBytes(3 * kSegment + 7, 8);
+  ASSERT_OK(Put(MakeHeader("alice", "x", 1, data.size()), data).status());
+  options_.segment_bytes = 700;
+  Reopen();
+  ASSERT_OK(Put(MakeHeader("alice", "x", 2, data.size()), data).status());
+  ASSERT_OK_AND_ASSIGN(StoredVersion v1, store_->Head("alice", "x", 1));
+  ASSERT_OK_AND_ASSIGN(StoredVersion v2, store_->Head("alice", "x", 2));
+  EXPECT_EQ(v1.segment_bytes, kSegment);
+  EXPECT_EQ(v2.segment_bytes, 700u);
+  EXPECT_THAT(Read(v1, 995, 1010), IsOkAndHolds(data.substr(995, 1010)));
+  EXPECT_THAT(Read(v2, 995, 1010), IsOkAndHolds(data.substr(995, 1010)));
+}
+
+TEST_F(ObjectStoreTest, ObjectsAboveTheSizeLimitAreRefused) {
+  options_.max_object_bytes = 2000;
+  Reopen();
+  EXPECT_OK(PutSized("alice", "x", 1, 2000));
+  EXPECT_THAT(
+      store_->BeginPut(MakeHeader("alice", "y", 1, 2001)),
+      StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("2001")));
+  EXPECT_EQ(store_->pending_uploads(), 0u);
+}
+
+TEST_F(ObjectStoreTest, OpenRefusesAnUnusableSegmentSize) {
+  store_.reset();
+  ObjectStoreOptions options = options_;
+  options.segment_bytes = 0;
+  EXPECT_THAT(
+      ObjectStore::Open(dir_, options),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("segment_bytes")));
+  options.segment_bytes = size_t{1} << 30;
+  EXPECT_THAT(
+      ObjectStore::Open(dir_, options),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("segment_bytes")));
+  options.segment_bytes = kSegment;
+  options.clock = nullptr;
+  EXPECT_THAT(ObjectStore::Open(dir_, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("clock")));
+}
+
+}  // namespace
+}  // namespace residency::storage_node
