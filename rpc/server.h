@@ -25,6 +25,10 @@ struct ServerOptions {
   int max_receive_message_bytes = 4 << 20;
   // Bounds the threads of synchronous handlers; 0 leaves gRPC's default.
   int max_threads = 0;
+  // When > 0: the HTTP/2 flow-control window of each stream stays at this
+  // many bytes (no bandwidth-delay probing growing it), which bounds what a
+  // fast sender can make the server buffer per stream.
+  int stream_window_bytes = 0;
 };
 
 // A started gRPC server with the standard health service and server

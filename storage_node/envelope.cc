@@ -27,15 +27,16 @@ absl::Status Refuse(const ObjectHeader& header, absl::string_view what) {
 absl::Status CheckWrappedKeys(const ObjectHeader& header) {
   const auto& keys = header.wrapped_keys();
   if (keys.empty()) {
-    return Refuse(header, "no wrapped data key: the header must carry the "
-                          "DEK wrapped for its custody mode");
+    return Refuse(header,
+                  "no wrapped data key: the header must carry the "
+                  "DEK wrapped for its custody mode");
   }
   for (int i = 0; i < keys.size(); ++i) {
     const WrappedKey& k = keys[i];
     if (k.wrapper() != WrappedKey::KEY_SERVICE &&
         k.wrapper() != WrappedKey::DEVICE) {
-      return Refuse(header, absl::StrCat("wrapped_keys[", i,
-                                         "] has no known wrapper"));
+      return Refuse(header,
+                    absl::StrCat("wrapped_keys[", i, "] has no known wrapper"));
     }
     if (k.key_id().empty() || k.key_id().size() > 128) {
       return Refuse(header, absl::StrCat("wrapped_keys[", i,
@@ -46,9 +47,9 @@ absl::Status CheckWrappedKeys(const ObjectHeader& header) {
                     absl::StrCat("wrapped_keys[", i, "] key_version is 0"));
     }
     if (k.wrapped().size() != kWrappedKeySize) {
-      return Refuse(header, absl::StrCat("wrapped_keys[", i, "] is ",
-                                         k.wrapped().size(), " bytes, not ",
-                                         kWrappedKeySize));
+      return Refuse(
+          header, absl::StrCat("wrapped_keys[", i, "] is ", k.wrapped().size(),
+                               " bytes, not ", kWrappedKeySize));
     }
   }
   auto count = [&](WrappedKey::Wrapper wrapper) {
@@ -90,8 +91,8 @@ absl::Status CheckWrappedKeys(const ObjectHeader& header) {
       }
       return absl::OkStatus();
     default:
-      return Refuse(header, absl::StrCat("unknown custody mode ",
-                                         header.custody_mode()));
+      return Refuse(
+          header, absl::StrCat("unknown custody mode ", header.custody_mode()));
   }
 }
 
@@ -99,7 +100,8 @@ absl::Status CheckWrappedKeys(const ObjectHeader& header) {
 
 std::string DescribeObject(const residency::v1::ObjectRef& object) {
   constexpr size_t kShown = 96;
-  const std::string name = absl::StrCat(object.owner(), "/", object.object_id());
+  const std::string name =
+      absl::StrCat(object.owner(), "/", object.object_id());
   return absl::StrCat("'", absl::CHexEscape(name.substr(0, kShown)),
                       name.size() > kShown ? "...'" : "'", " v",
                       object.version());
@@ -131,10 +133,10 @@ absl::Status ValidateEnvelope(const ObjectHeader& header) {
   const uint64_t expected =
       crypto::ChunkedCiphertextLength(header.plaintext_length());
   if (header.plaintext_length() > crypto::kMaxChunkedPlaintextLength) {
-    return Refuse(header, absl::StrCat("plaintext length ",
-                                       header.plaintext_length(),
-                                       " is above the chunked-encryption "
-                                       "limit"));
+    return Refuse(header,
+                  absl::StrCat("plaintext length ", header.plaintext_length(),
+                               " is above the chunked-encryption "
+                               "limit"));
   }
   if (header.ciphertext_length() != expected) {
     return Refuse(header,
@@ -153,10 +155,10 @@ absl::Status CheckResidency(const ObjectHeader& header,
   for (const std::string& j : allowed) {
     if (j == node_jurisdiction) return absl::OkStatus();
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "object ", DescribeObject(header.object()), " may be held only in ",
-      absl::StrJoin(allowed, ", "), ", and this node is in ",
-      node_jurisdiction));
+  return absl::FailedPreconditionError(
+      absl::StrCat("object ", DescribeObject(header.object()),
+                   " may be held only in ", absl::StrJoin(allowed, ", "),
+                   ", and this node is in ", node_jurisdiction));
 }
 
 }  // namespace residency::storage_node

@@ -71,11 +71,10 @@ grpc::Status StorageNodeGrpc::Get(
     grpc::ServerContext* context, const residency::v1::GetRequest* request,
     grpc::ServerWriter<residency::v1::GetResponse>* writer) {
   return WithCaller(context, [&](const tls::Principal& caller) {
-    return core_->Get(caller, *request,
-                      [&](const residency::v1::GetResponse& message) {
-                        return !context->IsCancelled() &&
-                               writer->Write(message);
-                      });
+    return core_->Get(
+        caller, *request, [&](const residency::v1::GetResponse& message) {
+          return !context->IsCancelled() && writer->Write(message);
+        });
   });
 }
 
@@ -107,11 +106,10 @@ grpc::Status StorageNodeGrpc::Export(
     grpc::ServerContext* context, const residency::v1::ExportRequest* request,
     grpc::ServerWriter<residency::v1::ExportResponse>* writer) {
   return WithCaller(context, [&](const tls::Principal& caller) {
-    return core_->Export(caller, *request,
-                         [&](const residency::v1::ExportResponse& message) {
-                           return !context->IsCancelled() &&
-                                  writer->Write(message);
-                         });
+    return core_->Export(
+        caller, *request, [&](const residency::v1::ExportResponse& message) {
+          return !context->IsCancelled() && writer->Write(message);
+        });
   });
 }
 

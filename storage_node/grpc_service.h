@@ -28,10 +28,9 @@ class StorageNodeGrpc final : public residency::v1::StorageNode::Service {
   grpc::Status Put(grpc::ServerContext* context,
                    grpc::ServerReader<residency::v1::PutRequest>* reader,
                    residency::v1::PutResponse* response) override;
-  grpc::Status Get(grpc::ServerContext* context,
-                   const residency::v1::GetRequest* request,
-                   grpc::ServerWriter<residency::v1::GetResponse>* writer)
-      override;
+  grpc::Status Get(
+      grpc::ServerContext* context, const residency::v1::GetRequest* request,
+      grpc::ServerWriter<residency::v1::GetResponse>* writer) override;
   grpc::Status Head(grpc::ServerContext* context,
                     const residency::v1::HeadRequest* request,
                     residency::v1::HeadResponse* response) override;
@@ -41,10 +40,9 @@ class StorageNodeGrpc final : public residency::v1::StorageNode::Service {
   grpc::Status Delete(grpc::ServerContext* context,
                       const residency::v1::DeleteRequest* request,
                       residency::v1::DeleteResponse* response) override;
-  grpc::Status Export(grpc::ServerContext* context,
-                      const residency::v1::ExportRequest* request,
-                      grpc::ServerWriter<residency::v1::ExportResponse>* writer)
-      override;
+  grpc::Status Export(
+      grpc::ServerContext* context, const residency::v1::ExportRequest* request,
+      grpc::ServerWriter<residency::v1::ExportResponse>* writer) override;
   grpc::Status Stats(grpc::ServerContext* context,
                      const residency::v1::StatsRequest* request,
                      residency::v1::StatsResponse* response) override;

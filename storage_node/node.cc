@@ -41,10 +41,9 @@ absl::Status CheckOwner(const tls::Principal& caller, absl::string_view owner,
   if (caller.kind == Kind::kUser && caller.name == owner) {
     return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(
-      absl::StrCat(caller.uri, " may not ", action, " objects of owner ",
-                   Quote(owner), ": only residency://user/", Quote(owner),
-                   " may"));
+  return absl::PermissionDeniedError(absl::StrCat(
+      caller.uri, " may not ", action, " objects of owner ", Quote(owner),
+      ": only residency://user/", Quote(owner), " may"));
 }
 
 }  // namespace
@@ -59,8 +58,8 @@ absl::StatusOr<std::unique_ptr<Upload>> NodeCore::BeginPut(
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckOwner(caller, start.header().object().owner(),
-                                  "write");
+  if (absl::Status s =
+          CheckOwner(caller, start.header().object().owner(), "write");
       !s.ok()) {
     return s;
   }
@@ -82,8 +81,7 @@ absl::Status NodeCore::SendCiphertext(
   Response message;
   bool open = true;
   absl::Status status = store_->ReadCiphertext(
-      version, CiphertextRange{offset, length},
-      [&](absl::string_view piece) {
+      version, CiphertextRange{offset, length}, [&](absl::string_view piece) {
         while (!piece.empty() && open) {
           const size_t n =
               std::min(piece.size(), options_.max_data_message_bytes);
@@ -99,7 +97,8 @@ absl::Status NodeCore::SendCiphertext(
 absl::Status NodeCore::Get(const tls::Principal& caller,
                            const residency::v1::GetRequest& request,
                            const GetSink& sink) {
-  if (absl::Status s = CheckMetadata(request.has_metadata(), request.metadata());
+  if (absl::Status s =
+          CheckMetadata(request.has_metadata(), request.metadata());
       !s.ok()) {
     return s;
   }
@@ -151,7 +150,8 @@ absl::Status NodeCore::Get(const tls::Principal& caller,
 
 absl::StatusOr<residency::v1::HeadResponse> NodeCore::Head(
     const tls::Principal& caller, const residency::v1::HeadRequest& request) {
-  if (absl::Status s = CheckMetadata(request.has_metadata(), request.metadata());
+  if (absl::Status s =
+          CheckMetadata(request.has_metadata(), request.metadata());
       !s.ok()) {
     return s;
   }
@@ -169,7 +169,8 @@ absl::StatusOr<residency::v1::HeadResponse> NodeCore::Head(
 
 absl::StatusOr<residency::v1::ListResponse> NodeCore::List(
     const tls::Principal& caller, const residency::v1::ListRequest& request) {
-  if (absl::Status s = CheckMetadata(request.has_metadata(), request.metadata());
+  if (absl::Status s =
+          CheckMetadata(request.has_metadata(), request.metadata());
       !s.ok()) {
     return s;
   }
@@ -190,13 +191,13 @@ absl::StatusOr<residency::v1::ListResponse> NodeCore::List(
 
 absl::StatusOr<residency::v1::DeleteResponse> NodeCore::Delete(
     const tls::Principal& caller, const residency::v1::DeleteRequest& request) {
-  if (absl::Status s = CheckMetadata(request.has_metadata(), request.metadata());
+  if (absl::Status s =
+          CheckMetadata(request.has_metadata(), request.metadata());
       !s.ok()) {
     return s;
   }
   const residency::v1::ObjectRef& object = request.object();
-  if (absl::Status s = CheckOwner(caller, object.owner(), "delete");
-      !s.ok()) {
+  if (absl::Status s = CheckOwner(caller, object.owner(), "delete"); !s.ok()) {
     return s;
   }
   absl::StatusOr<uint64_t> deleted =
@@ -210,21 +211,23 @@ absl::StatusOr<residency::v1::DeleteResponse> NodeCore::Delete(
 absl::Status NodeCore::Export(const tls::Principal& caller,
                               const residency::v1::ExportRequest& request,
                               const ExportSink& sink) {
-  if (absl::Status s = CheckMetadata(request.has_metadata(), request.metadata());
+  if (absl::Status s =
+          CheckMetadata(request.has_metadata(), request.metadata());
       !s.ok()) {
     return s;
   }
   if (caller.kind != Kind::kOperator) {
     return absl::PermissionDeniedError(
-        absl::StrCat(caller.uri, " may not Export: only the node's operator "
-                                 "(residency://operator/...) may"));
+        absl::StrCat(caller.uri,
+                     " may not Export: only the node's operator "
+                     "(residency://operator/...) may"));
   }
   if (request.owner().empty()) {
     return absl::InvalidArgumentError("Export needs an owner");
   }
   absl::Status streamed;
-  absl::Status status = store_->ForEachObject(
-      request.owner(), [&](const StoredVersion& version) {
+  absl::Status status =
+      store_->ForEachObject(request.owner(), [&](const StoredVersion& version) {
         residency::v1::ExportResponse head;
         *head.mutable_object() = version.info;
         if (!sink(head)) return false;
@@ -238,15 +241,17 @@ absl::Status NodeCore::Export(const tls::Principal& caller,
 
 absl::StatusOr<residency::v1::StatsResponse> NodeCore::Stats(
     const tls::Principal& caller, const residency::v1::StatsRequest& request) {
-  if (absl::Status s = CheckMetadata(request.has_metadata(), request.metadata());
+  if (absl::Status s =
+          CheckMetadata(request.has_metadata(), request.metadata());
       !s.ok()) {
     return s;
   }
   if (caller.kind != Kind::kOperator) {
     if (request.owner().empty()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          caller.uri, " may not read every owner's usage: only the operator "
-                      "may"));
+      return absl::PermissionDeniedError(
+          absl::StrCat(caller.uri,
+                       " may not read every owner's usage: only the operator "
+                       "may"));
     }
     if (absl::Status s = CheckOwner(caller, request.owner(), "read usage of");
         !s.ok()) {

@@ -73,6 +73,7 @@ absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
   rpc_options.max_receive_message_bytes =
       static_cast<int>(options.max_data_message_bytes + kMessageOverhead);
   rpc_options.max_threads = options.max_threads;
+  rpc_options.stream_window_bytes = options.stream_window_bytes;
   absl::StatusOr<std::unique_ptr<rpc::Server>> rpc_server =
       rpc::Server::Start(std::move(rpc_options));
   if (!rpc_server.ok()) return rpc_server.status();

@@ -28,6 +28,8 @@ struct StorageNodeServerOptions {
   size_t max_data_message_bytes = 1 << 20;
   // Bounds concurrent streams (one handler thread each).
   int max_threads = 64;
+  // Per-stream HTTP/2 window: what a sender can have in flight to the node.
+  int stream_window_bytes = 4 << 20;
 };
 
 // A running storage node: object store, NodeCore and the gRPC server over

@@ -1,0 +1,613 @@
+// The storage node end to end over gRPC and mTLS: a real server in-process
+// on an ephemeral loopback port, with real Cobblestone ciphertext.
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "crypto/chunked.h"
+#include "crypto/object_context.h"
+#include "crypto/random.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "residency/v1/storage.grpc.pb.h"
+#include "rpc/status.h"
+#include "storage_node/server.h"
+#include "tests/status_matchers.h"
+#include "tls/credentials.h"
+#include "tls/pki.h"
+
+namespace residency::storage_node {
+namespace {
+
+using ::residency::testing::StatusIs;
+using ::residency::v1::ObjectHeader;
+using ::residency::v1::StorageNode;
+using ::testing::HasSubstr;
+
+constexpr char kAlice[] = "residency://user/alice";
+constexpr char kBob[] = "residency://user/bob";
+constexpr char kOperator[] = "residency://operator/cn-telecom";
+constexpr char kAuthority[] = "residency://authority/cn";
+
+v1::RequestMetadata Meta() {
+  v1::RequestMetadata m;
+  m.set_request_id("test");
+  m.mutable_justification()->set_reason(
+      v1::Justification::CUSTOMER_INITIATED_ACCESS);
+  return m;
+}
+
+// An object as a client would write it: Cobblestone ciphertext under a
+// fresh key, bound to its name, with a (stand-in) wrapped DEK.
+struct Envelope {
+  ObjectHeader header;
+  std::string plaintext;
+  std::string ciphertext;
+  crypto::SecretBytes key;
+};
+
+Envelope MakeEnvelope(absl::string_view owner, absl::string_view id,
+                      uint64_t version, size_t size) {
+  Envelope e;
+  e.plaintext = *crypto::RandomBytes(size);
+  e.key = *crypto::RandomSecret(32);
+  const std::string context = *crypto::EncodeObjectContext(owner, id, version);
+  e.ciphertext = *crypto::ChunkedEncrypt(e.key, context, e.plaintext);
+  v1::ObjectRef* object = e.header.mutable_object();
+  object->set_owner(std::string(owner));
+  object->set_object_id(std::string(id));
+  object->set_version(version);
+  e.header.set_custody_mode(v1::CUSTODY_MODE_CUSTODIAN);
+  e.header.set_payload_algorithm(v1::PAYLOAD_ALGORITHM_COBBLESTONE_256);
+  v1::WrappedKey* wrapped = e.header.add_wrapped_keys();
+  wrapped->set_wrapper(v1::WrappedKey::KEY_SERVICE);
+  wrapped->set_key_id(absl::StrCat(owner, "-key"));
+  wrapped->set_key_version(1);
+  wrapped->set_wrapped(*crypto::RandomBytes(60));
+  wrapped->set_key_service("residency://service/us-custodian");
+  wrapped->set_jurisdiction("US");
+  e.header.set_plaintext_length(size);
+  e.header.set_ciphertext_length(e.ciphertext.size());
+  e.header.mutable_residency()->add_allowed_jurisdictions("CN");
+  return e;
+}
+
+class Client {
+ public:
+  explicit Client(std::shared_ptr<grpc::Channel> channel)
+      : stub_(StorageNode::NewStub(std::move(channel))) {}
+
+  // Sends `messages` as one Put stream; `cancel_after` cancels instead of
+  // finishing once that many messages went out.
+  absl::StatusOr<v1::PutResponse> PutMessages(
+      const std::vector<v1::PutRequest>& messages,
+      std::optional<size_t> cancel_after = std::nullopt) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    v1::PutResponse response;
+    auto writer = stub_->Put(&context, &response);
+    for (size_t i = 0; i < messages.size(); ++i) {
+      if (cancel_after.has_value() && i == *cancel_after) break;
+      if (!writer->Write(messages[i])) break;
+    }
+    if (cancel_after.has_value()) {
+      context.TryCancel();
+    } else {
+      writer->WritesDone();
+    }
+    absl::Status status = rpc::FromGrpcStatus(writer->Finish());
+    if (!status.ok()) return status;
+    return response;
+  }
+
+  // Start, then the ciphertext in data messages of `piece` bytes.
+  absl::StatusOr<v1::PutResponse> Put(const ObjectHeader& header,
+                                      absl::string_view ciphertext,
+                                      size_t piece = 64 * 1024) {
+    return PutMessages(Messages(header, ciphertext, piece));
+  }
+
+  static std::vector<v1::PutRequest> Messages(const ObjectHeader& header,
+                                              absl::string_view ciphertext,
+                                              size_t piece = 64 * 1024) {
+    std::vector<v1::PutRequest> messages(1);
+    *messages[0].mutable_start()->mutable_metadata() = Meta();
+    *messages[0].mutable_start()->mutable_header() = header;
+    for (size_t at = 0; at < ciphertext.size(); at += piece) {
+      v1::PutRequest data;
+      data.set_data(std::string(ciphertext.substr(at, piece)));
+      messages.push_back(std::move(data));
+    }
+    return messages;
+  }
+
+  struct Got {
+    v1::GetResponse::Start start;
+    std::string data;
+  };
+  absl::StatusOr<Got> Get(const v1::ObjectRef& object,
+                          std::optional<v1::ByteRange> range = std::nullopt) {
+    v1::GetRequest request;
+    *request.mutable_metadata() = Meta();
+    *request.mutable_object() = object;
+    if (range.has_value()) *request.mutable_range() = *range;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    auto reader = stub_->Get(&context, request);
+    Got got;
+    v1::GetResponse message;
+    bool first = true;
+    while (reader->Read(&message)) {
+      if (first) {
+        EXPECT_TRUE(message.has_start());
+        got.start = message.start();
+        first = false;
+      } else {
+        EXPECT_TRUE(message.has_data());
+        got.data += message.data();
+      }
+    }
+    absl::Status status = rpc::FromGrpcStatus(reader->Finish());
+    if (!status.ok()) return status;
+    return got;
+  }
+
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Unary(
+      grpc::Status (StorageNode::Stub::*method)(grpc::ClientContext*,
+                                                const Request&, Response*),
+      Request request) {
+    *request.mutable_metadata() = Meta();
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(20));
+    Response response;
+    absl::Status status = rpc::FromGrpcStatus(
+        (stub_.get()->*method)(&context, request, &response));
+    if (!status.ok()) return status;
+    return response;
+  }
+
+  absl::StatusOr<v1::HeadResponse> Head(const v1::ObjectRef& object) {
+    v1::HeadRequest request;
+    *request.mutable_object() = object;
+    return Unary(&StorageNode::Stub::Head, request);
+  }
+
+  absl::StatusOr<std::vector<v1::ExportResponse>> Export(
+      absl::string_view owner) {
+    v1::ExportRequest request;
+    *request.mutable_metadata() = Meta();
+    request.set_owner(std::string(owner));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    auto reader = stub_->Export(&context, request);
+    std::vector<v1::ExportResponse> items;
+    v1::ExportResponse item;
+    while (reader->Read(&item)) items.push_back(item);
+    absl::Status status = rpc::FromGrpcStatus(reader->Finish());
+    if (!status.ok()) return status;
+    return items;
+  }
+
+ private:
+  std::unique_ptr<StorageNode::Stub> stub_;
+};
+
+class StorageNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/storage_node_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
+                         tls::CertificateAuthority::Create("test-ca"));
+    ca_.emplace(std::move(ca));
+    ASSERT_OK_AND_ASSIGN(tls::Identity node,
+                         ca_->Issue("residency://service/cn-node"));
+    StorageNodeServerOptions options;
+    options.tls = node.Material();
+    options.jurisdiction = "CN";
+    options.data_dir = dir_ + "/node";
+    options.store.segment_bytes = 4096;
+    ASSERT_OK_AND_ASSIGN(server_, StorageNodeServer::Start(std::move(options)));
+  }
+
+  void TearDown() override {
+    clients_.clear();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Client& As(const std::string& principal) {
+    auto it = clients_.find(principal);
+    if (it != clients_.end()) return *it->second;
+    absl::StatusOr<tls::Identity> identity = ca_->Issue(principal);
+    EXPECT_OK(identity.status());
+    tls::ChannelOptions channel_options;
+    channel_options.max_receive_message_bytes = 8 << 20;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = tls::MakeChannel(
+        server_->address(), identity->Material(), channel_options);
+    EXPECT_OK(channel.status());
+    auto client = std::make_unique<Client>(*channel);
+    Client& ref = *client;
+    clients_[principal] = std::move(client);
+    return ref;
+  }
+
+  // Nothing of `object` is visible and no upload is pending.
+  void ExpectNothingStored(const v1::ObjectRef& object) {
+    EXPECT_THAT(As(kAlice).Head(object).status(),
+                StatusIs(absl::StatusCode::kNotFound));
+    EXPECT_EQ(server_->core().store().pending_uploads(), 0u);
+  }
+
+  std::string dir_;
+  std::optional<tls::CertificateAuthority> ca_;
+  std::unique_ptr<StorageNodeServer> server_;
+  std::map<std::string, std::unique_ptr<Client>> clients_;
+};
+
+class StorageNodeSizeTest : public StorageNodeTest,
+                            public ::testing::WithParamInterface<size_t> {};
+
+TEST_P(StorageNodeSizeTest, PutThenGetReturnsTheSameCiphertext) {
+  Envelope e = MakeEnvelope("alice", "photos/a.jpg", 1, GetParam());
+  ASSERT_OK_AND_ASSIGN(v1::PutResponse put,
+                       As(kAlice).Put(e.header, e.ciphertext, 10000));
+  EXPECT_EQ(put.object().version(), 1u);
+  ASSERT_OK_AND_ASSIGN(Client::Got got, As(kAlice).Get(e.header.object()));
+  EXPECT_EQ(got.start.header().SerializeAsString(),
+            e.header.SerializeAsString());
+  EXPECT_EQ(got.start.ciphertext_offset(), 0u);
+  EXPECT_EQ(got.start.ciphertext_length(), e.ciphertext.size());
+  EXPECT_TRUE(got.data == e.ciphertext);
+  // And the client can decrypt what came back.
+  ASSERT_OK_AND_ASSIGN(
+      std::string plaintext,
+      crypto::ChunkedDecrypt(
+          e.key, *crypto::EncodeObjectContext("alice", "photos/a.jpg", 1),
+          got.data));
+  EXPECT_TRUE(plaintext == e.plaintext);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, StorageNodeSizeTest,
+                         ::testing::Values(0, 1, 16383, 16384, 16385,
+                                           (1 << 20) + 7));
+
+TEST_F(StorageNodeTest, RangedReadsServeOnlyTheCoveringChunks) {
+  const size_t size = 5 * 16384 + 100;
+  Envelope e = MakeEnvelope("alice", "doc", 1, size);
+  ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
+  const std::string context = *crypto::EncodeObjectContext("alice", "doc", 1);
+  struct Case {
+    uint64_t offset, length;
+  };
+  for (const Case c : {Case{0, 10}, Case{16380, 10}, Case{16384, 16384},
+                       Case{3 * 16384 - 1, 2}, Case{size - 50, 50},
+                       Case{size - 50, 0}, Case{40000, 0}}) {
+    v1::ByteRange range;
+    range.set_offset(c.offset);
+    range.set_length(c.length);
+    ASSERT_OK_AND_ASSIGN(Client::Got got,
+                         As(kAlice).Get(e.header.object(), range));
+    const crypto::ChunkSpan span = crypto::ChunkedCiphertextSpan(
+        size, c.offset, c.length == 0 ? size - c.offset : c.length);
+    EXPECT_EQ(got.start.ciphertext_offset(), span.offset) << c.offset;
+    EXPECT_EQ(got.start.ciphertext_length(), span.length) << c.offset;
+    EXPECT_LT(got.data.size(), e.ciphertext.size());
+    EXPECT_TRUE(got.data == e.ciphertext.substr(span.offset, span.length));
+    EXPECT_TRUE(got.start.ciphertext_prefix() ==
+                e.ciphertext.substr(0, crypto::kChunkedHeaderSize));
+    ASSERT_OK_AND_ASSIGN(auto reader,
+                         crypto::ChunkedRangeDecryptor::Create(
+                             e.key, context, got.start.ciphertext_prefix(),
+                             got.start.header().ciphertext_length()));
+    const uint64_t length = c.length == 0 ? size - c.offset : c.length;
+    ASSERT_OK_AND_ASSIGN(std::string plaintext,
+                         reader.DecryptRange(c.offset, length, got.data));
+    EXPECT_TRUE(plaintext == e.plaintext.substr(c.offset, length)) << c.offset;
+  }
+}
+
+TEST_F(StorageNodeTest, RangeBeyondTheEndIsOutOfRange) {
+  Envelope e = MakeEnvelope("alice", "doc", 1, 100);
+  ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
+  v1::ByteRange range;
+  range.set_offset(101);
+  EXPECT_THAT(As(kAlice).Get(e.header.object(), range).status(),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("101")));
+}
+
+TEST_F(StorageNodeTest, LatestVersionIsReadWithVersionZero) {
+  Envelope first = MakeEnvelope("alice", "doc", 1, 10);
+  Envelope second = MakeEnvelope("alice", "doc", 2, 20);
+  ASSERT_OK(As(kAlice).Put(first.header, first.ciphertext).status());
+  ASSERT_OK(As(kAlice).Put(second.header, second.ciphertext).status());
+  v1::ObjectRef latest = first.header.object();
+  latest.set_version(0);
+  ASSERT_OK_AND_ASSIGN(Client::Got got, As(kAlice).Get(latest));
+  EXPECT_EQ(got.start.header().object().version(), 2u);
+  EXPECT_TRUE(got.data == second.ciphertext);
+  // A version at or below the latest cannot be written again.
+  EXPECT_THAT(As(kAlice).Put(first.header, first.ciphertext).status(),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+}
+
+TEST_F(StorageNodeTest, HeadListDeleteAndStats) {
+  for (int i = 0; i < 5; ++i) {
+    Envelope e = MakeEnvelope("alice", absl::StrCat("f", i), 1, 100 * i);
+    ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
+  }
+  Envelope other = MakeEnvelope("bob", "g", 1, 10);
+  ASSERT_OK(As(kBob).Put(other.header, other.ciphertext).status());
+
+  v1::ListRequest list;
+  list.set_owner("alice");
+  list.set_page_size(2);
+  std::vector<std::string> ids;
+  for (int page = 0; page < 5; ++page) {
+    ASSERT_OK_AND_ASSIGN(v1::ListResponse listed,
+                         As(kAlice).Unary(&StorageNode::Stub::List, list));
+    for (const auto& o : listed.objects()) {
+      ids.push_back(o.header().object().object_id());
+    }
+    if (listed.next_page_token().empty()) break;
+    list.set_page_token(listed.next_page_token());
+  }
+  EXPECT_THAT(ids, ::testing::ElementsAre("f0", "f1", "f2", "f3", "f4"));
+
+  v1::DeleteRequest del;
+  del.mutable_object()->set_owner("alice");
+  del.mutable_object()->set_object_id("f1");
+  ASSERT_OK_AND_ASSIGN(v1::DeleteResponse deleted,
+                       As(kAlice).Unary(&StorageNode::Stub::Delete, del));
+  EXPECT_EQ(deleted.versions_deleted(), 1u);
+  EXPECT_THAT(As(kAlice).Head(del.object()).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+
+  v1::StatsRequest stats;
+  ASSERT_OK_AND_ASSIGN(v1::StatsResponse usage,
+                       As(kOperator).Unary(&StorageNode::Stub::Stats, stats));
+  EXPECT_EQ(usage.jurisdiction(), "CN");
+  ASSERT_EQ(usage.owners_size(), 2);
+  EXPECT_EQ(usage.owners(0).owner(), "alice");
+  EXPECT_EQ(usage.owners(0).object_count(), 4u);
+  EXPECT_EQ(usage.owners(0).plaintext_bytes(), 0u + 200 + 300 + 400);
+  EXPECT_EQ(usage.owners(1).owner(), "bob");
+  // A user sees its own usage only.
+  stats.set_owner("alice");
+  EXPECT_OK(As(kAlice).Unary(&StorageNode::Stub::Stats, stats).status());
+  EXPECT_THAT(As(kBob).Unary(&StorageNode::Stub::Stats, stats).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  stats.clear_owner();
+  EXPECT_THAT(As(kAlice).Unary(&StorageNode::Stub::Stats, stats).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(StorageNodeTest, OperatorExportsEverythingHeldForAnOwner) {
+  Envelope a = MakeEnvelope("alice", "a", 1, 20000);
+  Envelope b = MakeEnvelope("alice", "b", 1, 5);
+  Envelope other = MakeEnvelope("bob", "c", 1, 5);
+  ASSERT_OK(As(kAlice).Put(a.header, a.ciphertext).status());
+  ASSERT_OK(As(kAlice).Put(b.header, b.ciphertext).status());
+  ASSERT_OK(As(kBob).Put(other.header, other.ciphertext).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::ExportResponse> items,
+                       As(kOperator).Export("alice"));
+  std::map<std::string, std::string> exported;
+  std::string current;
+  for (const auto& item : items) {
+    if (item.has_object()) {
+      current = item.object().header().object().object_id();
+      exported[current];
+    } else {
+      exported[current] += item.data();
+    }
+  }
+  ASSERT_EQ(exported.size(), 2u);
+  EXPECT_TRUE(exported["a"] == a.ciphertext);
+  EXPECT_TRUE(exported["b"] == b.ciphertext);
+}
+
+// ------------------------------------------------------------- refusals
+
+TEST_F(StorageNodeTest, OnlyTheOperatorMayExport) {
+  for (const char* who : {kAlice, kAuthority}) {
+    EXPECT_THAT(As(who).Export("alice").status(),
+                StatusIs(absl::StatusCode::kPermissionDenied,
+                         HasSubstr("only the node's operator")))
+        << who;
+  }
+}
+
+TEST_F(StorageNodeTest, UsersTouchOnlyTheirOwnObjects) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 10);
+  EXPECT_THAT(As(kBob).Put(e.header, e.ciphertext).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("residency://user/bob may not write")));
+  ExpectNothingStored(e.header.object());
+  ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
+  EXPECT_THAT(As(kBob).Get(e.header.object()).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(As(kBob).Head(e.header.object()).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::DeleteRequest del;
+  *del.mutable_object() = e.header.object();
+  EXPECT_THAT(As(kBob).Unary(&StorageNode::Stub::Delete, del).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::ListRequest list;
+  list.set_owner("alice");
+  EXPECT_THAT(As(kBob).Unary(&StorageNode::Stub::List, list).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(StorageNodeTest, OperatorMayNotWriteReadOrDelete) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 10);
+  ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
+  Envelope e2 = MakeEnvelope("alice", "a", 2, 10);
+  EXPECT_THAT(As(kOperator).Put(e2.header, e2.ciphertext).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::DeleteRequest del;
+  *del.mutable_object() = e.header.object();
+  EXPECT_THAT(As(kOperator).Unary(&StorageNode::Stub::Delete, del).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(As(kOperator).Get(e.header.object()).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_OK(As(kAlice).Head(e.header.object()).status());
+}
+
+TEST_F(StorageNodeTest, DisallowedResidencyIsRefusedNamingBoth) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 10);
+  e.header.mutable_residency()->clear_allowed_jurisdictions();
+  e.header.mutable_residency()->add_allowed_jurisdictions("US");
+  EXPECT_THAT(As(kAlice).Put(e.header, e.ciphertext).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       ::testing::AllOf(HasSubstr("only in US"),
+                                        HasSubstr("node is in CN"))));
+  ExpectNothingStored(e.header.object());
+}
+
+TEST_F(StorageNodeTest, MalformedEnvelopesAreRefusedAndNothingStored) {
+  struct Case {
+    const char* name;
+    std::function<void(ObjectHeader&)> spoil;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"wrong ciphertext length",
+       [](ObjectHeader& h) {
+         h.set_ciphertext_length(h.ciphertext_length() + 1);
+       },
+       "not a valid chunked-encryption length"},
+      {"unknown algorithm",
+       [](ObjectHeader& h) {
+         h.set_payload_algorithm(v1::PAYLOAD_ALGORITHM_UNSPECIFIED);
+       },
+       "unknown payload algorithm"},
+      {"no wrapped DEK", [](ObjectHeader& h) { h.clear_wrapped_keys(); },
+       "no wrapped data key"},
+      {"short wrapped DEK",
+       [](ObjectHeader& h) {
+         h.mutable_wrapped_keys(0)->mutable_wrapped()->resize(59);
+       },
+       "59 bytes"},
+      {"custody mode without its keys",
+       [](ObjectHeader& h) { h.set_custody_mode(v1::CUSTODY_MODE_SPLIT); },
+       "SPLIT custody"},
+      {"version 0", [](ObjectHeader& h) { h.mutable_object()->set_version(0); },
+       "version"},
+  };
+  for (const Case& c : cases) {
+    Envelope e = MakeEnvelope("alice", "a", 1, 100);
+    c.spoil(e.header);
+    EXPECT_THAT(
+        As(kAlice).Put(e.header, e.ciphertext).status(),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
+        << c.name;
+    v1::ObjectRef object = e.header.object();
+    object.set_version(1);
+    ExpectNothingStored(object);
+  }
+}
+
+TEST_F(StorageNodeTest, StreamsOutOfOrderAreRefused) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 100);
+  std::vector<v1::PutRequest> messages =
+      Client::Messages(e.header, e.ciphertext);
+  // Data before start.
+  std::vector<v1::PutRequest> data_first(messages.begin() + 1, messages.end());
+  EXPECT_THAT(As(kAlice).PutMessages(data_first).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("first Put message must be `start`")));
+  // A second start.
+  std::vector<v1::PutRequest> two_starts = messages;
+  two_starts.push_back(messages[0]);
+  EXPECT_THAT(As(kAlice).PutMessages(two_starts).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("second `start`")));
+  // An empty message.
+  std::vector<v1::PutRequest> empty = messages;
+  empty.insert(empty.begin() + 1, v1::PutRequest());
+  EXPECT_THAT(As(kAlice).PutMessages(empty).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("carries nothing")));
+  ExpectNothingStored(e.header.object());
+}
+
+TEST_F(StorageNodeTest, BytesAfterTheDeclaredLengthAreRefused) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 100);
+  std::vector<v1::PutRequest> messages =
+      Client::Messages(e.header, e.ciphertext + "x");
+  EXPECT_THAT(As(kAlice).PutMessages(messages).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  ExpectNothingStored(e.header.object());
+}
+
+TEST_F(StorageNodeTest, TruncatedUploadNeverAppears) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 50000);
+  EXPECT_THAT(
+      As(kAlice)
+          .Put(e.header, absl::string_view(e.ciphertext).substr(0, 40000))
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument));
+  ExpectNothingStored(e.header.object());
+}
+
+TEST_F(StorageNodeTest, CancelledUploadNeverAppears) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 200000);
+  std::vector<v1::PutRequest> messages =
+      Client::Messages(e.header, e.ciphertext, 10000);
+  EXPECT_THAT(As(kAlice).PutMessages(messages, /*cancel_after=*/5).status(),
+              StatusIs(absl::StatusCode::kCancelled));
+  // The node notices the cancellation asynchronously.
+  for (int i = 0; i < 100 && server_->core().store().pending_uploads() > 0;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ExpectNothingStored(e.header.object());
+}
+
+TEST_F(StorageNodeTest, OversizedMessageIsRefused) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 3 << 20);
+  EXPECT_THAT(As(kAlice).Put(e.header, e.ciphertext, 2 << 20).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  ExpectNothingStored(e.header.object());
+}
+
+TEST_F(StorageNodeTest, MissingMetadataIsInvalid) {
+  v1::HeadRequest request;
+  request.mutable_object()->set_owner("alice");
+  request.mutable_object()->set_object_id("a");
+  grpc::ClientContext context;
+  v1::HeadResponse response;
+  ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
+  ASSERT_OK_AND_ASSIGN(auto channel,
+                       tls::MakeChannel(server_->address(), alice.Material()));
+  auto stub = StorageNode::NewStub(channel);
+  EXPECT_THAT(
+      rpc::FromGrpcStatus(stub->Head(&context, request, &response)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("request_id")));
+}
+
+TEST_F(StorageNodeTest, ClientWithoutCertificateIsRefused) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 10);
+  ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());  // control
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ca_->certificate_pem();
+  Client anonymous(
+      grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl)));
+  EXPECT_THAT(anonymous.Head(e.header.object()).status(),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+}  // namespace
+}  // namespace residency::storage_node
