@@ -35,7 +35,9 @@ grpc::Status StorageNodeGrpc::Put(
   return WithCaller(context, [&](const tls::Principal& caller) -> absl::Status {
     residency::v1::PutRequest message;
     if (!reader->Read(&message)) {
-      return absl::InvalidArgumentError("Put stream ended before its start");
+      return absl::InvalidArgumentError(
+          "Put stream ended before its start, or its first message did not "
+          "parse as a PutRequest");
     }
     if (!message.has_start()) {
       return absl::InvalidArgumentError(

@@ -310,5 +310,33 @@ TEST_F(StorageNodeProcessTest, OneGibibytePutAndGetStayWithinTheStreamWindow) {
   EXPECT_LT(growth, uint64_t{64} << 20);
 }
 
+TEST_F(StorageNodeProcessTest, HelpDocumentsTheFlags) {
+  const std::string out = dir_ + "/help";
+  std::system(
+      absl::StrCat(STORAGE_NODE_BINARY, " --help > ", out, " 2>&1").c_str());
+  const std::string help = ReadFile(out);
+  for (const char* flag :
+       {"--listen", "--jurisdiction", "--data_dir", "--tls_ca", "--tls_cert",
+        "--tls_key", "--max_object_bytes", "--port_file"}) {
+    EXPECT_THAT(help, ::testing::HasSubstr(flag));
+  }
+}
+
+TEST_F(StorageNodeProcessTest, UsageErrorsExitWithTwoOrFailToStart) {
+  const std::string out = dir_ + "/usage";
+  const int missing =
+      std::system(absl::StrCat(STORAGE_NODE_BINARY, " --data_dir=", dir_, " > ",
+                               out, " 2>&1")
+                      .c_str());
+  EXPECT_EQ(WEXITSTATUS(missing), 2);
+  EXPECT_THAT(ReadFile(out),
+              ::testing::HasSubstr("--jurisdiction is required"));
+  const int unknown = std::system(
+      absl::StrCat(STORAGE_NODE_BINARY, " --jurisdicton=CN > ", out, " 2>&1")
+          .c_str());
+  EXPECT_NE(WEXITSTATUS(unknown), 0);
+  EXPECT_THAT(ReadFile(out), ::testing::HasSubstr("jurisdicton"));
+}
+
 }  // namespace
 }  // namespace residency::storage_node

@@ -519,6 +519,17 @@ TEST_F(StorageNodeTest, MalformedEnvelopesAreRefusedAndNothingStored) {
   }
 }
 
+TEST_F(StorageNodeTest, HeaderThatDoesNotParseIsRefused) {
+  // proto3 strings must be UTF-8: these bytes go out on the wire but do not
+  // parse at the node.
+  Envelope e = MakeEnvelope("alice", "a", 1, 100);
+  e.header.mutable_object()->set_object_id("bad\xff\xfe");
+  EXPECT_THAT(
+      As(kAlice).Put(e.header, e.ciphertext).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("did not parse")));
+  EXPECT_EQ(server_->core().store().pending_uploads(), 0u);
+}
+
 TEST_F(StorageNodeTest, StreamsOutOfOrderAreRefused) {
   Envelope e = MakeEnvelope("alice", "a", 1, 100);
   std::vector<v1::PutRequest> messages =
