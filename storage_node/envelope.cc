@@ -18,6 +18,8 @@ using ::residency::v1::WrappedKey;
 // The wrapped-DEK format of key_service/wrapped_key.h and of device keys:
 // AES-256-GCM nonce(12) || key(32) || tag(16).
 constexpr size_t kWrappedKeySize = 60;
+constexpr size_t kMaxHeaderBytes = 16 * 1024;
+constexpr int kMaxAllowedJurisdictions = 64;
 
 absl::Status Refuse(const ObjectHeader& header, absl::string_view what) {
   return absl::InvalidArgumentError(
@@ -83,7 +85,7 @@ absl::Status CheckWrappedKeys(const ObjectHeader& header) {
       return absl::OkStatus();
     case residency::v1::CUSTODY_MODE_SPLIT:
       if (keys.size() != 2 || services != 2 || !shares_are({1, 2}) ||
-          keys[0].jurisdiction().empty() ||
+          keys[0].jurisdiction().empty() || keys[1].jurisdiction().empty() ||
           keys[0].jurisdiction() == keys[1].jurisdiction()) {
         return Refuse(header,
                       "SPLIT custody needs two KEY_SERVICE wrapped keys of "
@@ -110,6 +112,21 @@ std::string DescribeObject(const residency::v1::ObjectRef& object) {
 absl::Status ValidateEnvelope(const ObjectHeader& header) {
   if (!header.has_object()) {
     return absl::InvalidArgumentError("header has no object");
+  }
+  // Every stored header is listed, exported and counted later: keep each
+  // small, whatever the message limit.
+  if (const size_t size = header.ByteSizeLong(); size > kMaxHeaderBytes) {
+    return Refuse(header, absl::StrCat("header is ", size,
+                                       " bytes; the limit is ",
+                                       kMaxHeaderBytes));
+  }
+  if (header.residency().allowed_jurisdictions_size() >
+      kMaxAllowedJurisdictions) {
+    return Refuse(header, absl::StrCat("residency rule lists ",
+                                       header.residency()
+                                           .allowed_jurisdictions_size(),
+                                       " jurisdictions; the limit is ",
+                                       kMaxAllowedJurisdictions));
   }
   const residency::v1::ObjectRef& object = header.object();
   if (object.owner().find('/') != std::string::npos) {

@@ -1,5 +1,6 @@
 #include "storage_node/grpc_service.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,14 +10,6 @@
 
 namespace residency::storage_node {
 namespace {
-
-// Runs `body` for an authenticated caller.
-template <typename Body>
-grpc::Status WithCaller(grpc::ServerContext* context, Body body) {
-  absl::StatusOr<tls::Principal> caller = tls::PeerPrincipal(*context);
-  if (!caller.ok()) return rpc::ToGrpcStatus(caller.status());
-  return rpc::ToGrpcStatus(body(*caller));
-}
 
 // For the unary calls: copies the core's answer into the response.
 template <typename Response>
@@ -28,51 +21,137 @@ absl::Status Answer(absl::StatusOr<Response> answer, Response* response) {
 
 }  // namespace
 
+// Holds one call slot of a principal for the life of a call.
+class StorageNodeGrpc::Slot {
+ public:
+  Slot(StorageNodeGrpc* service, std::string principal,
+       grpc::ServerContext* context)
+      : service_(service),
+        principal_(std::move(principal)),
+        context_(context) {}
+  ~Slot() { service_->Release(principal_, context_); }
+  void Touch() { service_->Touch(context_); }
+
+ private:
+  StorageNodeGrpc* const service_;
+  const std::string principal_;
+  grpc::ServerContext* const context_;
+};
+
+StorageNodeGrpc::StorageNodeGrpc(NodeCore* core, StreamLimits limits)
+    : core_(core), limits_(limits) {
+  watchdog_ = std::thread([this] { Watch(); });
+}
+
+StorageNodeGrpc::~StorageNodeGrpc() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  watchdog_.join();
+}
+
+absl::StatusOr<std::unique_ptr<StorageNodeGrpc::Slot>> StorageNodeGrpc::Claim(
+    const tls::Principal& caller, grpc::ServerContext* context) {
+  absl::MutexLock lock(&mu_);
+  int& calls = calls_[caller.uri];
+  if (calls >= limits_.max_calls_per_principal) {
+    if (calls == 0) calls_.erase(caller.uri);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        caller.uri, " already has ", limits_.max_calls_per_principal,
+        " calls open on this node; wait for one to finish"));
+  }
+  ++calls;
+  streams_[context] = absl::Now();
+  return std::make_unique<Slot>(this, caller.uri, context);
+}
+
+void StorageNodeGrpc::Release(const std::string& principal,
+                              grpc::ServerContext* context) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(context);
+  auto it = calls_.find(principal);
+  if (it != calls_.end() && --it->second <= 0) calls_.erase(it);
+}
+
+void StorageNodeGrpc::Touch(grpc::ServerContext* context) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(context);
+  if (it != streams_.end()) it->second = absl::Now();
+}
+
+void StorageNodeGrpc::Watch() {
+  const absl::Duration period =
+      std::min(absl::Seconds(1), limits_.idle_timeout / 4);
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), period);
+    const absl::Time now = absl::Now();
+    for (auto& [context, last] : streams_) {
+      if (now - last > limits_.idle_timeout) {
+        context->TryCancel();
+        last = now;  // once per idle period is enough
+      }
+    }
+  }
+}
+
+template <typename Body>
+grpc::Status StorageNodeGrpc::Serve(grpc::ServerContext* context, Body body) {
+  absl::StatusOr<tls::Principal> caller = tls::PeerPrincipal(*context);
+  if (!caller.ok()) return rpc::ToGrpcStatus(caller.status());
+  absl::StatusOr<std::unique_ptr<Slot>> slot = Claim(*caller, context);
+  if (!slot.ok()) return rpc::ToGrpcStatus(slot.status());
+  return rpc::ToGrpcStatus(body(*caller, **slot));
+}
+
 grpc::Status StorageNodeGrpc::Put(
     grpc::ServerContext* context,
     grpc::ServerReader<residency::v1::PutRequest>* reader,
     residency::v1::PutResponse* response) {
-  return WithCaller(context, [&](const tls::Principal& caller) -> absl::Status {
-    residency::v1::PutRequest message;
-    if (!reader->Read(&message)) {
-      return absl::InvalidArgumentError(
-          "Put stream ended before its start, or its first message did not "
-          "parse as a PutRequest");
-    }
-    if (!message.has_start()) {
-      return absl::InvalidArgumentError(
-          "the first Put message must be `start` (metadata and header)");
-    }
-    absl::StatusOr<std::unique_ptr<Upload>> upload =
-        core_->BeginPut(caller, message.start());
-    if (!upload.ok()) return upload.status();
-    while (reader->Read(&message)) {
-      if (message.has_start()) {
-        return absl::InvalidArgumentError(
-            "a second `start` arrived in one Put stream");
-      }
-      if (!message.has_data()) {
-        return absl::InvalidArgumentError("a Put message carries nothing");
-      }
-      if (absl::Status s = (*upload)->Append(message.data()); !s.ok()) {
-        return s;
-      }
-    }
-    if (context->IsCancelled()) {
-      return absl::CancelledError("the Put stream was cancelled");
-    }
-    absl::StatusOr<StoredVersion> stored = (*upload)->Commit();
-    if (!stored.ok()) return stored.status();
-    *response->mutable_object() = stored->info.header().object();
-    *response->mutable_stored_at() = stored->info.stored_at();
-    return absl::OkStatus();
-  });
+  return Serve(
+      context, [&](const tls::Principal& caller, Slot& slot) -> absl::Status {
+        residency::v1::PutRequest message;
+        if (!reader->Read(&message)) {
+          return absl::InvalidArgumentError(
+              "Put stream ended before its start, or its first message did not "
+              "parse as a PutRequest");
+        }
+        if (!message.has_start()) {
+          return absl::InvalidArgumentError(
+              "the first Put message must be `start` (metadata and header)");
+        }
+        absl::StatusOr<std::unique_ptr<Upload>> upload =
+            core_->BeginPut(caller, message.start());
+        if (!upload.ok()) return upload.status();
+        while (reader->Read(&message)) {
+          if (message.has_start()) {
+            return absl::InvalidArgumentError(
+                "a second `start` arrived in one Put stream");
+          }
+          if (!message.has_data()) {
+            return absl::InvalidArgumentError("a Put message carries nothing");
+          }
+          slot.Touch();
+          if (absl::Status s = (*upload)->Append(message.data()); !s.ok()) {
+            return s;
+          }
+        }
+        if (context->IsCancelled()) {
+          return absl::CancelledError("the Put stream was cancelled");
+        }
+        absl::StatusOr<StoredVersion> stored = (*upload)->Commit();
+        if (!stored.ok()) return stored.status();
+        *response->mutable_object() = stored->info.header().object();
+        *response->mutable_stored_at() = stored->info.stored_at();
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status StorageNodeGrpc::Get(
     grpc::ServerContext* context, const residency::v1::GetRequest* request,
     grpc::ServerWriter<residency::v1::GetResponse>* writer) {
-  return WithCaller(context, [&](const tls::Principal& caller) {
+  return Serve(context, [&](const tls::Principal& caller, Slot&) {
     return core_->Get(
         caller, *request, [&](const residency::v1::GetResponse& message) {
           return !context->IsCancelled() && writer->Write(message);
@@ -83,7 +162,7 @@ grpc::Status StorageNodeGrpc::Get(
 grpc::Status StorageNodeGrpc::Head(grpc::ServerContext* context,
                                    const residency::v1::HeadRequest* request,
                                    residency::v1::HeadResponse* response) {
-  return WithCaller(context, [&](const tls::Principal& caller) {
+  return Serve(context, [&](const tls::Principal& caller, Slot&) {
     return Answer(core_->Head(caller, *request), response);
   });
 }
@@ -91,7 +170,7 @@ grpc::Status StorageNodeGrpc::Head(grpc::ServerContext* context,
 grpc::Status StorageNodeGrpc::List(grpc::ServerContext* context,
                                    const residency::v1::ListRequest* request,
                                    residency::v1::ListResponse* response) {
-  return WithCaller(context, [&](const tls::Principal& caller) {
+  return Serve(context, [&](const tls::Principal& caller, Slot&) {
     return Answer(core_->List(caller, *request), response);
   });
 }
@@ -99,7 +178,7 @@ grpc::Status StorageNodeGrpc::List(grpc::ServerContext* context,
 grpc::Status StorageNodeGrpc::Delete(
     grpc::ServerContext* context, const residency::v1::DeleteRequest* request,
     residency::v1::DeleteResponse* response) {
-  return WithCaller(context, [&](const tls::Principal& caller) {
+  return Serve(context, [&](const tls::Principal& caller, Slot&) {
     return Answer(core_->Delete(caller, *request), response);
   });
 }
@@ -107,7 +186,7 @@ grpc::Status StorageNodeGrpc::Delete(
 grpc::Status StorageNodeGrpc::Export(
     grpc::ServerContext* context, const residency::v1::ExportRequest* request,
     grpc::ServerWriter<residency::v1::ExportResponse>* writer) {
-  return WithCaller(context, [&](const tls::Principal& caller) {
+  return Serve(context, [&](const tls::Principal& caller, Slot&) {
     return core_->Export(
         caller, *request, [&](const residency::v1::ExportResponse& message) {
           return !context->IsCancelled() && writer->Write(message);
@@ -118,7 +197,7 @@ grpc::Status StorageNodeGrpc::Export(
 grpc::Status StorageNodeGrpc::Stats(grpc::ServerContext* context,
                                     const residency::v1::StatsRequest* request,
                                     residency::v1::StatsResponse* response) {
-  return WithCaller(context, [&](const tls::Principal& caller) {
+  return Serve(context, [&](const tls::Principal& caller, Slot&) {
     return Answer(core_->Stats(caller, *request), response);
   });
 }

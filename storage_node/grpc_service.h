@@ -3,8 +3,17 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "residency/v1/storage.grpc.pb.h"
 #include "storage_node/node.h"
+#include "tls/principal.h"
 
 namespace residency::storage_node {
 
@@ -21,9 +30,20 @@ namespace residency::storage_node {
 // abandoned. Nothing of a refused or abandoned upload stays visible.
 //
 // Thread safety: as NodeCore, which must outlive the server.
+struct StreamLimits {
+  // Calls one principal may have open at once; more are RESOURCE_EXHAUSTED,
+  // so one client cannot take every handler thread.
+  int max_calls_per_principal = 16;
+  // A Put, Get or Export that moves no message for this long is cancelled
+  // (an abandoned Put leaves nothing), so an idle client cannot hold a
+  // thread forever.
+  absl::Duration idle_timeout = absl::Seconds(60);
+};
+
 class StorageNodeGrpc final : public residency::v1::StorageNode::Service {
  public:
-  explicit StorageNodeGrpc(NodeCore* core) : core_(core) {}
+  StorageNodeGrpc(NodeCore* core, StreamLimits limits = {});
+  ~StorageNodeGrpc() override;
 
   grpc::Status Put(grpc::ServerContext* context,
                    grpc::ServerReader<residency::v1::PutRequest>* reader,
@@ -48,7 +68,31 @@ class StorageNodeGrpc final : public residency::v1::StorageNode::Service {
                      residency::v1::StatsResponse* response) override;
 
  private:
+  class Slot;
+  struct Stream {
+    grpc::ServerContext* context;
+    absl::Time last_activity;
+  };
+
+  // Runs `body(caller, slot)` for an authenticated caller holding one of
+  // its call slots.
+  template <typename Body>
+  grpc::Status Serve(grpc::ServerContext* context, Body body);
+  // Claims one of the caller's call slots, or RESOURCE_EXHAUSTED.
+  absl::StatusOr<std::unique_ptr<Slot>> Claim(const tls::Principal& caller,
+                                              grpc::ServerContext* context);
+  void Release(const std::string& principal, grpc::ServerContext* context);
+  void Touch(grpc::ServerContext* context);
+  void Watch();
+
   NodeCore* const core_;
+  const StreamLimits limits_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<grpc::ServerContext*, absl::Time> streams_
+      ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread watchdog_;
 };
 
 }  // namespace residency::storage_node

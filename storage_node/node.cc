@@ -32,6 +32,12 @@ absl::Status CheckMetadata(bool has_metadata, const RequestMetadata& metadata) {
         absl::StrCat("metadata.request_id is ", metadata.request_id().size(),
                      " bytes; the limit is ", kMaxRequestIdSize));
   }
+  if (metadata.justification().reason() ==
+          residency::v1::Justification::THIRD_PARTY_DATA_REQUEST &&
+      !metadata.justification().has_legal_process()) {
+    return absl::InvalidArgumentError(
+        "THIRD_PARTY_DATA_REQUEST needs a legal_process");
+  }
   return absl::OkStatus();
 }
 
@@ -216,11 +222,10 @@ absl::Status NodeCore::Export(const tls::Principal& caller,
       !s.ok()) {
     return s;
   }
-  if (caller.kind != Kind::kOperator) {
+  if (caller.uri != options_.operator_principal) {
     return absl::PermissionDeniedError(
-        absl::StrCat(caller.uri,
-                     " may not Export: only the node's operator "
-                     "(residency://operator/...) may"));
+        absl::StrCat(caller.uri, " may not Export: only the node's operator (",
+                     options_.operator_principal, ") may"));
   }
   if (request.owner().empty()) {
     return absl::InvalidArgumentError("Export needs an owner");
@@ -233,6 +238,8 @@ absl::Status NodeCore::Export(const tls::Principal& caller,
         if (!sink(head)) return false;
         streamed = SendCiphertext<residency::v1::ExportResponse>(
             version, 0, version.info.header().ciphertext_length(), sink);
+        // A version deleted since the listing began is skipped, not fatal.
+        if (absl::IsNotFound(streamed)) streamed = absl::OkStatus();
         return streamed.ok();
       });
   if (!streamed.ok()) return streamed;
@@ -246,7 +253,7 @@ absl::StatusOr<residency::v1::StatsResponse> NodeCore::Stats(
       !s.ok()) {
     return s;
   }
-  if (caller.kind != Kind::kOperator) {
+  if (caller.uri != options_.operator_principal) {
     if (request.owner().empty()) {
       return absl::PermissionDeniedError(
           absl::StrCat(caller.uri,

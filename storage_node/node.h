@@ -20,6 +20,9 @@ struct NodeOptions {
   std::string jurisdiction;
   // Largest `data` message the node sends in Get and Export.
   size_t max_data_message_bytes = 1 << 20;
+  // The one operator principal of this node (residency://operator/NAME):
+  // only it may Export and read every owner's Stats.
+  std::string operator_principal;
 };
 
 // The storage node without its transport: authorization by role, envelope
@@ -29,7 +32,9 @@ struct NodeOptions {
 // Roles, from the caller's verified principal only:
 //   residency://user/<owner>   Put, Get, Head, List, Delete and Stats of
 //                              <owner>'s objects.
-//   residency://operator/...   Export and Stats, for any owner.
+//   the node's operator        Export and Stats, for any owner (one
+//                              principal, NodeOptions::operator_principal;
+//                              other operators are refused).
 // Anything else is PERMISSION_DENIED, naming the caller and the owner.
 //
 // Every request needs metadata with a request id (INVALID_ARGUMENT).

@@ -39,6 +39,21 @@ absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
   if (options.jurisdiction.empty()) {
     return absl::InvalidArgumentError("a jurisdiction is required");
   }
+  for (char c : options.jurisdiction) {
+    if (c < 'A' || c > 'Z' || options.jurisdiction.size() > 16) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "jurisdiction '", options.jurisdiction,
+          "' must be 1-16 upper-case letters, as residency rules write it"));
+    }
+  }
+  absl::StatusOr<tls::Principal> operator_principal =
+      tls::ParsePrincipal(options.operator_principal);
+  if (!operator_principal.ok() ||
+      operator_principal->kind != tls::Principal::Kind::kOperator) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the operator must be a residency://operator/NAME principal, not '",
+        options.operator_principal, "'"));
+  }
   absl::StatusOr<tls::Principal> self =
       tls::CertificatePrincipal(options.tls.certificate_pem);
   if (!self.ok()) {
@@ -62,9 +77,11 @@ absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
   std::unique_ptr<StorageNodeServer> server(new StorageNodeServer());
   server->principal_ = self->uri;
   server->core_ = std::make_unique<NodeCore>(
-      NodeOptions{options.jurisdiction, options.max_data_message_bytes},
+      NodeOptions{options.jurisdiction, options.max_data_message_bytes,
+                  options.operator_principal},
       *std::move(store));
-  server->service_ = std::make_unique<StorageNodeGrpc>(server->core_.get());
+  server->service_ =
+      std::make_unique<StorageNodeGrpc>(server->core_.get(), options.limits);
   rpc::ServerOptions rpc_options;
   rpc_options.listen_address = options.listen_address;
   rpc_options.credentials = *std::move(credentials);

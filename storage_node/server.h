@@ -21,6 +21,9 @@ struct StorageNodeServerOptions {
   tls::TlsMaterial tls;
   // The jurisdiction the node declares ("CN").
   std::string jurisdiction;
+  // The node's operator (residency://operator/NAME), the one principal that
+  // may Export and read every owner's Stats.
+  std::string operator_principal;
   // Holds the RocksDB object store; created (mode 0700) if missing.
   std::string data_dir;
   ObjectStoreOptions store;
@@ -30,6 +33,7 @@ struct StorageNodeServerOptions {
   int max_threads = 64;
   // Per-stream HTTP/2 window: what a sender can have in flight to the node.
   int stream_window_bytes = 4 << 20;
+  StreamLimits limits;
 };
 
 // A running storage node: object store, NodeCore and the gRPC server over

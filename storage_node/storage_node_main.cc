@@ -1,6 +1,7 @@
 // storage_node: the onshore ciphertext-only object store as a gRPC server.
 //
 //   storage_node --jurisdiction=CN --data_dir=/var/sn
+//       --operator_principal=residency://operator/cn-telecom
 //       --tls_ca=ca.crt --tls_cert=sn.crt --tls_key=sn.key
 //
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when start-up
@@ -25,6 +26,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7444",
 ABSL_FLAG(std::string, jurisdiction, "",
           "the jurisdiction this node declares, e.g. CN (required); objects "
           "whose residency rule excludes it are refused");
+ABSL_FLAG(std::string, operator_principal, "",
+          "the node's operator, residency://operator/NAME (required): the "
+          "one identity that may Export and read every owner's Stats");
 ABSL_FLAG(std::string, data_dir, "",
           "directory of the object store (required; created with mode 0700)");
 ABSL_FLAG(std::string, tls_ca, "",
@@ -69,14 +73,19 @@ int main(int argc, char** argv) {
       "the residency storage node: an onshore object store that holds "
       "ciphertext, wrapped keys and headers only.\n\n"
       "  storage_node --jurisdiction=CN --data_dir=DIR \\\n"
+      "      --operator_principal=residency://operator/cn-telecom \\\n"
       "      --tls_ca=ca.crt --tls_cert=sn.crt --tls_key=sn.key");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  // Abseil's mutex deadlock detection is a debugging aid that costs every
+  // lock (gRPC's included) a graph update; the node runs without it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (rest.size() > 1) {
     return Usage(absl::StrCat("unexpected argument '", rest[1], "'"));
   }
   for (const auto& [name, value] :
        {std::pair{"--jurisdiction", absl::GetFlag(FLAGS_jurisdiction)},
+        std::pair{"--operator_principal",
+                  absl::GetFlag(FLAGS_operator_principal)},
         std::pair{"--data_dir", absl::GetFlag(FLAGS_data_dir)},
         std::pair{"--tls_ca", absl::GetFlag(FLAGS_tls_ca)},
         std::pair{"--tls_cert", absl::GetFlag(FLAGS_tls_cert)},
@@ -101,6 +110,7 @@ int main(int argc, char** argv) {
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.tls = *std::move(tls);
   options.jurisdiction = absl::GetFlag(FLAGS_jurisdiction);
+  options.operator_principal = absl::GetFlag(FLAGS_operator_principal);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.store.max_object_bytes =
       static_cast<uint64_t>(absl::GetFlag(FLAGS_max_object_bytes));

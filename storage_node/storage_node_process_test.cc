@@ -80,7 +80,8 @@ class Node {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (pid_ > 0 && !std::filesystem::exists(dir + "/port") &&
-           std::chrono::steady_clock::now() < deadline) {
+           std::chrono::steady_clock::now() < deadline &&
+           ::waitpid(pid_, nullptr, WNOHANG) == 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     if (std::filesystem::exists(dir + "/port")) {
@@ -123,6 +124,8 @@ class StorageNodeProcessTest : public ::testing::Test {
     auto node = std::make_unique<Node>(
         dir_,
         std::vector<std::string>{"--listen=127.0.0.1:0", "--jurisdiction=CN",
+                                 "--operator_principal=residency://operator/"
+                                 "cn-telecom",
                                  "--data_dir=" + dir_ + "/data",
                                  "--tls_ca=" + dir_ + "/ca.crt",
                                  "--tls_cert=" + dir_ + "/node.crt",
@@ -226,7 +229,6 @@ TEST_F(StorageNodeProcessTest, KillNineDuringPutsLosesNoAcknowledgedObject) {
   for (int round = 0; round < 3; ++round) {
     std::unique_ptr<Node> node = Start();
     std::atomic<bool> stop{false};
-    std::vector<std::pair<std::string, v1::ObjectHeader>> attempted;
     std::thread writer([&] {
       for (int i = 0; !stop; ++i) {
         const std::string id = absl::StrCat("r", round, "-", i);

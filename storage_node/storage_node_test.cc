@@ -98,6 +98,10 @@ class Client {
       if (!writer->Write(messages[i])) break;
     }
     if (cancel_after.has_value()) {
+      // Give the node time to receive what was sent before the cancel.
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (cancel_after.has_value()) {
       context.TryCancel();
     } else {
       writer->WritesDone();
@@ -217,8 +221,11 @@ class StorageNodeTest : public ::testing::Test {
     StorageNodeServerOptions options;
     options.tls = node.Material();
     options.jurisdiction = "CN";
+    options.operator_principal = kOperator;
     options.data_dir = dir_ + "/node";
     options.store.segment_bytes = 4096;
+    options.limits.max_calls_per_principal = 4;
+    options.limits.idle_timeout = absl::Seconds(2);
     ASSERT_OK_AND_ASSIGN(server_, StorageNodeServer::Start(std::move(options)));
   }
 
@@ -244,10 +251,16 @@ class StorageNodeTest : public ::testing::Test {
     return ref;
   }
 
-  // Nothing of `object` is visible and no upload is pending.
+  // Nothing of `object` is visible and no upload is pending. The node may
+  // still be unwinding a refused or cancelled stream when the client has
+  // its answer, so pending uploads get a moment to go.
   void ExpectNothingStored(const v1::ObjectRef& object) {
     EXPECT_THAT(As(kAlice).Head(object).status(),
                 StatusIs(absl::StatusCode::kNotFound));
+    for (int i = 0; i < 200 && server_->core().store().pending_uploads() > 0;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     EXPECT_EQ(server_->core().store().pending_uploads(), 0u);
   }
 
@@ -450,6 +463,51 @@ TEST_F(StorageNodeTest, UsersTouchOnlyTheirOwnObjects) {
               StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
+TEST_F(StorageNodeTest, OtherKindsNamedLikeTheOwnerAreRefused) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 10);
+  ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
+  for (const char* who : {"residency://operator/alice",
+                          "residency://service/alice",
+                          "residency://authority/alice"}) {
+    EXPECT_THAT(As(who).Get(e.header.object()).status(),
+                StatusIs(absl::StatusCode::kPermissionDenied))
+        << who;
+    Envelope e2 = MakeEnvelope("alice", "a", 2, 10);
+    EXPECT_THAT(As(who).Put(e2.header, e2.ciphertext).status(),
+                StatusIs(absl::StatusCode::kPermissionDenied))
+        << who;
+  }
+}
+
+TEST_F(StorageNodeTest, OnlyThisNodesOperatorMayExportOrSeeAllStats) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 10);
+  ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
+  constexpr char kOtherOperator[] = "residency://operator/us-ops";
+  EXPECT_THAT(As(kOtherOperator).Export("alice").status(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr(kOperator)));
+  EXPECT_THAT(As(kOtherOperator)
+                  .Unary(&StorageNode::Stub::Stats, v1::StatsRequest())
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_OK(As(kOperator).Export("alice").status());
+}
+
+TEST_F(StorageNodeTest, OversizedHeaderIsRefused) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 10);
+  e.header.mutable_wrapped_keys(0)->set_key_service(std::string(20000, 's'));
+  EXPECT_THAT(As(kAlice).Put(e.header, e.ciphertext).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the limit is 16384")));
+  ExpectNothingStored(e.header.object());
+}
+
+TEST_F(StorageNodeTest, EmptyResidencyRuleAllowsAnyNode) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 10);
+  e.header.mutable_residency()->clear_allowed_jurisdictions();
+  EXPECT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
+}
+
 TEST_F(StorageNodeTest, OperatorMayNotWriteReadOrDelete) {
   Envelope e = MakeEnvelope("alice", "a", 1, 10);
   ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
@@ -559,7 +617,8 @@ TEST_F(StorageNodeTest, BytesAfterTheDeclaredLengthAreRefused) {
   std::vector<v1::PutRequest> messages =
       Client::Messages(e.header, e.ciphertext + "x");
   EXPECT_THAT(As(kAlice).PutMessages(messages).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("1 bytes after the declared length")));
   ExpectNothingStored(e.header.object());
 }
 
@@ -569,7 +628,8 @@ TEST_F(StorageNodeTest, TruncatedUploadNeverAppears) {
       As(kAlice)
           .Put(e.header, absl::string_view(e.ciphertext).substr(0, 40000))
           .status(),
-      StatusIs(absl::StatusCode::kInvalidArgument));
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("stream ended after 40000 of")));
   ExpectNothingStored(e.header.object());
 }
 
@@ -577,14 +637,69 @@ TEST_F(StorageNodeTest, CancelledUploadNeverAppears) {
   Envelope e = MakeEnvelope("alice", "a", 1, 200000);
   std::vector<v1::PutRequest> messages =
       Client::Messages(e.header, e.ciphertext, 10000);
-  EXPECT_THAT(As(kAlice).PutMessages(messages, /*cancel_after=*/5).status(),
+  // Every byte goes out, but the stream is cancelled instead of closed: the
+  // upload must be abandoned, not committed.
+  EXPECT_THAT(
+      As(kAlice).PutMessages(messages, /*cancel_after=*/messages.size())
+          .status(),
+      StatusIs(absl::StatusCode::kCancelled));
+  ExpectNothingStored(e.header.object());
+}
+
+// A Put stream that has sent its start and then waits, held open.
+struct OpenPut {
+  grpc::ClientContext context;
+  v1::PutResponse response;
+  std::unique_ptr<grpc::ClientWriter<v1::PutRequest>> writer;
+};
+
+std::unique_ptr<OpenPut> StartPut(const std::string& target,
+                                  const tls::Identity& who,
+                                  const ObjectHeader& header) {
+  auto put = std::make_unique<OpenPut>();
+  auto channel = tls::MakeChannel(target, who.Material());
+  EXPECT_OK(channel.status());
+  put->writer = StorageNode::NewStub(*channel)->Put(&put->context,
+                                                    &put->response);
+  EXPECT_TRUE(put->writer->Write(Client::Messages(header, "")[0]));
+  return put;
+}
+
+TEST_F(StorageNodeTest, IdleStreamIsCancelledAndLeavesNothing) {
+  ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
+  Envelope e = MakeEnvelope("alice", "idle", 1, 100);
+  std::unique_ptr<OpenPut> put =
+      StartPut(server_->address(), alice, e.header);
+  // Nothing more is sent; the node gives up after its idle timeout (2 s
+  // here) and abandons the upload.
+  EXPECT_THAT(rpc::FromGrpcStatus(put->writer->Finish()),
               StatusIs(absl::StatusCode::kCancelled));
-  // The node notices the cancellation asynchronously.
-  for (int i = 0; i < 100 && server_->core().store().pending_uploads() > 0;
-       ++i) {
+  ExpectNothingStored(e.header.object());
+}
+
+TEST_F(StorageNodeTest, CallsPerPrincipalAreCapped) {
+  ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
+  std::vector<std::unique_ptr<OpenPut>> open;
+  for (int i = 0; i < 4; ++i) {
+    open.push_back(StartPut(server_->address(), alice,
+                            MakeEnvelope("alice", absl::StrCat("o", i), 1, 10)
+                                .header));
+  }
+  // Wait until the node has taken all four.
+  Envelope e = MakeEnvelope("alice", "fifth", 1, 10);
+  absl::Status fifth;
+  for (int i = 0; i < 50; ++i) {
+    fifth = As(kAlice).Put(e.header, e.ciphertext).status();
+    if (absl::IsResourceExhausted(fifth)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ExpectNothingStored(e.header.object());
+  EXPECT_THAT(fifth, StatusIs(absl::StatusCode::kResourceExhausted,
+                              HasSubstr("already has 4 calls")));
+  // Other callers are not affected.
+  Envelope other = MakeEnvelope("bob", "b", 1, 10);
+  EXPECT_OK(As(kBob).Put(other.header, other.ciphertext).status());
+  for (auto& put : open) put->context.TryCancel();
+  for (auto& put : open) put->writer->Finish();
 }
 
 TEST_F(StorageNodeTest, OversizedMessageIsRefused) {
