@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -483,6 +484,43 @@ TEST_F(ObjectStoreTest, TooFewBytesAreRefusedAtCommitAndNothingIsVisible) {
   store_.reset();
   EXPECT_EQ(CountKeys(dir_, 'd'), 0u);
   EXPECT_EQ(CountKeys(dir_, 'o'), 0u);
+}
+
+TEST_F(ObjectStoreTest, ConcurrentUploadsOfOneVersionCommitExactlyOnce) {
+  constexpr int kWriters = 8;
+  constexpr uint64_t kSize = 3 * kSegment + 17;
+  const ObjectHeader header = MakeHeader("alice", "race", 1, kSize);
+  // Every writer has its upload begun and filled before any commits, so
+  // all of them reach Commit with the version still free.
+  std::vector<std::unique_ptr<Upload>> uploads;
+  for (int i = 0; i < kWriters; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> upload,
+                         store_->BeginPut(header));
+    ASSERT_OK(upload->Append(TestBytes(kSize, static_cast<uint32_t>(i))));
+    uploads.push_back(std::move(upload));
+  }
+  std::vector<absl::Status> results(kWriters);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = uploads[i]->Commit().status(); });
+  }
+  for (std::thread& t : threads) t.join();
+  int committed = -1;
+  for (int i = 0; i < kWriters; ++i) {
+    if (results[i].ok()) {
+      EXPECT_EQ(committed, -1) << "two commits of one version";
+      committed = i;
+    } else {
+      EXPECT_THAT(results[i], StatusIs(absl::StatusCode::kAlreadyExists));
+    }
+  }
+  ASSERT_NE(committed, -1);
+  uploads.clear();  // the losers are abandoned
+  EXPECT_EQ(store_->pending_uploads(), 0u);
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored, store_->Head("alice", "race", 1));
+  ASSERT_OK_AND_ASSIGN(std::string bytes, ReadAll(stored));
+  EXPECT_TRUE(bytes == TestBytes(kSize, static_cast<uint32_t>(committed)));
 }
 
 TEST_F(ObjectStoreTest, CommitTwiceFails) {
