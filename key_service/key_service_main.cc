@@ -16,6 +16,7 @@
 #include "key_service/server.h"
 #include "rpc/server.h"
 #include "tls/credentials.h"
+#include "tls/flags.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7443",
           "host:port to listen on; port 0 picks a free port (see --port_file)");
@@ -31,14 +32,6 @@ ABSL_FLAG(std::string, root_key_file, "",
           "root key sealing every KEK; default DATA_DIR/root.key, created "
           "with mode 0600 on first start and refused if group/world "
           "readable");
-ABSL_FLAG(std::string, tls_ca, "",
-          "PEM CA certificate that client certificates must chain to "
-          "(required)");
-ABSL_FLAG(std::string, tls_cert, "",
-          "PEM certificate of this service, with a residency://service/NAME "
-          "URI SAN (required)");
-ABSL_FLAG(std::string, tls_key, "",
-          "PEM private key of --tls_cert, mode 0600 (required)");
 ABSL_FLAG(int64_t, max_request_bytes, 64 * 1024,
           "requests larger than this are refused (RESOURCE_EXHAUSTED)");
 ABSL_FLAG(int64_t, audit_checkpoint_every, 1024,
@@ -64,6 +57,7 @@ int main(int argc, char** argv) {
       "hash-chained, signed audit log.\n\n"
       "  key_service --jurisdiction=US --policy=FILE --data_dir=DIR \\\n"
       "      --tls_ca=ca.crt --tls_cert=ks.crt --tls_key=ks.key");
+  residency::tls::HelpShowsTlsFlags(__FILE__);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   // Abseil's mutex deadlock detection is a debugging aid that costs every
   // lock (gRPC's included) a graph update; the service runs without it.
@@ -74,11 +68,12 @@ int main(int argc, char** argv) {
   for (const auto& [name, value] :
        {std::pair{"--jurisdiction", absl::GetFlag(FLAGS_jurisdiction)},
         std::pair{"--policy", absl::GetFlag(FLAGS_policy)},
-        std::pair{"--data_dir", absl::GetFlag(FLAGS_data_dir)},
-        std::pair{"--tls_ca", absl::GetFlag(FLAGS_tls_ca)},
-        std::pair{"--tls_cert", absl::GetFlag(FLAGS_tls_cert)},
-        std::pair{"--tls_key", absl::GetFlag(FLAGS_tls_key)}}) {
+        std::pair{"--data_dir", absl::GetFlag(FLAGS_data_dir)}}) {
     if (value.empty()) return Usage(absl::StrCat(name, " is required"));
+  }
+  if (const std::string missing = residency::tls::MissingTlsFlag();
+      !missing.empty()) {
+    return Usage(absl::StrCat(missing, " is required"));
   }
   if (absl::GetFlag(FLAGS_max_request_bytes) < 1024 ||
       absl::GetFlag(FLAGS_max_request_bytes) > (64 << 20)) {
@@ -101,9 +96,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   absl::StatusOr<residency::tls::TlsMaterial> tls =
-      residency::tls::LoadTlsMaterial(absl::GetFlag(FLAGS_tls_ca),
-                                      absl::GetFlag(FLAGS_tls_cert),
-                                      absl::GetFlag(FLAGS_tls_key));
+      residency::tls::LoadTlsMaterialFromFlags();
   if (!tls.ok()) {
     std::fprintf(stderr, "key_service: cannot start: %s\n",
                  std::string(tls.status().message()).c_str());

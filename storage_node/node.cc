@@ -52,6 +52,17 @@ absl::Status CheckOwner(const tls::Principal& caller, absl::string_view owner,
       ": only residency://user/", Quote(owner), " may"));
 }
 
+// The checks every user request starts with.
+absl::Status CheckUserRequest(const tls::Principal& caller, bool has_metadata,
+                              const RequestMetadata& metadata,
+                              absl::string_view owner,
+                              absl::string_view action) {
+  if (absl::Status s = CheckMetadata(has_metadata, metadata); !s.ok()) {
+    return s;
+  }
+  return CheckOwner(caller, owner, action);
+}
+
 }  // namespace
 
 NodeCore::NodeCore(NodeOptions options, std::unique_ptr<ObjectStore> store)
@@ -103,13 +114,11 @@ absl::Status NodeCore::SendCiphertext(
 absl::Status NodeCore::Get(const tls::Principal& caller,
                            const residency::v1::GetRequest& request,
                            const GetSink& sink) {
-  if (absl::Status s =
-          CheckMetadata(request.has_metadata(), request.metadata());
-      !s.ok()) {
-    return s;
-  }
   const residency::v1::ObjectRef& object = request.object();
-  if (absl::Status s = CheckOwner(caller, object.owner(), "read"); !s.ok()) {
+  if (absl::Status s =
+          CheckUserRequest(caller, request.has_metadata(), request.metadata(),
+                           object.owner(), "read");
+      !s.ok()) {
     return s;
   }
   absl::StatusOr<StoredVersion> version =
@@ -156,13 +165,11 @@ absl::Status NodeCore::Get(const tls::Principal& caller,
 
 absl::StatusOr<residency::v1::HeadResponse> NodeCore::Head(
     const tls::Principal& caller, const residency::v1::HeadRequest& request) {
-  if (absl::Status s =
-          CheckMetadata(request.has_metadata(), request.metadata());
-      !s.ok()) {
-    return s;
-  }
   const residency::v1::ObjectRef& object = request.object();
-  if (absl::Status s = CheckOwner(caller, object.owner(), "read"); !s.ok()) {
+  if (absl::Status s =
+          CheckUserRequest(caller, request.has_metadata(), request.metadata(),
+                           object.owner(), "read");
+      !s.ok()) {
     return s;
   }
   absl::StatusOr<StoredVersion> version =
@@ -176,11 +183,9 @@ absl::StatusOr<residency::v1::HeadResponse> NodeCore::Head(
 absl::StatusOr<residency::v1::ListResponse> NodeCore::List(
     const tls::Principal& caller, const residency::v1::ListRequest& request) {
   if (absl::Status s =
-          CheckMetadata(request.has_metadata(), request.metadata());
+          CheckUserRequest(caller, request.has_metadata(), request.metadata(),
+                           request.owner(), "list");
       !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckOwner(caller, request.owner(), "list"); !s.ok()) {
     return s;
   }
   absl::StatusOr<ObjectStore::ListResult> listed = store_->List(
@@ -197,13 +202,11 @@ absl::StatusOr<residency::v1::ListResponse> NodeCore::List(
 
 absl::StatusOr<residency::v1::DeleteResponse> NodeCore::Delete(
     const tls::Principal& caller, const residency::v1::DeleteRequest& request) {
-  if (absl::Status s =
-          CheckMetadata(request.has_metadata(), request.metadata());
-      !s.ok()) {
-    return s;
-  }
   const residency::v1::ObjectRef& object = request.object();
-  if (absl::Status s = CheckOwner(caller, object.owner(), "delete"); !s.ok()) {
+  if (absl::Status s =
+          CheckUserRequest(caller, request.has_metadata(), request.metadata(),
+                           object.owner(), "delete");
+      !s.ok()) {
     return s;
   }
   absl::StatusOr<uint64_t> deleted =

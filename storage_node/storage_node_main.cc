@@ -20,6 +20,7 @@
 #include "rpc/server.h"
 #include "storage_node/server.h"
 #include "tls/credentials.h"
+#include "tls/flags.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7444",
           "host:port to listen on; port 0 picks a free port (see --port_file)");
@@ -31,14 +32,6 @@ ABSL_FLAG(std::string, operator_principal, "",
           "one identity that may Export and read every owner's Stats");
 ABSL_FLAG(std::string, data_dir, "",
           "directory of the object store (required; created with mode 0700)");
-ABSL_FLAG(std::string, tls_ca, "",
-          "PEM CA certificate that client certificates must chain to "
-          "(required)");
-ABSL_FLAG(std::string, tls_cert, "",
-          "PEM certificate of this node, with a residency://service/NAME URI "
-          "SAN (required)");
-ABSL_FLAG(std::string, tls_key, "",
-          "PEM private key of --tls_cert, mode 0600 (required)");
 ABSL_FLAG(int64_t, max_object_bytes, int64_t{4} << 30,
           "largest object (ciphertext bytes) accepted");
 ABSL_FLAG(int64_t, max_streams, 64,
@@ -75,6 +68,7 @@ int main(int argc, char** argv) {
       "  storage_node --jurisdiction=CN --data_dir=DIR \\\n"
       "      --operator_principal=residency://operator/cn-telecom \\\n"
       "      --tls_ca=ca.crt --tls_cert=sn.crt --tls_key=sn.key");
+  residency::tls::HelpShowsTlsFlags(__FILE__);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   // Abseil's mutex deadlock detection is a debugging aid that costs every
   // lock (gRPC's included) a graph update; the node runs without it.
@@ -86,11 +80,12 @@ int main(int argc, char** argv) {
        {std::pair{"--jurisdiction", absl::GetFlag(FLAGS_jurisdiction)},
         std::pair{"--operator_principal",
                   absl::GetFlag(FLAGS_operator_principal)},
-        std::pair{"--data_dir", absl::GetFlag(FLAGS_data_dir)},
-        std::pair{"--tls_ca", absl::GetFlag(FLAGS_tls_ca)},
-        std::pair{"--tls_cert", absl::GetFlag(FLAGS_tls_cert)},
-        std::pair{"--tls_key", absl::GetFlag(FLAGS_tls_key)}}) {
+        std::pair{"--data_dir", absl::GetFlag(FLAGS_data_dir)}}) {
     if (value.empty()) return Usage(absl::StrCat(name, " is required"));
+  }
+  if (const std::string missing = residency::tls::MissingTlsFlag();
+      !missing.empty()) {
+    return Usage(absl::StrCat(missing, " is required"));
   }
   if (absl::GetFlag(FLAGS_max_object_bytes) < 72) {
     return Usage("--max_object_bytes must be at least 72");
@@ -102,9 +97,7 @@ int main(int argc, char** argv) {
   residency::rpc::BlockShutdownSignals();
 
   absl::StatusOr<residency::tls::TlsMaterial> tls =
-      residency::tls::LoadTlsMaterial(absl::GetFlag(FLAGS_tls_ca),
-                                      absl::GetFlag(FLAGS_tls_cert),
-                                      absl::GetFlag(FLAGS_tls_key));
+      residency::tls::LoadTlsMaterialFromFlags();
   if (!tls.ok()) return Fail("cannot start", tls.status());
   residency::storage_node::StorageNodeServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
