@@ -116,17 +116,17 @@ absl::Status ValidateEnvelope(const ObjectHeader& header) {
   // Every stored header is listed, exported and counted later: keep each
   // small, whatever the message limit.
   if (const size_t size = header.ByteSizeLong(); size > kMaxHeaderBytes) {
-    return Refuse(header, absl::StrCat("header is ", size,
-                                       " bytes; the limit is ",
-                                       kMaxHeaderBytes));
+    return Refuse(header,
+                  absl::StrCat("header is ", size, " bytes; the limit is ",
+                               kMaxHeaderBytes));
   }
   if (header.residency().allowed_jurisdictions_size() >
       kMaxAllowedJurisdictions) {
-    return Refuse(header, absl::StrCat("residency rule lists ",
-                                       header.residency()
-                                           .allowed_jurisdictions_size(),
-                                       " jurisdictions; the limit is ",
-                                       kMaxAllowedJurisdictions));
+    return Refuse(header,
+                  absl::StrCat("residency rule lists ",
+                               header.residency().allowed_jurisdictions_size(),
+                               " jurisdictions; the limit is ",
+                               kMaxAllowedJurisdictions));
   }
   const residency::v1::ObjectRef& object = header.object();
   if (object.owner().find('/') != std::string::npos) {

@@ -466,9 +466,9 @@ TEST_F(StorageNodeTest, UsersTouchOnlyTheirOwnObjects) {
 TEST_F(StorageNodeTest, OtherKindsNamedLikeTheOwnerAreRefused) {
   Envelope e = MakeEnvelope("alice", "a", 1, 10);
   ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
-  for (const char* who : {"residency://operator/alice",
-                          "residency://service/alice",
-                          "residency://authority/alice"}) {
+  for (const char* who :
+       {"residency://operator/alice", "residency://service/alice",
+        "residency://authority/alice"}) {
     EXPECT_THAT(As(who).Get(e.header.object()).status(),
                 StatusIs(absl::StatusCode::kPermissionDenied))
         << who;
@@ -483,9 +483,9 @@ TEST_F(StorageNodeTest, OnlyThisNodesOperatorMayExportOrSeeAllStats) {
   Envelope e = MakeEnvelope("alice", "a", 1, 10);
   ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
   constexpr char kOtherOperator[] = "residency://operator/us-ops";
-  EXPECT_THAT(As(kOtherOperator).Export("alice").status(),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr(kOperator)));
+  EXPECT_THAT(
+      As(kOtherOperator).Export("alice").status(),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr(kOperator)));
   EXPECT_THAT(As(kOtherOperator)
                   .Unary(&StorageNode::Stub::Stats, v1::StatsRequest())
                   .status(),
@@ -639,10 +639,10 @@ TEST_F(StorageNodeTest, CancelledUploadNeverAppears) {
       Client::Messages(e.header, e.ciphertext, 10000);
   // Every byte goes out, but the stream is cancelled instead of closed: the
   // upload must be abandoned, not committed.
-  EXPECT_THAT(
-      As(kAlice).PutMessages(messages, /*cancel_after=*/messages.size())
-          .status(),
-      StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(As(kAlice)
+                  .PutMessages(messages, /*cancel_after=*/messages.size())
+                  .status(),
+              StatusIs(absl::StatusCode::kCancelled));
   ExpectNothingStored(e.header.object());
 }
 
@@ -659,8 +659,8 @@ std::unique_ptr<OpenPut> StartPut(const std::string& target,
   auto put = std::make_unique<OpenPut>();
   auto channel = tls::MakeChannel(target, who.Material());
   EXPECT_OK(channel.status());
-  put->writer = StorageNode::NewStub(*channel)->Put(&put->context,
-                                                    &put->response);
+  put->writer =
+      StorageNode::NewStub(*channel)->Put(&put->context, &put->response);
   EXPECT_TRUE(put->writer->Write(Client::Messages(header, "")[0]));
   return put;
 }
@@ -668,8 +668,7 @@ std::unique_ptr<OpenPut> StartPut(const std::string& target,
 TEST_F(StorageNodeTest, IdleStreamIsCancelledAndLeavesNothing) {
   ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
   Envelope e = MakeEnvelope("alice", "idle", 1, 100);
-  std::unique_ptr<OpenPut> put =
-      StartPut(server_->address(), alice, e.header);
+  std::unique_ptr<OpenPut> put = StartPut(server_->address(), alice, e.header);
   // Nothing more is sent; the node gives up after its idle timeout (2 s
   // here) and abandons the upload.
   EXPECT_THAT(rpc::FromGrpcStatus(put->writer->Finish()),
@@ -681,9 +680,9 @@ TEST_F(StorageNodeTest, CallsPerPrincipalAreCapped) {
   ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
   std::vector<std::unique_ptr<OpenPut>> open;
   for (int i = 0; i < 4; ++i) {
-    open.push_back(StartPut(server_->address(), alice,
-                            MakeEnvelope("alice", absl::StrCat("o", i), 1, 10)
-                                .header));
+    open.push_back(
+        StartPut(server_->address(), alice,
+                 MakeEnvelope("alice", absl::StrCat("o", i), 1, 10).header));
   }
   // Wait until the node has taken all four.
   Envelope e = MakeEnvelope("alice", "fifth", 1, 10);

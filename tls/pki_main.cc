@@ -76,8 +76,8 @@ int main(int argc, char** argv) {
   }
   // Certificates end a little before the CA does.
   absl::StatusOr<residency::tls::CertificateAuthority> ca =
-      residency::tls::CertificateAuthority::Create(
-          absl::GetFlag(FLAGS_ca_name), absl::Hours(24 * days + 1));
+      residency::tls::CertificateAuthority::Create(absl::GetFlag(FLAGS_ca_name),
+                                                   absl::Hours(24 * days + 1));
   if (!ca.ok()) {
     std::fprintf(stderr, "residency_pki: %s\n", ca.status().ToString().c_str());
     return 1;
