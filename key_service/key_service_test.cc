@@ -15,9 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "key_service/audit_signer.h"
 #include "key_service/audit_verifier.h"
@@ -25,6 +23,7 @@
 #include "residency/v1/key_service.grpc.pb.h"
 #include "residency/v1/key_store.pb.h"
 #include "rocksdb/db.h"
+#include "rpc/health.h"
 #include "rpc/status.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -1254,34 +1253,11 @@ TEST_F(KeyServiceTest, HealthServiceReportsServing) {
   ASSERT_OK_AND_ASSIGN(
       std::shared_ptr<grpc::Channel> channel,
       tls::MakeChannel(server_->address(), identity.Material()));
-  grpc::GenericStub stub(channel);
-  // grpc.health.v1.HealthCheckRequest{service: "residency.v1.KeyService"}.
-  const std::string service = "residency.v1.KeyService";
-  std::string request_bytes =
-      std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
-  grpc::Slice slice(request_bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
-  absl::Notification done;
-  grpc::Status status;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                 &request, &response, [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
-  done.WaitForNotification();
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response.Dump(&slices).ok());
-  std::string bytes;
-  for (const auto& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  // HealthCheckResponse{status: SERVING (1)}.
-  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+  EXPECT_THAT(rpc::IsServing(channel, "residency.v1.KeyService"),
+              IsOkAndHolds(true));
+  server_->Shutdown(absl::ZeroDuration());
+  EXPECT_THAT(rpc::IsServing(channel, "residency.v1.KeyService"),
+              ::testing::Not(IsOkAndHolds(true)));
 }
 
 }  // namespace

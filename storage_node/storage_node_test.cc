@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "residency/v1/storage.grpc.pb.h"
+#include "rpc/health.h"
 #include "rpc/status.h"
 #include "storage_node/server.h"
 #include "tests/status_matchers.h"
@@ -732,6 +733,18 @@ TEST_F(StorageNodeTest, ClientWithoutCertificateIsRefused) {
       grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl)));
   EXPECT_THAT(anonymous.Head(e.header.object()).status(),
               StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(StorageNodeTest, HealthServiceReportsServing) {
+  ASSERT_OK_AND_ASSIGN(tls::Identity identity, ca_->Issue(kAlice));
+  ASSERT_OK_AND_ASSIGN(
+      std::shared_ptr<grpc::Channel> channel,
+      tls::MakeChannel(server_->address(), identity.Material()));
+  EXPECT_THAT(rpc::IsServing(channel, "residency.v1.StorageNode"),
+              residency::testing::IsOkAndHolds(true));
+  server_->Shutdown(absl::ZeroDuration());
+  EXPECT_THAT(rpc::IsServing(channel, "residency.v1.StorageNode"),
+              ::testing::Not(residency::testing::IsOkAndHolds(true)));
 }
 
 }  // namespace
