@@ -202,6 +202,16 @@ absl::StatusOr<std::string> Client::UnwrapFor(const ObjectHeader& header) {
   Prepare(&context);
   absl::Status status =
       rpc::FromGrpcStatus(keys_->Unwrap(&context, unwrap, &unwrapped));
+  // The key service refuses a wrapped key that does not authenticate for
+  // this object as malformed input; for the reader that means the stored
+  // header was tampered with or belongs to another object.
+  if (absl::IsInvalidArgument(status)) {
+    return absl::DataLossError(absl::StrCat(
+        Describe(header.object()),
+        ": its wrapped data key does not open for this object (tampered, "
+        "or taken from another object or version): ",
+        status.message()));
+  }
   if (!status.ok()) return status;
   std::string key = std::move(*unwrapped.mutable_plaintext_key());
   return key;

@@ -2,6 +2,7 @@
 // in-process on loopback ports with mTLS.
 #include "client/client.h"
 
+#include <atomic>
 #include <filesystem>
 #include <optional>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "key_service/server.h"
+#include "rpc/server.h"
 #include "storage_node/server.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -36,6 +38,108 @@ constexpr char kPolicy[] = R"pb(
     justifications: CUSTOMER_INITIATED_ACCESS
   }
 )pb";
+
+// An insider at the storage operator: a node in front of the real one that
+// edits what it serves. Put and Head pass through; Get answers according
+// to `mode`.
+class TamperingNode final : public v1::StorageNode::Service {
+ public:
+  enum class Mode {
+    kHonest,
+    kFlipBit,          // one ciphertext bit flipped
+    kSwapCiphertext,   // another object's ciphertext behind this header
+    kOlderVersion,     // version 1 served when version 2 is asked for
+    kOlderRelabelled,  // version 1 served, its header relabelled as v2
+    kTruncate,         // the last ciphertext bytes dropped
+    kOtherOwner,       // another owner's header and ciphertext
+  };
+
+  TamperingNode(std::shared_ptr<grpc::Channel> alice_to_node,
+                std::shared_ptr<grpc::Channel> bob_to_node)
+      : alice_(v1::StorageNode::NewStub(std::move(alice_to_node))),
+        bob_(v1::StorageNode::NewStub(std::move(bob_to_node))) {}
+
+  void set_mode(Mode mode) { mode_ = mode; }
+
+  grpc::Status Put(grpc::ServerContext*,
+                   grpc::ServerReader<v1::PutRequest>* reader,
+                   v1::PutResponse* response) override {
+    grpc::ClientContext context;
+    auto writer = alice_->Put(&context, response);
+    v1::PutRequest message;
+    while (reader->Read(&message)) writer->Write(message);
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  grpc::Status Head(grpc::ServerContext*, const v1::HeadRequest* request,
+                    v1::HeadResponse* response) override {
+    grpc::ClientContext context;
+    return alice_->Head(&context, *request, response);
+  }
+
+  grpc::Status Get(grpc::ServerContext*, const v1::GetRequest* request,
+                   grpc::ServerWriter<v1::GetResponse>* writer) override {
+    v1::GetRequest wanted = *request;
+    v1::GetResponse::Start start;
+    std::string data;
+    switch (mode_) {
+      case Mode::kOlderVersion:
+      case Mode::kOlderRelabelled:
+        wanted.mutable_object()->set_version(1);
+        break;
+      case Mode::kSwapCiphertext: {
+        v1::GetRequest other = wanted;
+        other.mutable_object()->set_object_id("other");
+        other.mutable_object()->set_version(0);
+        if (!Fetch(*alice_, other, nullptr, &data)) {
+          return grpc::Status(grpc::StatusCode::INTERNAL, "no other object");
+        }
+        break;
+      }
+      case Mode::kOtherOwner:
+        wanted.mutable_object()->set_owner("bob");
+        wanted.mutable_object()->set_version(0);
+        break;
+      default:
+        break;
+    }
+    std::string own;
+    auto& stub = mode_ == Mode::kOtherOwner ? *bob_ : *alice_;
+    if (!Fetch(stub, wanted, &start, &own)) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "not found");
+    }
+    if (mode_ != Mode::kSwapCiphertext) data = std::move(own);
+    if (mode_ == Mode::kFlipBit) data[data.size() / 2] ^= 0x04;
+    if (mode_ == Mode::kTruncate) data.resize(data.size() - 20);
+    if (mode_ == Mode::kOlderRelabelled) {
+      start.mutable_header()->mutable_object()->set_version(2);
+    }
+    v1::GetResponse message;
+    *message.mutable_start() = start;
+    writer->Write(message);
+    message.set_data(data);
+    writer->Write(message);
+    return grpc::Status::OK;
+  }
+
+ private:
+  static bool Fetch(v1::StorageNode::Stub& stub, const v1::GetRequest& request,
+                    v1::GetResponse::Start* start, std::string* data) {
+    grpc::ClientContext context;
+    auto reader = stub.Get(&context, request);
+    v1::GetResponse message;
+    while (reader->Read(&message)) {
+      if (message.has_start() && start != nullptr) *start = message.start();
+      if (message.has_data()) *data += message.data();
+    }
+    return reader->Finish().ok();
+  }
+
+  std::unique_ptr<v1::StorageNode::Stub> alice_;
+  std::unique_ptr<v1::StorageNode::Stub> bob_;
+  std::atomic<Mode> mode_{Mode::kHonest};
+};
 
 class ClientTest : public ::testing::Test {
  protected:
@@ -80,7 +184,9 @@ class ClientTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  std::unique_ptr<Client> MakeClient(const std::string& owner) {
+  std::unique_ptr<Client> MakeClient(
+      const std::string& owner,
+      std::optional<std::string> storage_address = std::nullopt) {
     absl::StatusOr<tls::Identity> identity =
         ca_->Issue("residency://user/" + owner);
     EXPECT_OK(identity.status());
@@ -90,7 +196,8 @@ class ClientTest : public ::testing::Test {
     options.key_service =
         *tls::MakeChannel(key_service_->address(), identity->Material());
     options.storage =
-        *tls::MakeChannel(storage_node_->address(), identity->Material());
+        *tls::MakeChannel(storage_address.value_or(storage_node_->address()),
+                          identity->Material());
     options.residency = {"CN"};
     options.message_bytes = 100 * 1000;
     absl::StatusOr<std::unique_ptr<Client>> client =
@@ -188,6 +295,116 @@ TEST_F(ClientTest, InputShorterThanDeclaredIsRefusedAndNothingStored) {
                        HasSubstr("input ended after 5 of 100")));
   EXPECT_THAT(Get(*alice_, "doc").status(),
               StatusIs(absl::StatusCode::kNotFound));
+}
+
+// The tamper suite runs the client against a TamperingNode in front of the
+// real node. Every case must fail with DATA_LOSS, never with plaintext.
+class ClientTamperTest : public ClientTest {
+ protected:
+  void SetUp() override {
+    ClientTest::SetUp();
+    CreateKey("bob");
+    ASSERT_OK_AND_ASSIGN(tls::Identity alice,
+                         ca_->Issue("residency://user/alice"));
+    ASSERT_OK_AND_ASSIGN(tls::Identity bob, ca_->Issue("residency://user/bob"));
+    ASSERT_OK_AND_ASSIGN(tls::Identity node,
+                         ca_->Issue("residency://service/insider-node"));
+    tampering_ = std::make_unique<TamperingNode>(
+        *tls::MakeChannel(storage_node_->address(), alice.Material()),
+        *tls::MakeChannel(storage_node_->address(), bob.Material()));
+    rpc::ServerOptions options;
+    options.credentials = *tls::MakeServerCredentials(node.Material());
+    options.services = {tampering_.get()};
+    options.health_service_name = "insider";
+    ASSERT_OK_AND_ASSIGN(insider_, rpc::Server::Start(std::move(options)));
+    victim_ = MakeClient("alice", insider_->address());
+
+    // alice: "doc" v1 and v2, "other"; bob: "doc".
+    v1_ = *crypto::RandomBytes(40000);
+    v2_ = *crypto::RandomBytes(40000);
+    ASSERT_OK(Put(*alice_, "doc", v1_).status());
+    ASSERT_OK(Put(*alice_, "doc", v2_).status());
+    ASSERT_OK(Put(*alice_, "other", *crypto::RandomBytes(40000)).status());
+    std::unique_ptr<Client> bob_client = MakeClient("bob");
+    ASSERT_OK(Put(*bob_client, "doc", *crypto::RandomBytes(40000)).status());
+  }
+
+  void TearDown() override {
+    victim_.reset();
+    insider_.reset();
+    tampering_.reset();
+    ClientTest::TearDown();
+  }
+
+  // Reads alice's "doc" v2 through the insider; returns what came out.
+  absl::Status ReadThroughInsider(TamperingNode::Mode mode,
+                                  std::string* plaintext) {
+    tampering_->set_mode(mode);
+    std::ostringstream out;
+    absl::Status status = victim_->Get("doc", 2, out).status();
+    *plaintext = out.str();
+    return status;
+  }
+
+  std::unique_ptr<TamperingNode> tampering_;
+  std::unique_ptr<rpc::Server> insider_;
+  std::unique_ptr<Client> victim_;
+  std::string v1_, v2_;
+};
+
+TEST_F(ClientTamperTest, HonestInsiderServesThePlaintext) {
+  std::string plaintext;
+  ASSERT_OK(ReadThroughInsider(TamperingNode::Mode::kHonest, &plaintext));
+  EXPECT_TRUE(plaintext == v2_);
+}
+
+TEST_F(ClientTamperTest, FlippedBitIsDataLoss) {
+  std::string plaintext;
+  EXPECT_THAT(ReadThroughInsider(TamperingNode::Mode::kFlipBit, &plaintext),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("does not authenticate")));
+  // Chunks before the flipped one may have been written; none after it,
+  // and nothing that is not a prefix of the true plaintext.
+  EXPECT_LT(plaintext.size(), v2_.size());
+  EXPECT_TRUE(v2_.substr(0, plaintext.size()) == plaintext);
+}
+
+TEST_F(ClientTamperTest, AnotherObjectsCiphertextIsDataLoss) {
+  std::string plaintext;
+  EXPECT_THAT(
+      ReadThroughInsider(TamperingNode::Mode::kSwapCiphertext, &plaintext),
+      StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_TRUE(plaintext.empty());
+}
+
+TEST_F(ClientTamperTest, OlderVersionServedForANewerOneIsDataLoss) {
+  std::string plaintext;
+  EXPECT_THAT(
+      ReadThroughInsider(TamperingNode::Mode::kOlderVersion, &plaintext),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("answered with")));
+  EXPECT_TRUE(plaintext.empty());
+  // Relabelling the old header as the new version does not help: the
+  // wrapped key and the ciphertext are bound to version 1.
+  EXPECT_THAT(
+      ReadThroughInsider(TamperingNode::Mode::kOlderRelabelled, &plaintext),
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("wrapped data key does not open")));
+  EXPECT_TRUE(plaintext.empty());
+}
+
+TEST_F(ClientTamperTest, TruncatedCiphertextIsDataLoss) {
+  std::string plaintext;
+  EXPECT_THAT(ReadThroughInsider(TamperingNode::Mode::kTruncate, &plaintext),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_LT(plaintext.size(), v2_.size());
+  EXPECT_TRUE(v2_.substr(0, plaintext.size()) == plaintext);
+}
+
+TEST_F(ClientTamperTest, AnotherOwnersHeaderIsDataLoss) {
+  std::string plaintext;
+  EXPECT_THAT(ReadThroughInsider(TamperingNode::Mode::kOtherOwner, &plaintext),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("bob")));
+  EXPECT_TRUE(plaintext.empty());
 }
 
 }  // namespace
