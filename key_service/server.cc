@@ -64,17 +64,8 @@ absl::StatusOr<std::unique_ptr<KeyServiceServer>> KeyServiceServer::Start(
         options.jurisdiction, "'"));
   }
   absl::StatusOr<tls::Principal> self =
-      tls::CertificatePrincipal(options.tls.certificate_pem);
-  if (!self.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the service certificate has no usable residency:// identity: ",
-        self.status().message()));
-  }
-  if (self->kind != tls::Principal::Kind::kService) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the service certificate names ", self->uri,
-                     ", not a residency://service/NAME identity"));
-  }
+      tls::ServiceIdentity(options.tls.certificate_pem);
+  if (!self.ok()) return self.status();
   if (absl::Status s = MakeDirectory(options.data_dir); !s.ok()) return s;
   const std::string root_key_file =
       options.root_key_file.empty()

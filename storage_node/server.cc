@@ -55,17 +55,8 @@ absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
         options.operator_principal, "'"));
   }
   absl::StatusOr<tls::Principal> self =
-      tls::CertificatePrincipal(options.tls.certificate_pem);
-  if (!self.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the node certificate has no usable residency:// identity: ",
-        self.status().message()));
-  }
-  if (self->kind != tls::Principal::Kind::kService) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the node certificate names ", self->uri,
-                     ", not a residency://service/NAME identity"));
-  }
+      tls::ServiceIdentity(options.tls.certificate_pem);
+  if (!self.ok()) return self.status();
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       tls::MakeServerCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();

@@ -122,6 +122,21 @@ absl::StatusOr<Principal> CertificatePrincipal(
   return principal;
 }
 
+absl::StatusOr<Principal> ServiceIdentity(absl::string_view certificate_pem) {
+  absl::StatusOr<Principal> self = CertificatePrincipal(certificate_pem);
+  if (!self.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the service certificate has no usable residency:// identity: ",
+        self.status().message()));
+  }
+  if (self->kind != Principal::Kind::kService) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the service certificate names ", self->uri,
+                     ", not a residency://service/NAME identity"));
+  }
+  return self;
+}
+
 absl::StatusOr<Principal> PeerPrincipal(const grpc::AuthContext& context) {
   const std::vector<grpc::string_ref> security_type =
       context.FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);

@@ -24,6 +24,11 @@ namespace residency::tls {
 absl::StatusOr<Principal> CertificatePrincipal(
     absl::string_view certificate_pem);
 
+// The identity of a server's own certificate, which must name a
+// residency://service/NAME principal (INVALID_ARGUMENT otherwise, saying
+// what it names instead).
+absl::StatusOr<Principal> ServiceIdentity(absl::string_view certificate_pem);
+
 // The principal of the peer of a call, from the certificate that the TLS
 // handshake verified (the "x509_pem_cert" auth-context property), never from
 // request fields or metadata. On a server built with MakeServerCredentials
