@@ -1,26 +1,44 @@
 #include "client/client.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
+#include <list>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "crypto/chunked.h"
+#include "crypto/hkdf.h"
+#include "crypto/key_file.h"
 #include "crypto/object_context.h"
 #include "crypto/random.h"
 #include "crypto/secret_bytes.h"
 #include "google/protobuf/util/time_util.h"
+#include "key_service/wrapped_key.h"
 #include "rpc/status.h"
 
 namespace residency::client {
 namespace {
 
 using ::residency::crypto::SecretBytes;
+using ::residency::v1::KeyInfo;
 using ::residency::v1::ObjectHeader;
+using ::residency::v1::ObjectInfo;
 using ::residency::v1::ObjectRef;
+using ::residency::v1::WrappedKey;
 
-// Reads the plaintext in pieces of this many bytes.
+// Reads the plaintext in pieces of at most this many bytes.
 constexpr size_t kReadBytes = 64 * 1024;
+// The version a device key wraps under: device keys have one version.
+constexpr uint32_t kDeviceKeyVersion = 1;
+// Share sizes: each share is a full 256-bit key.
+constexpr size_t kShareSize = key_service::kDataKeySize;
 
 std::string Describe(const ObjectRef& object) {
   return absl::StrCat("object '", absl::CHexEscape(object.owner()), "/",
@@ -28,62 +46,616 @@ std::string Describe(const ObjectRef& object) {
                       object.version());
 }
 
-// Moves a plaintext data key out of a response field into SecretBytes.
+// Moves a plaintext key out of a response field into SecretBytes.
 SecretBytes TakeKey(std::string* field) {
   SecretBytes key = SecretBytes::CopyFrom(*field);
   crypto::WipeString(field);
   return key;
 }
 
+residency::v1::CustodyMode ToProto(CustodyMode mode) {
+  switch (mode) {
+    case CustodyMode::kCustodian:
+      return residency::v1::CUSTODY_MODE_CUSTODIAN;
+    case CustodyMode::kE2e:
+      return residency::v1::CUSTODY_MODE_E2E;
+    case CustodyMode::kSplit:
+      return residency::v1::CUSTODY_MODE_SPLIT;
+  }
+  return residency::v1::CUSTODY_MODE_UNSPECIFIED;
+}
+
+// The DEK of a two-share object: HKDF-SHA-256 over share 1 || share 2, with
+// the custody mode and the object context in `info`, so a pair of shares
+// yields a different key for another mode or another object.
+//
+//   info = "residency/dek/v1" 0x00 mode-name 0x00 object_context
+absl::StatusOr<SecretBytes> DeriveDataKey(CustodyMode mode,
+                                          const SecretBytes& share1,
+                                          const SecretBytes& share2,
+                                          absl::string_view object_context) {
+  if (share1.size() != kShareSize || share2.size() != kShareSize) {
+    return absl::DataLossError(absl::StrCat(
+        "a key share is not ", kShareSize, " bytes: ", share1.size(), ", ",
+        share2.size()));
+  }
+  SecretBytes ikm(2 * kShareSize);
+  std::copy(share1.data(), share1.data() + kShareSize, ikm.mutable_data());
+  std::copy(share2.data(), share2.data() + kShareSize,
+            ikm.mutable_data() + kShareSize);
+  std::string info("residency/dek/v1");
+  info.push_back('\0');
+  absl::StrAppend(&info, CustodyModeName(mode));
+  info.push_back('\0');
+  absl::StrAppend(&info, object_context);
+  return crypto::Hkdf(crypto::HkdfHash::kSha256, ikm, /*salt=*/"", info,
+                      key_service::kDataKeySize);
+}
+
+// Fills `out` with the next ciphertext bytes of an upload; sets *finished
+// after the last.
+using CiphertextSource =
+    std::function<absl::Status(std::string* out, bool* finished)>;
+
 }  // namespace
 
+absl::StatusOr<CustodyMode> ParseCustodyMode(absl::string_view name) {
+  if (name == "custodian") return CustodyMode::kCustodian;
+  if (name == "e2e") return CustodyMode::kE2e;
+  if (name == "split") return CustodyMode::kSplit;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown custody mode '", absl::CHexEscape(name),
+                   "': use custodian, e2e or split"));
+}
+
+absl::string_view CustodyModeName(CustodyMode mode) {
+  switch (mode) {
+    case CustodyMode::kCustodian:
+      return "custodian";
+    case CustodyMode::kE2e:
+      return "e2e";
+    case CustodyMode::kSplit:
+      return "split";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::shared_ptr<const DeviceKey>> LoadDeviceKey(
+    const std::string& path, bool create) {
+  absl::StatusOr<SecretBytes> key = crypto::LoadOrCreateKeyFile(
+      path, {.what = "device key",
+             .size = key_service::kDataKeySize,
+             .create_if_missing = create});
+  if (!key.ok()) return key.status();
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(key->data(), key->size(), digest);
+  auto device = std::make_shared<DeviceKey>();
+  device->key_id = absl::StrCat(
+      "device-", absl::BytesToHexString(absl::string_view(
+                     reinterpret_cast<const char*>(digest), 8)));
+  device->key = *std::move(key);
+  return std::shared_ptr<const DeviceKey>(std::move(device));
+}
+
+// ------------------------------------------------------------------ Impl
+
+class Client::Impl {
+ public:
+  explicit Impl(const ClientOptions& options) : options_(options) {
+    for (const KeyServiceTarget& target : options.key_services) {
+      keys_.push_back(residency::v1::KeyService::NewStub(target.channel));
+    }
+    storage_ = residency::v1::StorageNode::NewStub(options.storage);
+  }
+
+  residency::v1::RequestMetadata Metadata() const {
+    residency::v1::RequestMetadata metadata;
+    metadata.set_request_id(
+        absl::BytesToHexString(crypto::RandomBytes(8).value_or("00000000")));
+    metadata.mutable_justification()->set_reason(
+        residency::v1::Justification::CUSTOMER_INITIATED_ACCESS);
+    return metadata;
+  }
+
+  // Runs `call` with a fresh context and deadline, again after a backoff
+  // while it fails with UNAVAILABLE and attempts remain.
+  template <typename Call>
+  absl::Status WithRetry(Call&& call) {
+    absl::Duration backoff = options_.retry.initial_backoff;
+    for (int attempt = 1;; ++attempt) {
+      grpc::ClientContext context;
+      context.set_deadline(
+          absl::ToChronoTime(absl::Now() + options_.deadline));
+      absl::Status status = call(&context);
+      if (!absl::IsUnavailable(status) ||
+          attempt >= std::max(1, options_.retry.max_attempts)) {
+        return status;
+      }
+      Backoff(&backoff);
+    }
+  }
+
+  void Backoff(absl::Duration* backoff) {
+    double jitter;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jitter = std::uniform_real_distribution<double>(1.0, 1.2)(rng_);
+    }
+    absl::SleepFor(*backoff * jitter);
+    *backoff = std::min(*backoff * 2, options_.retry.max_backoff);
+  }
+
+  residency::v1::KeyService::Stub* keys(size_t i) { return keys_[i].get(); }
+
+  // One KEK administration call at key service `service`.
+  template <typename Request, typename Response>
+  absl::StatusOr<KeyInfo> KeyCall(
+      size_t service, Request request,
+      grpc::Status (residency::v1::KeyService::Stub::*method)(
+          grpc::ClientContext*, const Request&, Response*)) {
+    if (service >= keys_.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no key service ", service + 1, " is configured"));
+    }
+    *request.mutable_metadata() = Metadata();
+    Response response;
+    absl::Status status = WithRetry([&](grpc::ClientContext* context) {
+      return rpc::FromGrpcStatus(
+          (keys_[service].get()->*method)(context, request, &response));
+    });
+    if (!status.ok()) return status;
+    return std::move(*response.mutable_key());
+  }
+  residency::v1::StorageNode::Stub* storage() { return storage_.get(); }
+
+  // GenerateDataKey at key service `service` for `object`: the plaintext
+  // key (a share in E2E and SPLIT) and its wrap.
+  absl::Status Generate(size_t service, const ObjectRef& object,
+                        SecretBytes* key, WrappedKey* wrapped) {
+    const KeyServiceTarget& target = options_.key_services[service];
+    if (target.key_id.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no key id for key service ", service + 1,
+          ": new objects need the KEK that wraps their data keys"));
+    }
+    residency::v1::GenerateDataKeyRequest request;
+    *request.mutable_metadata() = Metadata();
+    request.set_key_id(target.key_id);
+    *request.mutable_context() = object;
+    residency::v1::GenerateDataKeyResponse response;
+    absl::Status status = WithRetry([&](grpc::ClientContext* context) {
+      return rpc::FromGrpcStatus(
+          keys(service)->GenerateDataKey(context, request, &response));
+    });
+    if (!status.ok()) return status;
+    if (response.plaintext_key().size() != kShareSize) {
+      return absl::InternalError(absl::StrCat(
+          "key service ", service + 1, " returned a data key of ",
+          response.plaintext_key().size(), " bytes"));
+    }
+    *key = TakeKey(response.mutable_plaintext_key());
+    *wrapped = std::move(*response.mutable_wrapped_key());
+    return absl::OkStatus();
+  }
+
+  // Which configured key service holds the KEK of `wrapped`.
+  absl::StatusOr<size_t> Route(const ObjectHeader& header,
+                               const WrappedKey& wrapped) const {
+    const auto& targets = options_.key_services;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (!targets[i].principal.empty() &&
+          targets[i].principal == wrapped.key_service()) {
+        return i;
+      }
+    }
+    const size_t position = wrapped.share_index() <= 1 ? 0 : 1;
+    if (position < targets.size() && targets[position].principal.empty()) {
+      return position;
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        Describe(header.object()), " needs key service '",
+        absl::CHexEscape(wrapped.key_service()), "' (jurisdiction ",
+        absl::CHexEscape(wrapped.jurisdiction()), ", key '",
+        absl::CHexEscape(wrapped.key_id()), "') for share ",
+        wrapped.share_index(), "; this client is configured with ",
+        targets.size(), " key service(s) and none of them is it"));
+  }
+
+  absl::StatusOr<SecretBytes> Unwrap(const ObjectHeader& header,
+                                     const WrappedKey& wrapped) {
+    absl::StatusOr<size_t> service = Route(header, wrapped);
+    if (!service.ok()) return service.status();
+    residency::v1::UnwrapRequest request;
+    *request.mutable_metadata() = Metadata();
+    *request.mutable_wrapped_key() = wrapped;
+    *request.mutable_context() = header.object();
+    residency::v1::UnwrapResponse response;
+    absl::Status status = WithRetry([&](grpc::ClientContext* context) {
+      return rpc::FromGrpcStatus(
+          keys(*service)->Unwrap(context, request, &response));
+    });
+    // The key service refuses a wrapped key that does not authenticate for
+    // this object as malformed input; for the reader that means the stored
+    // header was tampered with or belongs to another object.
+    if (absl::IsInvalidArgument(status)) {
+      return absl::DataLossError(absl::StrCat(
+          Describe(header.object()),
+          ": its wrapped data key does not open for this object (tampered, "
+          "or taken from another object or version): ",
+          status.message()));
+    }
+    if (!status.ok()) return status;
+    return TakeKey(response.mutable_plaintext_key());
+  }
+
+  absl::StatusOr<SecretBytes> UnwrapDevice(const ObjectHeader& header,
+                                           const WrappedKey& wrapped,
+                                           absl::string_view context) {
+    const DeviceKey* device = options_.device_key.get();
+    if (device == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          Describe(header.object()), " is end-to-end encrypted: reading it "
+          "needs device key '", absl::CHexEscape(wrapped.key_id()),
+          "', and this client has no device key"));
+    }
+    if (device->key_id != wrapped.key_id()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          Describe(header.object()), " is end-to-end encrypted under device "
+          "key '", absl::CHexEscape(wrapped.key_id()),
+          "'; this client's device key is '", device->key_id, "'"));
+    }
+    absl::StatusOr<SecretBytes> share = key_service::UnwrapDataKey(
+        device->key, device->key_id, wrapped.key_version(), context,
+        wrapped.wrapped());
+    if (!share.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          Describe(header.object()),
+          ": its device-wrapped key share does not open for this object: ",
+          share.status().message()));
+    }
+    return share;
+  }
+
+  // The DEK of a stored object, by the custody mode its header records.
+  absl::StatusOr<SecretBytes> DataKeyFor(const ObjectHeader& header,
+                                         absl::string_view context) {
+    const auto& entries = header.wrapped_keys();
+    const WrappedKey* share[3] = {nullptr, nullptr, nullptr};
+    for (const WrappedKey& k : entries) {
+      if (k.share_index() < 3 && share[k.share_index()] == nullptr) {
+        share[k.share_index()] = &k;
+      }
+    }
+    // The node checks header shapes on Put; a header that breaks them now
+    // was altered after it was stored.
+    auto malformed = [&](absl::string_view why) {
+      return absl::DataLossError(absl::StrCat(
+          Describe(header.object()), ": its stored header is malformed (",
+          why, "): tampered with after it was stored"));
+    };
+    switch (header.custody_mode()) {
+      case residency::v1::CUSTODY_MODE_CUSTODIAN:
+        if (entries.size() != 1 || share[0] == nullptr ||
+            share[0]->wrapper() != WrappedKey::KEY_SERVICE) {
+          return malformed("custodian custody needs one key-service wrap");
+        }
+        return Unwrap(header, *share[0]);
+      case residency::v1::CUSTODY_MODE_E2E: {
+        if (entries.size() != 2 || share[1] == nullptr ||
+            share[2] == nullptr ||
+            share[1]->wrapper() != WrappedKey::KEY_SERVICE ||
+            share[2]->wrapper() != WrappedKey::DEVICE) {
+          return malformed(
+              "e2e custody needs a key-service share 1 and a device share 2");
+        }
+        // The local share first: without the device key there is no point
+        // asking (and auditing) the key service.
+        absl::StatusOr<SecretBytes> device =
+            UnwrapDevice(header, *share[2], context);
+        if (!device.ok()) return device.status();
+        absl::StatusOr<SecretBytes> service = Unwrap(header, *share[1]);
+        if (!service.ok()) return service.status();
+        return DeriveDataKey(CustodyMode::kE2e, *service, *device, context);
+      }
+      case residency::v1::CUSTODY_MODE_SPLIT: {
+        if (entries.size() != 2 || share[1] == nullptr ||
+            share[2] == nullptr ||
+            share[1]->wrapper() != WrappedKey::KEY_SERVICE ||
+            share[2]->wrapper() != WrappedKey::KEY_SERVICE) {
+          return malformed("split custody needs two key-service shares");
+        }
+        // Both routes first, so a client lacking the second key service
+        // says so before the first one audits an Unwrap.
+        for (const WrappedKey* k : {share[1], share[2]}) {
+          if (absl::StatusOr<size_t> r = Route(header, *k); !r.ok()) {
+            return r.status();
+          }
+        }
+        absl::StatusOr<SecretBytes> first = Unwrap(header, *share[1]);
+        if (!first.ok()) return first.status();
+        absl::StatusOr<SecretBytes> second = Unwrap(header, *share[2]);
+        if (!second.ok()) return second.status();
+        return DeriveDataKey(CustodyMode::kSplit, *first, *second, context);
+      }
+      default:
+        return malformed(
+            absl::StrCat("unknown custody mode ", header.custody_mode()));
+    }
+  }
+
+  // The read path's data key, through the cache when it is on.
+  absl::StatusOr<SecretBytes> CachedDataKeyFor(const ObjectHeader& header,
+                                               absl::string_view context) {
+    if (options_.cache.max_entries == 0) return DataKeyFor(header, context);
+    // Everything the key depends on: the object and every wrap.
+    std::string cache_key(context);
+    for (const WrappedKey& k : header.wrapped_keys()) {
+      absl::StrAppend(&cache_key, "|", k.SerializeAsString());
+    }
+    absl::StrAppend(&cache_key, "|", header.custody_mode());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = cache_.find(cache_key);
+      if (it != cache_.end()) {
+        if (absl::Now() < it->second.expires) {
+          lru_.splice(lru_.begin(), lru_, it->second.position);
+          return SecretBytes::CopyFrom(absl::string_view(
+              reinterpret_cast<const char*>(it->second.key.data()),
+              it->second.key.size()));
+        }
+        lru_.erase(it->second.position);
+        cache_.erase(it);
+      }
+    }
+    absl::StatusOr<SecretBytes> key = DataKeyFor(header, context);
+    if (!key.ok()) return key;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cache_.find(cache_key) == cache_.end()) {
+      while (cache_.size() >= options_.cache.max_entries) {
+        cache_.erase(lru_.back());
+        lru_.pop_back();
+      }
+      lru_.push_front(cache_key);
+      cache_.emplace(
+          cache_key,
+          CacheEntry{SecretBytes::CopyFrom(absl::string_view(
+                         reinterpret_cast<const char*>(key->data()),
+                         key->size())),
+                     absl::Now() + options_.cache.ttl, lru_.begin()});
+    }
+    return key;
+  }
+
+  // Sends the Put stream: `header`, then what `source` produces, cut into
+  // messages of at most options_.message_bytes.
+  absl::StatusOr<ObjectRef> Upload(const ObjectHeader& header,
+                                   const CiphertextSource& source) {
+    grpc::ClientContext context;
+    // A whole upload may take longer than one call's deadline.
+    context.set_deadline(absl::ToChronoTime(
+        absl::Now() + options_.deadline +
+        absl::Seconds(static_cast<double>(header.ciphertext_length()) /
+                      (8 << 20))));
+    residency::v1::PutResponse response;
+    auto writer = storage()->Put(&context, &response);
+    residency::v1::PutRequest message;
+    *message.mutable_start()->mutable_metadata() = Metadata();
+    *message.mutable_start()->mutable_header() = header;
+    bool open = writer->Write(message);
+    std::string pending;
+    pending.reserve(options_.message_bytes + kReadBytes + 1024);
+    absl::Status local;
+    bool finished = false;
+    while (open && !finished) {
+      local = source(&pending, &finished);
+      if (!local.ok()) break;
+      // Full messages go out at once; the rest waits for more bytes.
+      size_t sent = 0;
+      while (open && (pending.size() - sent >= options_.message_bytes ||
+                      (finished && sent < pending.size()))) {
+        const size_t n =
+            std::min(pending.size() - sent, options_.message_bytes);
+        message.mutable_data()->assign(pending, sent, n);
+        sent += n;
+        open = writer->Write(message);
+      }
+      pending.erase(0, sent);
+    }
+    if (!local.ok()) {
+      context.TryCancel();
+      writer->Finish();
+      return local;
+    }
+    writer->WritesDone();
+    absl::Status status = rpc::FromGrpcStatus(writer->Finish());
+    if (!status.ok()) return status;
+    return response.object();
+  }
+
+  // One attempt at a Get; *wrote says whether any output was written.
+  absl::StatusOr<ObjectHeader> GetOnce(const residency::v1::GetRequest& request,
+                                       std::ostream& output,
+                                       std::optional<Range> range,
+                                       const ProgressFn& progress,
+                                       bool* wrote);
+
+ private:
+  struct CacheEntry {
+    SecretBytes key;
+    absl::Time expires;
+    std::list<std::string>::iterator position;
+  };
+
+  const ClientOptions& options_;
+  std::vector<std::unique_ptr<residency::v1::KeyService::Stub>> keys_;
+  std::unique_ptr<residency::v1::StorageNode::Stub> storage_;
+  std::mutex mu_;
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::map<std::string, CacheEntry> cache_;
+  std::list<std::string> lru_;  // Most recently used first.
+};
+
+absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
+    const residency::v1::GetRequest& request, std::ostream& output,
+    std::optional<Range> range, const ProgressFn& progress, bool* wrote) {
+  const ObjectRef& asked = request.object();
+  grpc::ClientContext context;
+  context.set_deadline(
+      absl::ToChronoTime(absl::Now() + options_.deadline * 10));
+  auto reader = storage()->Get(&context, request);
+  auto abandon = [&](absl::Status status) {
+    context.TryCancel();
+    reader->Finish();
+    return status;
+  };
+  residency::v1::GetResponse message;
+  if (!reader->Read(&message) || !message.has_start()) {
+    absl::Status status = rpc::FromGrpcStatus(reader->Finish());
+    return status.ok() ? absl::DataLossError(
+                             "the storage node's Get began without a header")
+                       : status;
+  }
+  const residency::v1::GetResponse::Start start = message.start();
+  const ObjectHeader& header = start.header();
+  // The node answers with what it holds; what the client asked for is what
+  // the ciphertext must be bound to.
+  if (header.object().owner() != asked.owner() ||
+      header.object().object_id() != asked.object_id() ||
+      (asked.version() != 0 && header.object().version() != asked.version())) {
+    return abandon(absl::DataLossError(absl::StrCat(
+        "the storage node answered with ", Describe(header.object()),
+        " for a request of '", absl::CHexEscape(asked.object_id()), "' v",
+        asked.version())));
+  }
+  absl::StatusOr<std::string> context_bytes = crypto::EncodeObjectContext(
+      header.object().owner(), header.object().object_id(),
+      header.object().version());
+  if (!context_bytes.ok()) return abandon(context_bytes.status());
+  absl::StatusOr<SecretBytes> dek = CachedDataKeyFor(header, *context_bytes);
+  if (!dek.ok()) return abandon(dek.status());
+
+  absl::Status status;
+  uint64_t written = 0;
+  auto emit = [&](const std::string& plaintext) {
+    if (plaintext.empty()) return;
+    output.write(plaintext.data(), static_cast<std::streamsize>(plaintext.size()));
+    *wrote = true;
+    written += plaintext.size();
+    if (progress) progress(written);
+  };
+  if (!range.has_value()) {
+    absl::StatusOr<crypto::ChunkedDecryptor> decryptor =
+        crypto::ChunkedDecryptor::Create(*dek, *context_bytes);
+    if (!decryptor.ok()) return abandon(decryptor.status());
+    std::string plaintext;
+    uint64_t received = 0;
+    while (status.ok() && reader->Read(&message)) {
+      received += message.data().size();
+      plaintext.clear();
+      status = decryptor->Update(message.data(), &plaintext);
+      if (status.ok()) emit(plaintext);
+    }
+    if (status.ok()) {
+      plaintext.clear();
+      status = decryptor->Finish(&plaintext);
+      if (status.ok()) emit(plaintext);
+    }
+    if (status.ok() && received != header.ciphertext_length()) {
+      status = absl::DataLossError(absl::StrCat(
+          Describe(header.object()), ": received ", received,
+          " ciphertext bytes, the header says ", header.ciphertext_length()));
+    }
+  } else {
+    absl::StatusOr<crypto::ChunkedRangeDecryptor> decryptor =
+        crypto::ChunkedRangeDecryptor::Create(*dek, *context_bytes,
+                                              start.ciphertext_prefix(),
+                                              header.ciphertext_length());
+    if (!decryptor.ok()) return abandon(decryptor.status());
+    // Only the chunks covering the range came; they are decrypted once all
+    // have arrived (DecryptRange checks the whole span at once).
+    std::string sealed;
+    while (reader->Read(&message)) sealed += message.data();
+    const uint64_t length =
+        range->length == 0
+            ? header.plaintext_length() -
+                  std::min(range->offset, header.plaintext_length())
+            : range->length;
+    absl::StatusOr<std::string> plaintext =
+        decryptor->DecryptRange(range->offset, length, sealed);
+    if (plaintext.ok()) {
+      emit(*plaintext);
+    } else {
+      status = plaintext.status();
+    }
+  }
+  if (!status.ok()) {
+    if (absl::IsDataLoss(status) || absl::IsInvalidArgument(status)) {
+      status = absl::DataLossError(
+          absl::StrCat(Describe(header.object()),
+                       ": stored data does not authenticate: ",
+                       status.message()));
+    }
+    return abandon(status);
+  }
+  status = rpc::FromGrpcStatus(reader->Finish());
+  if (!status.ok()) return status;
+  return header;
+}
+
+// ---------------------------------------------------------------- Client
+
 Client::Client(ClientOptions options)
-    : options_(std::move(options)),
-      keys_(residency::v1::KeyService::NewStub(options_.key_service)),
-      storage_(residency::v1::StorageNode::NewStub(options_.storage)) {}
+    : options_(std::move(options)), impl_(std::make_unique<Impl>(options_)) {}
+
+Client::~Client() = default;
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
-  if (options.owner.empty() || options.key_id.empty()) {
-    return absl::InvalidArgumentError("a client needs an owner and a key id");
+  if (options.owner.empty()) {
+    return absl::InvalidArgumentError("a client needs an owner");
   }
-  if (options.key_service == nullptr || options.storage == nullptr) {
+  if (options.storage == nullptr) {
     return absl::InvalidArgumentError(
-        "a client needs channels to a key service and a storage node");
+        "a client needs a channel to a storage node");
   }
-  if (options.message_bytes == 0 || options.message_bytes > (1 << 20)) {
-    return absl::InvalidArgumentError("message_bytes must be 1 B - 1 MiB");
+  if (options.key_services.empty()) {
+    return absl::InvalidArgumentError("a client needs a key service");
+  }
+  for (const KeyServiceTarget& target : options.key_services) {
+    if (target.channel == nullptr) {
+      return absl::InvalidArgumentError("a key service target has no channel");
+    }
+  }
+  if (options.mode == CustodyMode::kSplit && options.key_services.size() < 2) {
+    return absl::InvalidArgumentError(
+        "split custody needs two key services, in two jurisdictions");
+  }
+  if (options.mode == CustodyMode::kE2e && options.device_key == nullptr) {
+    return absl::InvalidArgumentError("e2e custody needs a device key");
+  }
+  if (options.message_bytes < 1024 || options.message_bytes > (1 << 20)) {
+    return absl::InvalidArgumentError("message_bytes must be 1 KiB - 1 MiB");
+  }
+  if (options.deadline <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the deadline must be positive");
   }
   return std::unique_ptr<Client>(new Client(std::move(options)));
 }
 
-void Client::Prepare(grpc::ClientContext* context) const {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
-}
-
-residency::v1::RequestMetadata Client::Metadata() const {
-  residency::v1::RequestMetadata metadata;
-  metadata.set_request_id(
-      absl::BytesToHexString(crypto::RandomBytes(8).value_or("00000000")));
-  metadata.mutable_justification()->set_reason(
-      residency::v1::Justification::CUSTOMER_INITIATED_ACCESS);
-  return metadata;
-}
-
 absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
-                                      std::istream& input, uint64_t size) {
+                                      std::istream& input, uint64_t size,
+                                      const ProgressFn& progress) {
   ObjectRef object;
   object.set_owner(options_.owner);
   object.set_object_id(std::string(object_id));
   // The writer picks the version: one above the latest stored.
   {
     residency::v1::HeadRequest head;
-    *head.mutable_metadata() = Metadata();
+    *head.mutable_metadata() = impl_->Metadata();
     *head.mutable_object() = object;
     residency::v1::HeadResponse latest;
-    grpc::ClientContext context;
-    Prepare(&context);
-    absl::Status status =
-        rpc::FromGrpcStatus(storage_->Head(&context, head, &latest));
+    absl::Status status = impl_->WithRetry([&](grpc::ClientContext* context) {
+      return rpc::FromGrpcStatus(impl_->storage()->Head(context, head, &latest));
+    });
     if (status.ok()) {
       object.set_version(latest.object().header().object().version() + 1);
     } else if (absl::IsNotFound(status)) {
@@ -96,29 +668,11 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
       object.owner(), object.object_id(), object.version());
   if (!context_bytes.ok()) return context_bytes.status();
 
-  residency::v1::GenerateDataKeyRequest generate;
-  *generate.mutable_metadata() = Metadata();
-  generate.set_key_id(options_.key_id);
-  *generate.mutable_context() = object;
-  residency::v1::GenerateDataKeyResponse generated;
-  {
-    grpc::ClientContext context;
-    Prepare(&context);
-    absl::Status status = rpc::FromGrpcStatus(
-        keys_->GenerateDataKey(&context, generate, &generated));
-    if (!status.ok()) return status;
-  }
-  SecretBytes dek = TakeKey(generated.mutable_plaintext_key());
-  absl::StatusOr<crypto::ChunkedEncryptor> encryptor =
-      crypto::ChunkedEncryptor::Create(dek, *context_bytes);
-  if (!encryptor.ok()) return encryptor.status();
-
   ObjectHeader header;
   *header.mutable_object() = object;
-  header.set_custody_mode(residency::v1::CUSTODY_MODE_CUSTODIAN);
+  header.set_custody_mode(ToProto(options_.mode));
   header.set_payload_algorithm(
       residency::v1::PAYLOAD_ALGORITHM_COBBLESTONE_256);
-  *header.add_wrapped_keys() = generated.wrapped_key();
   header.set_plaintext_length(size);
   header.set_ciphertext_length(crypto::ChunkedCiphertextLength(size));
   for (const std::string& j : options_.residency) {
@@ -128,100 +682,128 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
           absl::ToUnixNanos(absl::Now()));
 
-  grpc::ClientContext context;
-  // A whole upload may take longer than one call's deadline.
-  context.set_deadline(
-      absl::ToChronoTime(absl::Now() + options_.deadline +
-                         absl::Seconds(static_cast<double>(size) / (8 << 20))));
-  residency::v1::PutResponse response;
-  auto writer = storage_->Put(&context, &response);
-  residency::v1::PutRequest message;
-  *message.mutable_start()->mutable_metadata() = Metadata();
-  *message.mutable_start()->mutable_header() = header;
-  bool open = writer->Write(message);
-  std::string pending = encryptor->header();
+  SecretBytes dek;
+  SecretBytes first;
+  WrappedKey* first_wrap = header.add_wrapped_keys();
+  if (absl::Status s = impl_->Generate(0, object, &first, first_wrap);
+      !s.ok()) {
+    return s;
+  }
+  switch (options_.mode) {
+    case CustodyMode::kCustodian:
+      first_wrap->set_share_index(0);
+      dek = std::move(first);
+      break;
+    case CustodyMode::kE2e: {
+      first_wrap->set_share_index(1);
+      absl::StatusOr<SecretBytes> second = crypto::RandomSecret(kShareSize);
+      if (!second.ok()) return second.status();
+      const DeviceKey& device = *options_.device_key;
+      absl::StatusOr<std::string> wrapped = key_service::WrapDataKey(
+          device.key, device.key_id, kDeviceKeyVersion, *context_bytes,
+          *second);
+      if (!wrapped.ok()) return wrapped.status();
+      WrappedKey* device_wrap = header.add_wrapped_keys();
+      device_wrap->set_wrapper(WrappedKey::DEVICE);
+      device_wrap->set_key_id(device.key_id);
+      device_wrap->set_key_version(kDeviceKeyVersion);
+      device_wrap->set_wrapped(*std::move(wrapped));
+      device_wrap->set_share_index(2);
+      absl::StatusOr<SecretBytes> derived = DeriveDataKey(
+          CustodyMode::kE2e, first, *second, *context_bytes);
+      if (!derived.ok()) return derived.status();
+      dek = *std::move(derived);
+      break;
+    }
+    case CustodyMode::kSplit: {
+      first_wrap->set_share_index(1);
+      SecretBytes second;
+      WrappedKey* second_wrap = header.add_wrapped_keys();
+      if (absl::Status s = impl_->Generate(1, object, &second, second_wrap);
+          !s.ok()) {
+        return s;
+      }
+      second_wrap->set_share_index(2);
+      // One jurisdiction holding both shares would defeat the point.
+      if (first_wrap->jurisdiction().empty() ||
+          first_wrap->jurisdiction() == second_wrap->jurisdiction()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "split custody needs key services in two jurisdictions; both "
+            "are '",
+            absl::CHexEscape(first_wrap->jurisdiction()), "'"));
+      }
+      absl::StatusOr<SecretBytes> derived = DeriveDataKey(
+          CustodyMode::kSplit, first, second, *context_bytes);
+      if (!derived.ok()) return derived.status();
+      dek = *std::move(derived);
+      break;
+    }
+  }
+
+  absl::StatusOr<crypto::ChunkedEncryptor> encryptor =
+      crypto::ChunkedEncryptor::Create(dek, *context_bytes);
+  if (!encryptor.ok()) return encryptor.status();
   std::string plaintext(kReadBytes, '\0');
   uint64_t read = 0;
-  auto flush = [&](bool all) {
-    while (open && (pending.size() >= options_.message_bytes ||
-                    (all && !pending.empty()))) {
-      const size_t n = std::min(pending.size(), options_.message_bytes);
-      message.set_data(pending.substr(0, n));
-      pending.erase(0, n);
-      open = writer->Write(message);
+  bool header_sent = false;
+  auto source = [&](std::string* out, bool* finished) -> absl::Status {
+    if (!header_sent) {
+      out->append(encryptor->header());
+      header_sent = true;
     }
-  };
-  absl::Status local;
-  while (open && read < size) {
+    if (read == size) {
+      *finished = true;
+      return encryptor->Finish(out);
+    }
     const size_t want =
         static_cast<size_t>(std::min<uint64_t>(kReadBytes, size - read));
     input.read(plaintext.data(), static_cast<std::streamsize>(want));
     const size_t got = static_cast<size_t>(input.gcount());
     if (got == 0) {
-      local = absl::InvalidArgumentError(
+      return absl::InvalidArgumentError(
           absl::StrCat("input ended after ", read, " of ", size, " bytes"));
-      break;
     }
     read += got;
-    if (absl::Status s = encryptor->Update(
-            absl::string_view(plaintext.data(), got), &pending);
-        !s.ok()) {
-      local = s;
-      break;
-    }
-    flush(/*all=*/false);
-  }
-  if (local.ok() && open) {
-    local = encryptor->Finish(&pending);
-    if (local.ok()) flush(/*all=*/true);
-  }
-  if (!local.ok()) {
-    context.TryCancel();
-    writer->Finish();
-    return local;
-  }
-  writer->WritesDone();
-  absl::Status status = rpc::FromGrpcStatus(writer->Finish());
-  if (!status.ok()) return status;
-  return response.object();
+    absl::Status s =
+        encryptor->Update(absl::string_view(plaintext.data(), got), out);
+    if (s.ok() && progress) progress(read);
+    return s;
+  };
+  return impl_->Upload(header, source);
 }
 
-absl::StatusOr<std::string> Client::UnwrapFor(const ObjectHeader& header) {
-  if (header.custody_mode() != residency::v1::CUSTODY_MODE_CUSTODIAN ||
-      header.wrapped_keys_size() != 1) {
-    return absl::UnimplementedError(
-        absl::StrCat(Describe(header.object()),
-                     " uses a custody mode this client does not read yet"));
-  }
-  residency::v1::UnwrapRequest unwrap;
-  *unwrap.mutable_metadata() = Metadata();
-  *unwrap.mutable_wrapped_key() = header.wrapped_keys(0);
-  *unwrap.mutable_context() = header.object();
-  residency::v1::UnwrapResponse unwrapped;
-  grpc::ClientContext context;
-  Prepare(&context);
-  absl::Status status =
-      rpc::FromGrpcStatus(keys_->Unwrap(&context, unwrap, &unwrapped));
-  // The key service refuses a wrapped key that does not authenticate for
-  // this object as malformed input; for the reader that means the stored
-  // header was tampered with or belongs to another object.
-  if (absl::IsInvalidArgument(status)) {
-    return absl::DataLossError(absl::StrCat(
-        Describe(header.object()),
-        ": its wrapped data key does not open for this object (tampered, "
-        "or taken from another object or version): ",
-        status.message()));
-  }
-  if (!status.ok()) return status;
-  std::string key = std::move(*unwrapped.mutable_plaintext_key());
-  return key;
+absl::StatusOr<ObjectRef> Client::PutSealed(const ObjectHeader& header,
+                                            std::istream& ciphertext) {
+  const uint64_t size = header.ciphertext_length();
+  uint64_t read = 0;
+  auto source = [&](std::string* out, bool* finished) -> absl::Status {
+    if (read == size) {
+      *finished = true;
+      return absl::OkStatus();
+    }
+    const size_t want = static_cast<size_t>(
+        std::min<uint64_t>(options_.message_bytes, size - read));
+    const size_t old = out->size();
+    out->resize(old + want);
+    ciphertext.read(out->data() + old, static_cast<std::streamsize>(want));
+    const size_t got = static_cast<size_t>(ciphertext.gcount());
+    out->resize(old + got);
+    if (got == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ciphertext ended after ", read, " of ", size, " bytes"));
+    }
+    read += got;
+    return absl::OkStatus();
+  };
+  return impl_->Upload(header, source);
 }
 
 absl::StatusOr<ObjectHeader> Client::Get(absl::string_view object_id,
                                          uint64_t version, std::ostream& output,
-                                         std::optional<Range> range) {
+                                         std::optional<Range> range,
+                                         const ProgressFn& progress) {
   residency::v1::GetRequest request;
-  *request.mutable_metadata() = Metadata();
+  *request.mutable_metadata() = impl_->Metadata();
   request.mutable_object()->set_owner(options_.owner);
   request.mutable_object()->set_object_id(std::string(object_id));
   request.mutable_object()->set_version(version);
@@ -229,105 +811,123 @@ absl::StatusOr<ObjectHeader> Client::Get(absl::string_view object_id,
     request.mutable_range()->set_offset(range->offset);
     request.mutable_range()->set_length(range->length);
   }
-  grpc::ClientContext context;
-  context.set_deadline(
-      absl::ToChronoTime(absl::Now() + options_.deadline * 10));
-  auto reader = storage_->Get(&context, request);
-  residency::v1::GetResponse message;
-  if (!reader->Read(&message) || !message.has_start()) {
-    absl::Status status = rpc::FromGrpcStatus(reader->Finish());
-    return status.ok() ? absl::DataLossError(
-                             "the storage node's Get began without a header")
-                       : status;
+  absl::Duration backoff = options_.retry.initial_backoff;
+  for (int attempt = 1;; ++attempt) {
+    bool wrote = false;
+    absl::StatusOr<ObjectHeader> header =
+        impl_->GetOnce(request, output, range, progress, &wrote);
+    // Once output was written a retry would repeat it.
+    if (header.ok() || !absl::IsUnavailable(header.status()) || wrote ||
+        attempt >= std::max(1, options_.retry.max_attempts)) {
+      return header;
+    }
+    impl_->Backoff(&backoff);
   }
-  const residency::v1::GetResponse::Start start = message.start();
-  const ObjectHeader& header = start.header();
-  // The node answers with what it holds; what the client asked for is what
-  // the ciphertext must be bound to.
-  if (header.object().owner() != options_.owner ||
-      header.object().object_id() != object_id ||
-      (version != 0 && header.object().version() != version)) {
-    context.TryCancel();
-    reader->Finish();
-    return absl::DataLossError(absl::StrCat(
-        "the storage node answered with ", Describe(header.object()),
-        " for a request of '", absl::CHexEscape(object_id), "' v", version));
-  }
-  absl::StatusOr<std::string> raw_key = UnwrapFor(header);
-  if (!raw_key.ok()) {
-    context.TryCancel();
-    reader->Finish();
-    return raw_key.status();
-  }
-  SecretBytes dek = TakeKey(&*raw_key);
-  absl::StatusOr<std::string> context_bytes = crypto::EncodeObjectContext(
-      header.object().owner(), header.object().object_id(),
-      header.object().version());
-  if (!context_bytes.ok()) return context_bytes.status();
+}
 
-  absl::Status status;
-  if (!range.has_value()) {
-    absl::StatusOr<crypto::ChunkedDecryptor> decryptor =
-        crypto::ChunkedDecryptor::Create(dek, *context_bytes);
-    if (!decryptor.ok()) return decryptor.status();
-    std::string plaintext;
-    uint64_t received = 0;
-    while (status.ok() && reader->Read(&message)) {
-      received += message.data().size();
-      plaintext.clear();
-      status = decryptor->Update(message.data(), &plaintext);
-      if (status.ok()) output.write(plaintext.data(), plaintext.size());
-    }
-    if (status.ok()) {
-      plaintext.clear();
-      status = decryptor->Finish(&plaintext);
-      if (status.ok()) output.write(plaintext.data(), plaintext.size());
-    }
-    if (status.ok() && received != header.ciphertext_length()) {
-      status = absl::DataLossError(absl::StrCat(
-          Describe(header.object()), ": received ", received,
-          " ciphertext bytes, the header says ", header.ciphertext_length()));
-    }
-  } else {
-    absl::StatusOr<crypto::ChunkedRangeDecryptor> decryptor =
-        crypto::ChunkedRangeDecryptor::Create(dek, *context_bytes,
-                                              start.ciphertext_prefix(),
-                                              header.ciphertext_length());
-    if (!decryptor.ok()) {
-      context.TryCancel();
-      reader->Finish();
-      return decryptor.status();
-    }
-    // Only the chunks covering the range came; they are decrypted once all
-    // have arrived (a range is read whole by design of DecryptRange).
-    std::string sealed;
-    while (reader->Read(&message)) sealed += message.data();
-    const uint64_t length =
-        range->length == 0
-            ? header.plaintext_length() -
-                  std::min(range->offset, header.plaintext_length())
-            : range->length;
-    absl::StatusOr<std::string> plaintext =
-        decryptor->DecryptRange(range->offset, length, sealed);
-    if (plaintext.ok()) {
-      output.write(plaintext->data(), plaintext->size());
-    } else {
-      status = plaintext.status();
-    }
-  }
-  if (!status.ok()) {
-    context.TryCancel();
-    reader->Finish();
-    if (absl::IsDataLoss(status) || absl::IsInvalidArgument(status)) {
-      return absl::DataLossError(absl::StrCat(
-          Describe(header.object()),
-          ": stored data does not authenticate: ", status.message()));
-    }
-    return status;
-  }
-  status = rpc::FromGrpcStatus(reader->Finish());
+absl::StatusOr<ObjectInfo> Client::Head(absl::string_view object_id,
+                                        uint64_t version) {
+  residency::v1::HeadRequest request;
+  *request.mutable_metadata() = impl_->Metadata();
+  request.mutable_object()->set_owner(options_.owner);
+  request.mutable_object()->set_object_id(std::string(object_id));
+  request.mutable_object()->set_version(version);
+  residency::v1::HeadResponse response;
+  absl::Status status = impl_->WithRetry([&](grpc::ClientContext* context) {
+    return rpc::FromGrpcStatus(
+        impl_->storage()->Head(context, request, &response));
+  });
   if (!status.ok()) return status;
-  return header;
+  return std::move(*response.mutable_object());
+}
+
+absl::StatusOr<std::vector<ObjectInfo>> Client::List(absl::string_view prefix,
+                                                     bool all_versions) {
+  residency::v1::ListRequest request;
+  *request.mutable_metadata() = impl_->Metadata();
+  request.set_owner(options_.owner);
+  request.set_object_id_prefix(std::string(prefix));
+  request.set_all_versions(all_versions);
+  request.set_page_size(1000);
+  std::vector<ObjectInfo> objects;
+  do {
+    residency::v1::ListResponse response;
+    absl::Status status = impl_->WithRetry([&](grpc::ClientContext* context) {
+      return rpc::FromGrpcStatus(
+          impl_->storage()->List(context, request, &response));
+    });
+    if (!status.ok()) return status;
+    for (ObjectInfo& info : *response.mutable_objects()) {
+      objects.push_back(std::move(info));
+    }
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  return objects;
+}
+
+absl::StatusOr<uint64_t> Client::Delete(absl::string_view object_id,
+                                        uint64_t version) {
+  residency::v1::DeleteRequest request;
+  *request.mutable_metadata() = impl_->Metadata();
+  request.mutable_object()->set_owner(options_.owner);
+  request.mutable_object()->set_object_id(std::string(object_id));
+  request.mutable_object()->set_version(version);
+  residency::v1::DeleteResponse response;
+  absl::Status status = impl_->WithRetry([&](grpc::ClientContext* context) {
+    return rpc::FromGrpcStatus(
+        impl_->storage()->Delete(context, request, &response));
+  });
+  if (!status.ok()) return status;
+  return response.versions_deleted();
+}
+
+absl::StatusOr<KeyInfo> Client::CreateKey(absl::string_view key_id,
+                                          size_t service) {
+  residency::v1::CreateKeyRequest request;
+  request.set_key_id(std::string(key_id));
+  request.set_owner(options_.owner);
+  return impl_->KeyCall(service, std::move(request),
+                        &residency::v1::KeyService::Stub::CreateKey);
+}
+
+absl::StatusOr<KeyInfo> Client::RotateKey(absl::string_view key_id,
+                                          size_t service) {
+  residency::v1::RotateKeyRequest request;
+  request.set_key_id(std::string(key_id));
+  return impl_->KeyCall(service, std::move(request),
+                        &residency::v1::KeyService::Stub::RotateKey);
+}
+
+absl::StatusOr<KeyInfo> Client::DisableKey(absl::string_view key_id,
+                                           size_t service) {
+  residency::v1::DisableKeyRequest request;
+  request.set_key_id(std::string(key_id));
+  return impl_->KeyCall(service, std::move(request),
+                        &residency::v1::KeyService::Stub::DisableKey);
+}
+
+absl::StatusOr<KeyInfo> Client::EnableKey(absl::string_view key_id,
+                                          size_t service) {
+  residency::v1::EnableKeyRequest request;
+  request.set_key_id(std::string(key_id));
+  return impl_->KeyCall(service, std::move(request),
+                        &residency::v1::KeyService::Stub::EnableKey);
+}
+
+absl::StatusOr<KeyInfo> Client::DestroyKey(absl::string_view key_id,
+                                           size_t service) {
+  residency::v1::DestroyKeyRequest request;
+  request.set_key_id(std::string(key_id));
+  return impl_->KeyCall(service, std::move(request),
+                        &residency::v1::KeyService::Stub::DestroyKey);
+}
+
+absl::StatusOr<KeyInfo> Client::GetKeyInfo(absl::string_view key_id,
+                                           size_t service) {
+  residency::v1::GetKeyInfoRequest request;
+  request.set_key_id(std::string(key_id));
+  return impl_->KeyCall(service, std::move(request),
+                        &residency::v1::KeyService::Stub::GetKeyInfo);
 }
 
 }  // namespace residency::client

@@ -1,16 +1,10 @@
 #include "key_service/key_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "crypto/big_endian.h"
+#include "crypto/key_file.h"
 #include "crypto/random.h"
 #include "google/protobuf/util/time_util.h"
 #include "key_service/audit_format.h"
@@ -31,11 +25,6 @@ using ::residency::v1::StoredSecret;
 
 constexpr absl::string_view kKeyPrefix = "k/";
 constexpr absl::string_view kSecretPrefix = "s/";
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path) {
-  return absl::InternalError(
-      absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
 
 absl::Status RocksError(absl::string_view what, const rocksdb::Status& s) {
   return absl::InternalError(
@@ -67,95 +56,12 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 }  // namespace
 
-namespace {
-
-// Makes a newly created file's directory entry durable.
-absl::Status SyncParentDirectory(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open directory", dir);
-  const bool ok = ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return ok ? absl::OkStatus() : ErrnoError("cannot sync directory", dir);
-}
-
-absl::StatusOr<SecretBytes> CreateRootKey(const std::string& path) {
-  absl::StatusOr<SecretBytes> fresh = crypto::RandomSecret(kRootKeySize);
-  if (!fresh.ok()) return fresh.status();
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("cannot create root key file", path);
-  // The mode passed to open is filtered by the umask; make it exact.
-  const bool ok = ::fchmod(fd, 0600) == 0 &&
-                  ::write(fd, fresh->data(), fresh->size()) ==
-                      static_cast<ssize_t>(fresh->size()) &&
-                  ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok) {
-    ::unlink(path.c_str());
-    errno = saved;
-    return ErrnoError("cannot write root key file", path);
-  }
-  if (absl::Status s = SyncParentDirectory(path); !s.ok()) {
-    ::unlink(path.c_str());
-    return s;
-  }
-  return *std::move(fresh);
-}
-
-}  // namespace
-
 absl::StatusOr<SecretBytes> LoadOrCreateRootKey(const std::string& path,
                                                 bool create_if_missing) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && errno == ENOENT) {
-    if (!create_if_missing) {
-      return absl::NotFoundError(
-          absl::StrCat("root key file ", path, " does not exist"));
-    }
-    return CreateRootKey(path);
-  }
-  if (fd < 0) return ErrnoError("cannot open root key file", path);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return ErrnoError("cannot stat root key file", path);
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "root key file %s has mode %04o: group or others may access it; "
-        "refusing to use it (chmod 600 it, and consider the key exposed)",
-        path, st.st_mode & 07777));
-  }
-  if (st.st_uid != ::geteuid()) {
-    ::close(fd);
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "root key file %s belongs to uid %d, not to this service (uid %d); "
-        "refusing to use it",
-        path, static_cast<int>(st.st_uid), static_cast<int>(::geteuid())));
-  }
-  if (!S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(kRootKeySize)) {
-    ::close(fd);
-    return absl::DataLossError(absl::StrCat(
-        "root key file ", path, " must be a regular file of exactly ",
-        kRootKeySize, " bytes, found ", st.st_size));
-  }
-  SecretBytes key(kRootKeySize);
-  const ssize_t n = ::read(fd, key.mutable_data(), key.size());
-  const int saved = errno;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(kRootKeySize)) {
-    errno = saved;
-    return ErrnoError("cannot read root key file", path);
-  }
-  return key;
+  return crypto::LoadOrCreateKeyFile(
+      path, {.what = "root key",
+             .size = kRootKeySize,
+             .create_if_missing = create_if_missing});
 }
 
 const SecretBytes* KeySnapshot::Material(uint32_t version) const {
