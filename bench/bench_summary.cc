@@ -8,20 +8,23 @@
 namespace residency::bench {
 namespace {
 
-bool RateOf(const benchmark::BenchmarkReporter::Run& run, double* rate) {
+using Rate = SummaryReporter::Rate;
+
+bool RateOf(const benchmark::BenchmarkReporter::Run& run, Rate* rate) {
   for (const char* name : {"bytes_per_second", "items_per_second"}) {
     auto it = run.counters.find(name);
     if (it != run.counters.end()) {
-      *rate = it->second.value;
+      *rate = {it->second.value, /*bytes=*/name[0] == 'b'};
       return true;
     }
   }
   return false;
 }
 
-std::string FormatRate(double rate) {
-  if (rate >= 1e6) return absl::StrFormat("%.1f MB/s", rate / 1e6);
-  return absl::StrFormat("%.0f /s", rate);
+std::string FormatRate(const Rate& rate) {
+  if (!rate.bytes) return absl::StrFormat("%.0f /s", rate.value);
+  if (rate.value >= 1e6) return absl::StrFormat("%.1f MB/s", rate.value / 1e6);
+  return absl::StrFormat("%.1f kB/s", rate.value / 1e3);
 }
 
 }  // namespace
@@ -35,7 +38,7 @@ void SummaryReporter::ReportRuns(const std::vector<Run>& runs) {
         (run.run_type != Run::RT_Aggregate || run.aggregate_name == "median")) {
       ratios_[name] = ratio->second.value;
     }
-    double rate = 0;
+    Rate rate;
     if (!RateOf(run, &rate)) continue;
     if (run.run_type == Run::RT_Aggregate) {
       if (run.aggregate_name == "median") median_rates_[name] = rate;
@@ -49,7 +52,7 @@ void SummaryReporter::ReportRuns(const std::vector<Run>& runs) {
 void SummaryReporter::Finalize() {
   ConsoleReporter::Finalize();
   std::ostream& out = GetOutputStream();
-  auto lookup = [&](const std::string& name, double* rate) {
+  auto lookup = [&](const std::string& name, Rate* rate) {
     auto m = median_rates_.find(name);
     if (m != median_rates_.end()) {
       *rate = m->second;
@@ -65,13 +68,13 @@ void SummaryReporter::Finalize() {
   out << absl::StrFormat("%-40s %14s %14s %7s %7s\n", "figure", "measured",
                          "baseline", "ratio", "target");
   for (const Comparison& c : comparisons_) {
-    double subject = 0, baseline = 0;
+    Rate subject, baseline;
     if (!lookup(c.subject, &subject) || !lookup(c.baseline, &baseline) ||
-        baseline <= 0) {
+        baseline.value <= 0) {
       out << absl::StrFormat("%-40s %14s\n", c.label, "(not run)");
       continue;
     }
-    double ratio = subject / baseline;
+    double ratio = subject.value / baseline.value;
     std::string how;
     if (auto paired = ratios_.find(c.paired);
         !c.paired.empty() && paired != ratios_.end()) {

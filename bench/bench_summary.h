@@ -34,14 +34,20 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   explicit SummaryReporter(std::vector<Comparison> comparisons)
       : comparisons_(std::move(comparisons)) {}
 
+  // A rate as Google Benchmark reports it: bytes or items per second.
+  struct Rate {
+    double value = 0;
+    bool bytes = false;
+  };
+
   void ReportRuns(const std::vector<Run>& runs) override;
   void Finalize() override;
 
  private:
   std::vector<Comparison> comparisons_;
-  std::map<std::string, double> rates_;         // single runs, by name
-  std::map<std::string, double> median_rates_;  // median aggregates
-  std::map<std::string, double> ratios_;        // "ratio" counters, by name
+  std::map<std::string, Rate> rates_;         // single runs, by name
+  std::map<std::string, Rate> median_rates_;  // median aggregates
+  std::map<std::string, double> ratios_;      // "ratio" counters, by name
 };
 
 // Runs the registered benchmarks with a SummaryReporter; call from main.
