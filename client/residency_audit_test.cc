@@ -49,6 +49,7 @@
 #include "key_service/key_store.h"
 #include "key_service/server.h"
 #include "key_service/wrapped_key.h"
+#include "rpc/status.h"
 #include "storage_node/server.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -411,10 +412,9 @@ class ResidencyAuditTest : public ::testing::TestWithParam<CustodyMode> {
     while (reader->Read(&message)) {
       if (message.has_data()) ciphertext += message.data();
     }
-    grpc::Status status = reader->Finish();
-    if (!status.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                          status.error_message());
+    if (absl::Status status = rpc::FromGrpcStatus(reader->Finish());
+        !status.ok()) {
+      return status;
     }
     return ciphertext;
   }
