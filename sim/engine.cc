@@ -111,6 +111,7 @@ class Run {
       }
     }
     report_.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    if (absl::Status s = OperatorHoldings(); !s.ok()) return s;
     Notes();
     report_.Check(s_.expectations());
     Shutdown();
@@ -697,6 +698,49 @@ class Run {
         }
       }
     }
+  }
+
+  // What each storage operator holds at the end, without being compelled:
+  // asked as the operator itself (Stats), as an audit of the provider
+  // would. A provider that keeps plaintext holds all of it.
+  absl::Status OperatorHoldings() {
+    for (const auto& [name, spec] : node_spec_) {
+      const std::string op = "operator/" + spec->operator_();
+      absl::StatusOr<tls::Identity> id = ca_->Issue("residency://" + op);
+      if (!id.ok()) return id.status();
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+          ChannelToNode(spec->jurisdiction(), name, id->Material());
+      if (!channel.ok()) return channel.status();
+      auto stub = residency::v1::StorageNode::NewStub(*channel);
+      residency::v1::StatsRequest request;
+      request.mutable_metadata()->set_request_id("operator-stats");
+      request.mutable_metadata()->mutable_justification()->set_reason(
+          residency::v1::Justification::CUSTODIAN_INITIATED_SERVICE);
+      residency::v1::StatsResponse response;
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+      absl::Status status =
+          rpc::FromGrpcStatus(stub->Stats(&context, request, &response));
+      if (!status.ok()) {
+        return absl::Status(status.code(),
+                            absl::StrCat(op, " cannot read its own stats: ",
+                                         status.message()));
+      }
+      const int wraps =
+          s_.population().custody_mode() == residency::v1::CUSTODY_MODE_CUSTODIAN
+              ? 1
+              : 2;
+      Obtained& got = report_.actors[op];
+      for (const auto& usage : response.owners()) {
+        got.objects += usage.version_count();
+        got.ciphertext_bytes += usage.ciphertext_bytes();
+        got.wrapped_keys += usage.version_count() * wraps;
+      }
+      if (spec->keeps_plaintext()) {
+        for (const User& user : users_) HandOverPlaintext(op, name, user.name);
+      }
+    }
+    return absl::OkStatus();
   }
 
   // What the report says beyond the figures.
