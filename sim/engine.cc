@@ -99,6 +99,8 @@ class Run {
   absl::StatusOr<Report> Execute() {
     const absl::Time start = absl::Now();
     if (absl::Status s = StartWorld(); !s.ok()) return s;
+    // Partition windows count from the first phase, not from set-up.
+    links_->Start();
     int index = 0;
     for (const residency::v1::Phase& phase : s_.phases()) {
       ++index;
@@ -112,6 +114,14 @@ class Run {
     }
     report_.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (absl::Status s = OperatorHoldings(); !s.ok()) return s;
+    for (const LinkStats& link : links_->Stats()) {
+      auto& f = report_.links[absl::StrCat(link.a, "-", link.b)];
+      f["calls"] += link.calls;
+      f["lost"] += link.lost;
+      f["partitioned"] += link.partitioned;
+      f["request_bytes"] += link.request_bytes;
+      f["response_bytes"] += link.response_bytes;
+    }
     Notes();
     report_.Check(s_.expectations());
     Shutdown();

@@ -120,6 +120,11 @@ std::map<std::string, double> Report::Metrics() const {
     m[Label("exposure_mean", "actor", actor)] =
         user_bytes.empty() ? 0 : sum_share / user_bytes.size();
   }
+  for (const auto& [link, figures] : links) {
+    for (const auto& [name, value] : figures) {
+      m[Label(absl::StrCat("link_", name), "link", link)] = value;
+    }
+  }
   for (const auto& [op, stats] : operations) {
     uint64_t errors = 0;
     for (const auto& [code, n] : stats.errors) errors += n;
@@ -224,6 +229,22 @@ void WriteTextReport(const Report& r, std::ostream& out) {
     out << "  WRONG PLAINTEXT returned to users: " << r.wrong_plaintext << "\n";
   }
   out << "\n";
+  if (!r.links.empty()) {
+    out << "Links between jurisdictions\n";
+    out << absl::StrFormat("  %-10s %7s %6s %11s %11s %11s\n", "link", "calls",
+                           "lost", "partitioned", "requests", "responses");
+    for (const auto& [link, f] : r.links) {
+      auto get = [&](const char* k) {
+        auto it = f.find(k);
+        return it == f.end() ? 0.0 : it->second;
+      };
+      out << absl::StrFormat("  %-10s %7.0f %6.0f %11.0f %11s %11s\n", link,
+                             get("calls"), get("lost"), get("partitioned"),
+                             Bytes(get("request_bytes")),
+                             Bytes(get("response_bytes")));
+    }
+    out << "\n";
+  }
   for (const std::string& note : r.notes) out << "Note: " << note << "\n";
   if (!r.notes.empty()) out << "\n";
 

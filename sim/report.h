@@ -65,6 +65,9 @@ struct Report {
       audit;
   // Reads that returned bytes differing from what was stored: must be 0.
   uint64_t wrong_plaintext = 0;
+  // Per link ("CN-US"): calls, lost, partitioned, request_bytes,
+  // response_bytes.
+  std::map<std::string, std::map<std::string, double>> links;
   // Free-form findings, one line each ("what metadata alone reveals").
   std::vector<std::string> notes;
 
