@@ -65,11 +65,13 @@ residency::v1::CustodyMode ToProto(CustodyMode mode) {
   return residency::v1::CUSTODY_MODE_UNSPECIFIED;
 }
 
-// The DEK of a two-share object: HKDF-SHA-256 over share 1 || share 2, with
-// the custody mode and the object context in `info`, so a pair of shares
-// yields a different key for another mode or another object.
-//
-//   info = "residency/dek/v1" 0x00 mode-name 0x00 object_context
+// Fills `out` with the next ciphertext bytes of an upload; sets *finished
+// after the last.
+using CiphertextSource =
+    std::function<absl::Status(std::string* out, bool* finished)>;
+
+}  // namespace
+
 absl::StatusOr<SecretBytes> DeriveDataKey(CustodyMode mode,
                                           const SecretBytes& share1,
                                           const SecretBytes& share2,
@@ -91,13 +93,6 @@ absl::StatusOr<SecretBytes> DeriveDataKey(CustodyMode mode,
   return crypto::Hkdf(crypto::HkdfHash::kSha256, ikm, /*salt=*/"", info,
                       key_service::kDataKeySize);
 }
-
-// Fills `out` with the next ciphertext bytes of an upload; sets *finished
-// after the last.
-using CiphertextSource =
-    std::function<absl::Status(std::string* out, bool* finished)>;
-
-}  // namespace
 
 absl::StatusOr<CustodyMode> ParseCustodyMode(absl::string_view name) {
   if (name == "custodian") return CustodyMode::kCustodian;

@@ -40,6 +40,17 @@ enum class CustodyMode {
 absl::StatusOr<CustodyMode> ParseCustodyMode(absl::string_view name);
 absl::string_view CustodyModeName(CustodyMode mode);
 
+// The DEK of a two-share object (E2E and SPLIT custody): HKDF-SHA-256 over
+// share 1 || share 2 (32 bytes each), salt empty, info
+// "residency/dek/v1" 0x00 CustodyModeName(mode) 0x00 object_context
+// (crypto::EncodeObjectContext), 32 bytes out. So a pair of shares yields a
+// different key for another mode or another object. DATA_LOSS when a share
+// is not 32 bytes. Exposed for whoever holds both shares by other means (the
+// simulator's compelled parties).
+absl::StatusOr<crypto::SecretBytes> DeriveDataKey(
+    CustodyMode mode, const crypto::SecretBytes& share1,
+    const crypto::SecretBytes& share2, absl::string_view object_context);
+
 // One key service the client talks to.
 struct KeyServiceTarget {
   // mTLS channel to it.

@@ -1,0 +1,183 @@
+// sim: runs a threat scenario against real services and reports who
+// obtained what. sim/run builds it and passes its arguments through.
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "sim/engine.h"
+#include "sim/report.h"
+#include "sim/scenario.h"
+
+ABSL_FLAG(std::string, scenario, "",
+          "built-in scenario to run (see --list)");
+ABSL_FLAG(std::string, scenario_file, "",
+          "run the scenario in this text-format file instead "
+          "(proto/residency/v1/scenario.proto)");
+ABSL_FLAG(bool, list, false, "list the built-in scenarios and exit");
+ABSL_FLAG(std::string, report, "text",
+          "report format: text (a table for the terminal) or json");
+ABSL_FLAG(std::string, out, "",
+          "write the report to this file instead of standard output");
+ABSL_FLAG(uint64_t, seed, 0,
+          "replace the scenario's seed (0: keep it); the same scenario and "
+          "seed give the same exposure figures");
+ABSL_FLAG(std::string, work_dir, "",
+          "where services keep their data; default: a fresh temporary "
+          "directory, removed at the end unless --keep_work_dir");
+ABSL_FLAG(bool, keep_work_dir, false,
+          "keep the data directories for inspection after the run");
+ABSL_FLAG(bool, quiet, false, "no progress lines on standard error");
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kExpectationsFailed = 1;
+constexpr int kUsage = 2;
+constexpr int kRunFailed = 3;
+
+int Usage(const std::string& message) {
+  std::cerr << "sim: " << message << "\n"
+            << "Try --help, or --list for the scenarios.\n";
+  return kUsage;
+}
+
+// absl exits with status 1 on an unknown flag, which here means "an
+// expectation failed"; catch them first so a typo is a usage error.
+std::string UnknownFlag(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (!absl::StartsWith(arg, "-")) continue;
+    arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
+    absl::string_view name = arg.substr(0, arg.find('='));
+    if (absl::FindCommandLineFlag(name) != nullptr) continue;
+    if (absl::StartsWith(name, "no") &&
+        absl::FindCommandLineFlag(name.substr(2)) != nullptr) {
+      continue;
+    }
+    return std::string(argv[i]);
+  }
+  return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "runs a residency threat scenario against real services (in-process, "
+      "real gRPC and mTLS on loopback ports) and reports what each party "
+      "obtained.\n\n"
+      "  sim/run --scenario=gov_request\n"
+      "  sim/run --list\n"
+      "  sim/run --scenario_file=my.textproto --report=json --out=r.json\n\n"
+      "Exit status: 0 every expectation met; 1 an expectation failed (the "
+      "report names it); 2 usage error; 3 the run itself failed.");
+  if (std::string bad = UnknownFlag(argc, argv); !bad.empty()) {
+    return Usage(absl::StrCat("unknown flag ", bad));
+  }
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    return Usage(absl::StrCat("unexpected argument '", rest[1], "'"));
+  }
+
+  if (absl::GetFlag(FLAGS_list)) {
+    for (const residency::sim::BuiltinScenario& b :
+         residency::sim::BuiltinScenarios()) {
+      absl::StatusOr<residency::v1::Scenario> s =
+          residency::sim::ParseScenario(b.text, b.name);
+      std::cout << b.name << "\t" << (s.ok() ? s->title() : "(invalid)")
+                << "\n";
+    }
+    return 0;
+  }
+
+  const std::string name = absl::GetFlag(FLAGS_scenario);
+  const std::string file = absl::GetFlag(FLAGS_scenario_file);
+  if (name.empty() == file.empty()) {
+    return Usage("give exactly one of --scenario=NAME and --scenario_file=PATH");
+  }
+  const std::string format = absl::GetFlag(FLAGS_report);
+  if (format != "text" && format != "json") {
+    return Usage(absl::StrCat("--report=", format, " is not text or json"));
+  }
+  absl::StatusOr<residency::v1::Scenario> scenario =
+      file.empty() ? residency::sim::LoadBuiltinScenario(name)
+                   : residency::sim::LoadScenarioFile(file);
+  if (!scenario.ok()) {
+    std::cerr << "sim: " << scenario.status().message() << "\n";
+    return kUsage;
+  }
+
+  std::string work_dir = absl::GetFlag(FLAGS_work_dir);
+  bool remove_work_dir = false;
+  if (work_dir.empty()) {
+    std::string pattern =
+        (fs::temp_directory_path() / "residency-sim.XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      std::cerr << "sim: cannot create a temporary directory\n";
+      return kRunFailed;
+    }
+    work_dir = pattern;
+    remove_work_dir = !absl::GetFlag(FLAGS_keep_work_dir);
+  } else {
+    std::error_code ec;
+    fs::create_directories(work_dir, ec);
+    if (!fs::is_directory(work_dir) || !fs::is_empty(work_dir)) {
+      return Usage(absl::StrCat("--work_dir=", work_dir,
+                                " must be an empty directory"));
+    }
+  }
+
+  residency::sim::RunOptions options;
+  options.work_dir = work_dir;
+  options.progress = absl::GetFlag(FLAGS_quiet) ? nullptr : &std::cerr;
+  options.seed = absl::GetFlag(FLAGS_seed);
+  absl::StatusOr<residency::sim::Report> report =
+      residency::sim::RunScenario(*scenario, options);
+  if (remove_work_dir) {
+    std::error_code ec;
+    fs::remove_all(work_dir, ec);
+  } else {
+    std::cerr << "sim: data directories kept in " << work_dir << "\n";
+  }
+  if (!report.ok()) {
+    std::cerr << "sim: the scenario could not run: "
+              << report.status().ToString() << "\n";
+    return kRunFailed;
+  }
+
+  std::ofstream file_out;
+  std::ostream* out = &std::cout;
+  if (const std::string path = absl::GetFlag(FLAGS_out); !path.empty()) {
+    file_out.open(path);
+    if (!file_out) {
+      std::cerr << "sim: cannot write " << path << "\n";
+      return kRunFailed;
+    }
+    out = &file_out;
+  }
+  if (format == "json") {
+    residency::sim::WriteJsonReport(*report, *out);
+  } else {
+    residency::sim::WriteTextReport(*report, *out);
+  }
+  out->flush();
+  for (const residency::sim::ExpectationResult& e : report->expectations) {
+    if (!e.passed) return kExpectationsFailed;
+  }
+  return 0;
+}
