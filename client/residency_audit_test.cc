@@ -8,8 +8,9 @@
 // only sealed; its root key only in its own file.
 //
 // Each custody mode runs once. The data keys are the real ones: recovered as
-// the owner would (audited Unwraps, the device key) and checked by opening
-// the stored ciphertext with them. The KEKs are read from the running
+// the owner would (audited Unwraps, the device key, the two shares combined
+// by client::DeriveDataKey) and checked by opening the stored ciphertext
+// with them. The KEKs are read from the running
 // service and compared with its store opened again from disk.
 //
 // The node is scanned while the servers run (recent writes sit in the WAL)
@@ -41,7 +42,6 @@
 #include "absl/strings/str_replace.h"
 #include "client/client.h"
 #include "crypto/chunked.h"
-#include "crypto/hkdf.h"
 #include "crypto/object_context.h"
 #include "crypto/random.h"
 #include "gmock/gmock.h"
@@ -272,26 +272,6 @@ TEST(ResidencyScanTest, FindsPlantedBytesAnywhereInTheTree) {
   fs::remove_all(root);
 }
 
-// The DEK of a two-share object as client.cc derives it (DeriveDataKey
-// there): HKDF-SHA-256 over share 1 || share 2 with info
-// "residency/dek/v1" 0x00 mode 0x00 object context. A change there makes
-// the derived key fail to open the stored object, which fails the test
-// loudly rather than letting it look for the wrong key.
-absl::StatusOr<crypto::SecretBytes> DeriveTwoShareKey(
-    absl::string_view mode, const crypto::SecretBytes& share1,
-    const crypto::SecretBytes& share2, absl::string_view context) {
-  std::string joined = absl::StrCat(share1.view(), share2.view());
-  crypto::SecretBytes ikm = crypto::SecretBytes::CopyFrom(joined);
-  crypto::WipeString(&joined);
-  std::string info("residency/dek/v1");
-  info.push_back('\0');
-  absl::StrAppend(&info, mode);
-  info.push_back('\0');
-  absl::StrAppend(&info, context);
-  return crypto::Hkdf(crypto::HkdfHash::kSha256, ikm, /*salt=*/"", info,
-                      /*size=*/32);
-}
-
 // One key service of the audited world.
 struct KeyServiceUnderAudit {
   std::string name;          // "ks-us"
@@ -493,8 +473,8 @@ class ResidencyAuditTest : public ::testing::TestWithParam<CustodyMode> {
       if (!share[0] || !share[1]) {
         return absl::InternalError(id + ": a share is missing");
       }
-      absl::StatusOr<crypto::SecretBytes> derived = DeriveTwoShareKey(
-          CustodyModeName(GetParam()), *share[0], *share[1], *context);
+      absl::StatusOr<crypto::SecretBytes> derived =
+          DeriveDataKey(GetParam(), *share[0], *share[1], *context);
       if (!derived.ok()) return derived.status();
       dek.emplace(*std::move(derived));
     }
