@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <list>
 #include <map>
+#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -35,6 +36,9 @@ using ::residency::v1::WrappedKey;
 
 // Reads the plaintext in pieces of at most this many bytes.
 constexpr size_t kReadBytes = 64 * 1024;
+// A message this close to full goes out rather than waiting for a piece too
+// small to be worth its own read.
+constexpr size_t kMessageSlack = 512;
 // The version a device key wraps under: device keys have one version.
 constexpr uint32_t kDeviceKeyVersion = 1;
 // Share sizes: each share is a full 256-bit key.
@@ -65,8 +69,8 @@ residency::v1::CustodyMode ToProto(CustodyMode mode) {
   return residency::v1::CUSTODY_MODE_UNSPECIFIED;
 }
 
-// Fills `out` with the next ciphertext bytes of an upload; sets *finished
-// after the last.
+// Appends the next ciphertext bytes of an upload to `out`, never letting it
+// grow beyond the message size; sets *finished after the last.
 using CiphertextSource =
     std::function<absl::Status(std::string* out, bool* finished)>;
 
@@ -223,14 +227,83 @@ class Client::Impl {
           keys(service)->GenerateDataKey(context, request, &response));
     });
     if (!status.ok()) return status;
-    if (response.plaintext_key().size() != kShareSize) {
+    return TakeGenerated(service, &response, key, wrapped);
+  }
+
+  absl::Status TakeGenerated(size_t service,
+                             residency::v1::GenerateDataKeyResponse* response,
+                             SecretBytes* key, WrappedKey* wrapped) {
+    if (response->plaintext_key().size() != kShareSize) {
       return absl::InternalError(absl::StrCat(
           "key service ", service + 1, " returned a data key of ",
-          response.plaintext_key().size(), " bytes"));
+          response->plaintext_key().size(), " bytes"));
     }
-    *key = TakeKey(response.mutable_plaintext_key());
-    *wrapped = std::move(*response.mutable_wrapped_key());
+    *key = TakeKey(response->mutable_plaintext_key());
+    *wrapped = std::move(*response->mutable_wrapped_key());
     return absl::OkStatus();
+  }
+
+  // A GenerateDataKey sent ahead, while the version is still being looked
+  // up.
+  struct PendingKey {
+    // The callback writes into this object: it must not go before the call
+    // completes.
+    ~PendingKey() {
+      if (result.valid()) result.wait();
+    }
+    grpc::ClientContext context;
+    residency::v1::GenerateDataKeyRequest request;
+    residency::v1::GenerateDataKeyResponse response;
+    std::promise<grpc::Status> done;
+    std::future<grpc::Status> result = done.get_future();
+  };
+
+  // Sends GenerateDataKey for `object` to key service `service` without
+  // waiting; nullptr when the service has no key id (Generate says why).
+  std::unique_ptr<PendingKey> StartGenerate(size_t service,
+                                            const ObjectRef& object) {
+    const KeyServiceTarget& target = options_.key_services[service];
+    if (target.key_id.empty()) return nullptr;
+    auto pending = std::make_unique<PendingKey>();
+    pending->context.set_deadline(
+        absl::ToChronoTime(absl::Now() + options_.deadline));
+    *pending->request.mutable_metadata() = Metadata();
+    pending->request.set_key_id(target.key_id);
+    *pending->request.mutable_context() = object;
+    PendingKey* p = pending.get();
+    keys(service)->async()->GenerateDataKey(
+        &p->context, &p->request, &p->response,
+        [p](grpc::Status status) { p->done.set_value(std::move(status)); });
+    return pending;
+  }
+
+  // The result of a StartGenerate, waited for; UNAVAILABLE is retried by
+  // asking again.
+  absl::Status FinishGenerate(size_t service, const ObjectRef& object,
+                              PendingKey* pending, SecretBytes* key,
+                              WrappedKey* wrapped) {
+    if (pending == nullptr) return Generate(service, object, key, wrapped);
+    absl::Status status = rpc::FromGrpcStatus(pending->result.get());
+    if (absl::IsUnavailable(status)) {
+      return Generate(service, object, key, wrapped);
+    }
+    if (!status.ok()) return status;
+    return TakeGenerated(service, &pending->response, key, wrapped);
+  }
+
+  // The version a Put of `object_id` will most likely get: one above the
+  // last this client wrote, or 1.
+  uint64_t GuessVersion(const std::string& object_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = written_.find(object_id);
+    return it == written_.end() ? 1 : it->second + 1;
+  }
+
+  void Wrote(const ObjectRef& object) {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A bounded memory: forgetting only costs a wrong guess.
+    if (written_.size() >= 4096) written_.clear();
+    written_[object.object_id()] = object.version();
   }
 
   // Which configured key service holds the KEK of `wrapped`.
@@ -437,24 +510,34 @@ class Client::Impl {
     *message.mutable_start()->mutable_metadata() = Metadata();
     *message.mutable_start()->mutable_header() = header;
     bool open = writer->Write(message);
-    std::string pending;
-    pending.reserve(options_.message_bytes + kReadBytes + 1024);
+    // The source appends to the message itself; a message goes out when the
+    // source says it is full (or done), so no byte is copied twice.
+    std::string* data = message.mutable_data();
+    data->reserve(options_.message_bytes);
     absl::Status local;
     bool finished = false;
     while (open && !finished) {
-      local = source(&pending, &finished);
+      const size_t before = data->size();
+      local = source(data, &finished);
       if (!local.ok()) break;
-      // Full messages go out at once; the rest waits for more bytes.
-      size_t sent = 0;
-      while (open && (pending.size() - sent >= options_.message_bytes ||
-                      (finished && sent < pending.size()))) {
-        const size_t n =
-            std::min(pending.size() - sent, options_.message_bytes);
-        message.mutable_data()->assign(pending, sent, n);
-        sent += n;
-        open = writer->Write(message);
+      const bool stalled = data->size() == before;
+      if (stalled && data->empty() && !finished) {
+        local = absl::InternalError("upload source made no progress");
+        break;
       }
-      pending.erase(0, sent);
+      // Only a message size below one sealed chunk overfills a message.
+      while (open && data->size() > options_.message_bytes) {
+        std::string rest = data->substr(options_.message_bytes);
+        data->resize(options_.message_bytes);
+        open = writer->Write(message);
+        *data = std::move(rest);
+      }
+      if (open && !data->empty() &&
+          (finished || stalled ||
+           data->size() + kMessageSlack >= options_.message_bytes)) {
+        open = writer->Write(message);
+        data->clear();
+      }
     }
     if (!local.ok()) {
       context.TryCancel();
@@ -488,6 +571,7 @@ class Client::Impl {
   std::mt19937_64 rng_{std::random_device{}()};
   std::map<std::string, CacheEntry> cache_;
   std::list<std::string> lru_;  // Most recently used first.
+  std::map<std::string, uint64_t> written_;  // Object id -> last version.
 };
 
 absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
@@ -642,7 +726,18 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
   ObjectRef object;
   object.set_owner(options_.owner);
   object.set_object_id(std::string(object_id));
-  // The writer picks the version: one above the latest stored.
+  // The writer picks the version: one above the latest stored. The data
+  // keys are asked for at the same time, for the version this client
+  // expects; a wrong guess (another writer, or an object this client has
+  // not written yet) costs one more GenerateDataKey, audited, its key
+  // discarded.
+  const size_t services = options_.mode == CustodyMode::kSplit ? 2 : 1;
+  ObjectRef guessed = object;
+  guessed.set_version(impl_->GuessVersion(object.object_id()));
+  std::unique_ptr<Impl::PendingKey> pending[2];
+  for (size_t i = 0; i < services; ++i) {
+    pending[i] = impl_->StartGenerate(i, guessed);
+  }
   {
     residency::v1::HeadRequest head;
     *head.mutable_metadata() = impl_->Metadata();
@@ -658,6 +753,9 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
     } else {
       return status;
     }
+  }
+  if (object.version() != guessed.version()) {
+    for (auto& p : pending) p.reset();
   }
   absl::StatusOr<std::string> context_bytes = crypto::EncodeObjectContext(
       object.owner(), object.object_id(), object.version());
@@ -680,7 +778,8 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
   SecretBytes dek;
   SecretBytes first;
   WrappedKey* first_wrap = header.add_wrapped_keys();
-  if (absl::Status s = impl_->Generate(0, object, &first, first_wrap);
+  if (absl::Status s = impl_->FinishGenerate(0, object, pending[0].get(),
+                                             &first, first_wrap);
       !s.ok()) {
     return s;
   }
@@ -714,7 +813,8 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
       first_wrap->set_share_index(1);
       SecretBytes second;
       WrappedKey* second_wrap = header.add_wrapped_keys();
-      if (absl::Status s = impl_->Generate(1, object, &second, second_wrap);
+      if (absl::Status s = impl_->FinishGenerate(1, object, pending[1].get(),
+                                                 &second, second_wrap);
           !s.ok()) {
         return s;
       }
@@ -741,17 +841,33 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
   std::string plaintext(kReadBytes, '\0');
   uint64_t read = 0;
   bool header_sent = false;
+  // Fills each message as far as whole sealed chunks fit, so messages go
+  // out without being cut or copied.
   auto source = [&](std::string* out, bool* finished) -> absl::Status {
+    const size_t used = out->size();
+    const size_t room =
+        used < options_.message_bytes ? options_.message_bytes - used : 0;
     if (!header_sent) {
       out->append(encryptor->header());
       header_sent = true;
+      return absl::OkStatus();
     }
     if (read == size) {
+      if (used > 0 && encryptor->FinishOutputSize() > room) {
+        return absl::OkStatus();  // Send what is there first.
+      }
       *finished = true;
       return encryptor->Finish(out);
     }
-    const size_t want =
+    size_t want =
         static_cast<size_t>(std::min<uint64_t>(kReadBytes, size - read));
+    while (used > 0 && want > crypto::kChunkSize &&
+           encryptor->UpdateOutputSize(want) > room) {
+      want -= crypto::kChunkSize;
+    }
+    if (used > 0 && encryptor->UpdateOutputSize(want) > room) {
+      return absl::OkStatus();  // Send what is there first.
+    }
     input.read(plaintext.data(), static_cast<std::streamsize>(want));
     const size_t got = static_cast<size_t>(input.gcount());
     if (got == 0) {
@@ -764,7 +880,9 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
     if (s.ok() && progress) progress(read);
     return s;
   };
-  return impl_->Upload(header, source);
+  absl::StatusOr<ObjectRef> stored = impl_->Upload(header, source);
+  if (stored.ok()) impl_->Wrote(*stored);
+  return stored;
 }
 
 absl::StatusOr<ObjectRef> Client::PutSealed(const ObjectHeader& header,
@@ -776,9 +894,11 @@ absl::StatusOr<ObjectRef> Client::PutSealed(const ObjectHeader& header,
       *finished = true;
       return absl::OkStatus();
     }
-    const size_t want = static_cast<size_t>(
-        std::min<uint64_t>(options_.message_bytes, size - read));
     const size_t old = out->size();
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(
+        old < options_.message_bytes ? options_.message_bytes - old : 0,
+        size - read));
+    if (want == 0) return absl::OkStatus();  // Send what is there first.
     out->resize(old + want);
     ciphertext.read(out->data() + old, static_cast<std::streamsize>(want));
     const size_t got = static_cast<size_t>(ciphertext.gcount());

@@ -158,7 +158,10 @@ class Client {
 
   // Stores `size` bytes read from `input` as the next version of
   // `object_id`, in options().mode custody, and returns the stored
-  // reference.
+  // reference. The data key is asked for while the version is looked up,
+  // for the version this client expects (one above its own last write of
+  // the object, else 1); when the node says otherwise, the key is asked for
+  // again and the first one discarded (both requests are audited).
   absl::StatusOr<residency::v1::ObjectRef> Put(absl::string_view object_id,
                                                std::istream& input,
                                                uint64_t size,

@@ -966,5 +966,35 @@ TEST_F(ClientTest, PutSealedSendsPreparedCiphertext) {
                        HasSubstr("ciphertext ended after 2")));
 }
 
+
+TEST_F(ClientTest, DataKeyIsAskedForTheExpectedVersionAlongsideTheLookup) {
+  constexpr char kGenerate[] = "/residency.v1.KeyService/GenerateDataKey";
+  std::unique_ptr<Client> laptop = MakeClient("alice");
+  std::unique_ptr<Client> phone = MakeClient("alice");
+  const int before = calls_[kGenerate];
+  ASSERT_OK(Put(*laptop, "doc", "from the laptop").status());
+  ASSERT_OK(Put(*laptop, "doc", "laptop again").status());
+  // Two Puts, two keys: each guess (1, then 2) was right.
+  EXPECT_EQ(calls_[kGenerate] - before, 2);
+  // The phone has not written "doc": it guesses 1, the node says 3, and it
+  // asks again for version 3.
+  ASSERT_OK_AND_ASSIGN(v1::ObjectRef stored, Put(*phone, "doc", "phone"));
+  EXPECT_EQ(stored.version(), 3u);
+  EXPECT_EQ(calls_[kGenerate] - before, 4);
+  EXPECT_THAT(Get(*laptop, "doc", 2),
+              residency::testing::IsOkAndHolds("laptop again"));
+  EXPECT_THAT(Get(*laptop, "doc"), residency::testing::IsOkAndHolds("phone"));
+}
+
+TEST_F(ClientTest, MessagesSmallerThanAChunkStillCarryEveryByte) {
+  ClientOptions options = Options("alice");
+  options.message_bytes = 1024;
+  std::unique_ptr<Client> client = MakeClient(std::move(options));
+  const std::string data = *crypto::RandomBytes(3 * 16384 + 77);
+  ASSERT_OK(Put(*client, "doc", data).status());
+  ASSERT_OK_AND_ASSIGN(std::string back, Get(*client, "doc"));
+  EXPECT_TRUE(back == data);
+}
+
 }  // namespace
 }  // namespace residency::client

@@ -120,6 +120,7 @@ std::map<std::string, double> Report::Metrics() const {
     m[Label("exposure_mean", "actor", actor)] =
         user_bytes.empty() ? 0 : sum_share / user_bytes.size();
   }
+  for (const auto& [name, value] : extra) m[name] = value;
   for (const auto& [link, figures] : links) {
     for (const auto& [name, value] : figures) {
       m[Label(absl::StrCat("link_", name), "link", link)] = value;

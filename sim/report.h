@@ -68,6 +68,8 @@ struct Report {
   // Per link ("CN-US"): calls, lost, partitioned, request_bytes,
   // response_bytes.
   std::map<std::string, std::map<std::string, double>> links;
+  // Figures phases add under their own names (see sim/README.md).
+  std::map<std::string, double> extra;
   // Free-form findings, one line each ("what metadata alone reveals").
   std::vector<std::string> notes;
 

@@ -1,0 +1,35 @@
+#ifndef RESIDENCY_SIM_PHASES_H_
+#define RESIDENCY_SIM_PHASES_H_
+
+// The phases a scenario can run (residency.v1.Phase), each against the
+// running world, writing what happened to the ledger. A phase fails (with a
+// status) only when it cannot run at all; refusals and errors the parties
+// meet are results, recorded in the ledger.
+
+#include "absl/status/status.h"
+#include "residency/v1/scenario.pb.h"
+#include "sim/ledger.h"
+#include "sim/world.h"
+
+namespace residency::sim {
+
+// Users through the client library (workload.cc).
+absl::Status RunWorkload(const residency::v1::Workload& workload, World& world,
+                         Ledger& ledger);
+
+// An authority compels operators in its jurisdiction and asks every key
+// service; decrypts whatever opens (compulsion.cc).
+absl::Status RunCompulsion(const residency::v1::Compulsion& compulsion,
+                           World& world, Ledger& ledger);
+
+// Owners disable, enable or destroy their KEKs (key_action.cc).
+absl::Status RunKeyAction(const residency::v1::KeyAction& action, World& world,
+                          Ledger& ledger);
+
+// After the last phase: what each storage operator holds without being
+// compelled (compulsion.cc).
+absl::Status RecordOperatorHoldings(World& world, Ledger& ledger);
+
+}  // namespace residency::sim
+
+#endif  // RESIDENCY_SIM_PHASES_H_

@@ -1,0 +1,292 @@
+#include "sim/world.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/text_format.h"
+#include "key_service/policy.h"
+#include "key_service/server.h"
+#include "storage_node/server.h"
+
+namespace residency::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+client::CustodyMode ModeOf(residency::v1::CustodyMode mode) {
+  switch (mode) {
+    case residency::v1::CUSTODY_MODE_E2E:
+      return client::CustodyMode::kE2e;
+    case residency::v1::CUSTODY_MODE_SPLIT:
+      return client::CustodyMode::kSplit;
+    default:
+      return client::CustodyMode::kCustodian;
+  }
+}
+
+}  // namespace
+
+World::World(const residency::v1::Scenario& scenario, std::string work_dir,
+             uint64_t seed)
+    : scenario_(scenario), work_dir_(std::move(work_dir)), seed_(seed) {
+  // A canary no stored object can contain by chance.
+  std::mt19937_64 rng(seed_ ^ 0x5eedca9a7ull);
+  canary_ =
+      absl::StrCat("RESIDENCY-CANARY-", absl::Hex(rng(), absl::kZeroPad16));
+}
+
+World::~World() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<World>> World::Start(
+    const residency::v1::Scenario& scenario, const std::string& work_dir,
+    uint64_t seed) {
+  std::unique_ptr<World> world(new World(scenario, work_dir, seed));
+  absl::StatusOr<tls::CertificateAuthority> ca =
+      tls::CertificateAuthority::Create("residency-sim-ca");
+  if (!ca.ok()) return ca.status();
+  world->ca_ = std::make_unique<tls::CertificateAuthority>(*std::move(ca));
+  world->links_ = std::make_unique<Links>(scenario.world(), seed);
+  if (absl::Status s = world->StartServices(); !s.ok()) return s;
+  if (absl::Status s = world->StartUsers(); !s.ok()) return s;
+  return world;
+}
+
+absl::Status World::StartServices() {
+  for (const auto& spec : scenario_.world().key_services()) {
+    Endpoint endpoint{spec.name(), "residency://service/" + spec.name(),
+                      spec.jurisdiction(), "", Dir("ks-" + spec.name())};
+    absl::StatusOr<const tls::Identity*> id = Identity(endpoint.principal);
+    if (!id.ok()) return id.status();
+    key_service::KeyServiceServerOptions options;
+    options.tls = (*id)->Material();
+    options.jurisdiction = spec.jurisdiction();
+    options.data_dir = endpoint.data_dir;
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(spec.policy(), &text);
+    absl::StatusOr<key_service::PolicyEngine> policy =
+        key_service::PolicyEngine::Parse(text, spec.name());
+    if (!policy.ok()) return policy.status();
+    absl::StatusOr<std::unique_ptr<key_service::KeyServiceServer>> server =
+        key_service::KeyServiceServer::Start(std::move(options),
+                                             *std::move(policy));
+    if (!server.ok()) return server.status();
+    endpoint.address = (*server)->address();
+    key_service_servers_[spec.name()] = *std::move(server);
+    key_services_.push_back(std::move(endpoint));
+  }
+  for (const auto& spec : scenario_.world().storage_nodes()) {
+    Endpoint endpoint{spec.name(), "residency://service/" + spec.name(),
+                      spec.jurisdiction(), "", Dir("sn-" + spec.name())};
+    absl::StatusOr<const tls::Identity*> id = Identity(endpoint.principal);
+    if (!id.ok()) return id.status();
+    storage_node::StorageNodeServerOptions options;
+    options.tls = (*id)->Material();
+    options.jurisdiction = spec.jurisdiction();
+    options.operator_principal = "residency://operator/" + spec.operator_();
+    options.data_dir = endpoint.data_dir;
+    absl::StatusOr<std::unique_ptr<storage_node::StorageNodeServer>> server =
+        storage_node::StorageNodeServer::Start(std::move(options));
+    if (!server.ok()) return server.status();
+    endpoint.address = (*server)->address();
+    node_servers_[spec.name()] = *std::move(server);
+    nodes_.push_back(std::move(endpoint));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status World::StartUsers() {
+  const auto& population = scenario_.population();
+  users_.reserve(population.users());
+  for (uint32_t i = 1; i <= population.users(); ++i) {
+    User user;
+    user.name = absl::StrCat("user-", i);
+    user.principal = "residency://user/" + user.name;
+    users_.push_back(std::move(user));
+  }
+  for (User& user : users_) {
+    absl::StatusOr<client::Client*> client = ClientFor(user);
+    if (!client.ok()) return client.status();
+    for (int k = 0; k < population.key_services_size(); ++k) {
+      absl::Status s = (*client)->CreateKey(user.name + "-key", k).status();
+      if (!s.ok()) {
+        return absl::Status(
+            s.code(), absl::StrCat(user.name, " cannot create its key at ",
+                                   population.key_services(k), ": ",
+                                   s.message()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void World::Stop() {
+  for (User& user : users_) user.clients.clear();
+  for (auto& [name, node] : node_servers_) {
+    node->Shutdown(absl::Milliseconds(200));
+  }
+  for (auto& [name, ks] : key_service_servers_) {
+    ks->Shutdown(absl::Milliseconds(200));
+  }
+}
+
+std::string World::Dir(const std::string& name) const {
+  return work_dir_ + "/" + name;
+}
+
+std::string World::PlaintextDir(const std::string& node) const {
+  return Dir("sn-" + node) + "/plaintext";
+}
+
+absl::StatusOr<const Endpoint*> World::KeyService(
+    const std::string& name) const {
+  for (const Endpoint& e : key_services_) {
+    if (e.name == name) return &e;
+  }
+  return absl::NotFoundError(absl::StrCat("no key service '", name, "'"));
+}
+
+absl::StatusOr<const Endpoint*> World::StorageNode(
+    const std::string& name) const {
+  for (const Endpoint& e : nodes_) {
+    if (e.name == name) return &e;
+  }
+  return absl::NotFoundError(absl::StrCat("no storage node '", name, "'"));
+}
+
+const residency::v1::StorageNodeSpec& World::NodeSpec(
+    const std::string& name) const {
+  for (const auto& spec : scenario_.world().storage_nodes()) {
+    if (spec.name() == name) return spec;
+  }
+  return residency::v1::StorageNodeSpec::default_instance();
+}
+
+const Endpoint* World::KeyServiceByPrincipal(
+    const std::string& principal) const {
+  for (const Endpoint& e : key_services_) {
+    if (e.principal == principal) return &e;
+  }
+  return nullptr;
+}
+
+key_service::KeyServiceServer* World::KeyServiceServer(
+    const std::string& name) {
+  auto it = key_service_servers_.find(name);
+  return it == key_service_servers_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<const tls::Identity*> World::Identity(
+    const std::string& principal) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = identities_.find(principal);
+  if (it != identities_.end()) return &it->second;
+  absl::StatusOr<tls::Identity> issued = ca_->Issue(principal);
+  if (!issued.ok()) return issued.status();
+  return &identities_.emplace(principal, *std::move(issued)).first->second;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> World::Channel(
+    const std::string& from, const Endpoint& to,
+    const std::string& principal) {
+  absl::StatusOr<const tls::Identity*> id = Identity(principal);
+  if (!id.ok()) return id.status();
+  std::string address = to.address;
+  {
+    // Only storage nodes are ever rerouted.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto route = node_routes_.find(to.name);
+    const bool is_node = std::any_of(nodes_.begin(), nodes_.end(),
+                                     [&](const Endpoint& n) { return &n == &to; });
+    if (route != node_routes_.end() && is_node) address = route->second;
+  }
+  return links_->Channel(from, to.jurisdiction, address, (*id)->Material());
+}
+
+absl::StatusOr<client::Client*> World::ClientFor(User& user,
+                                                 const std::string& node) {
+  const auto& population = scenario_.population();
+  const std::string name = node.empty() ? population.storage_node() : node;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = user.clients.find(name);
+    if (it != user.clients.end()) return it->second.get();
+  }
+  client::ClientOptions options;
+  options.owner = user.name;
+  options.mode = ModeOf(population.custody_mode());
+  for (const std::string& ks : population.key_services()) {
+    absl::StatusOr<const Endpoint*> endpoint = KeyService(ks);
+    if (!endpoint.ok()) return endpoint.status();
+    client::KeyServiceTarget target;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        Channel(population.jurisdiction(), **endpoint, user.principal);
+    if (!channel.ok()) return channel.status();
+    target.channel = *std::move(channel);
+    target.key_id = user.name + "-key";
+    target.principal = (*endpoint)->principal;
+    options.key_services.push_back(std::move(target));
+  }
+  absl::StatusOr<const Endpoint*> endpoint = StorageNode(name);
+  if (!endpoint.ok()) return endpoint.status();
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> storage =
+      Channel(population.jurisdiction(), **endpoint, user.principal);
+  if (!storage.ok()) return storage.status();
+  options.storage = *std::move(storage);
+  if (options.mode == client::CustodyMode::kE2e) {
+    fs::create_directories(Dir("devices"));
+    absl::StatusOr<std::shared_ptr<const client::DeviceKey>> device =
+        client::LoadDeviceKey(Dir("devices") + "/" + user.name + ".key",
+                              /*create=*/true);
+    if (!device.ok()) return device.status();
+    options.device_key = *std::move(device);
+  }
+  options.cache.max_entries = population.data_key_cache();
+  options.deadline = absl::Seconds(20);
+  options.retry.max_attempts = 2;
+  absl::StatusOr<std::unique_ptr<client::Client>> created =
+      client::Client::Create(std::move(options));
+  if (!created.ok()) return created.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = user.clients[name];
+  if (slot == nullptr) slot = *std::move(created);
+  return slot.get();
+}
+
+void World::RouteStorageNode(const std::string& node,
+                             const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  node_routes_[node] = address;
+  for (User& user : users_) user.clients.erase(node);
+}
+
+std::string World::Content(const std::string& user, uint32_t index,
+                           uint64_t version) const {
+  const auto& p = scenario_.population();
+  std::seed_seq seq{seed_, static_cast<uint64_t>(std::hash<std::string>{}(user)),
+                    uint64_t{index}, version};
+  std::mt19937_64 rng(seq);
+  const double lo =
+      std::log(static_cast<double>(std::max<uint64_t>(1, p.min_bytes())));
+  const double hi =
+      std::log(static_cast<double>(std::max<uint64_t>(1, p.max_bytes())));
+  // The draw from rng() directly (not std::uniform_real_distribution,
+  // whose results differ between standard libraries).
+  const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+  uint64_t size = static_cast<uint64_t>(std::exp(lo + u * (hi - lo)));
+  size = std::clamp<uint64_t>(size, p.min_bytes(), p.max_bytes());
+  std::string data(size, '\0');
+  for (size_t i = 0; i < size; i += 8) {
+    const uint64_t r = rng();
+    std::memcpy(data.data() + i, &r, std::min<size_t>(8, size - i));
+  }
+  for (size_t at = 0; at + canary_.size() <= size; at += 64 * 1024) {
+    data.replace(at, canary_.size(), canary_);
+  }
+  return data;
+}
+
+}  // namespace residency::sim

@@ -1,0 +1,153 @@
+#ifndef RESIDENCY_SIM_WORLD_H_
+#define RESIDENCY_SIM_WORLD_H_
+
+// A scenario's world while it runs: the services (in-process, each on its own
+// loopback port with mTLS), the identities every party presents, the links
+// between jurisdictions, and the users with their clients and what they
+// stored.
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/client.h"
+#include "residency/v1/scenario.pb.h"
+#include "sim/links.h"
+#include "tls/credentials.h"
+#include "tls/pki.h"
+
+namespace residency::key_service {
+class KeyServiceServer;
+}
+namespace residency::storage_node {
+class StorageNodeServer;
+}
+
+namespace residency::sim {
+
+// A running service as parties see it.
+struct Endpoint {
+  std::string name;          // "us-custodian"
+  std::string principal;     // "residency://service/us-custodian"
+  std::string jurisdiction;  // "US"
+  std::string address;       // "127.0.0.1:PORT"
+  std::string data_dir;      // Where it keeps its state.
+};
+
+// One object version as its owner knows it.
+struct Truth {
+  std::string owner;
+  std::string object_id;
+  uint64_t version = 0;
+  uint64_t size = 0;
+  std::string sha256;
+  std::string node;  // The storage node that holds it.
+};
+
+struct User {
+  std::string name;       // "user-1"
+  std::string principal;  // "residency://user/user-1"
+  // By storage node name; see World::ClientFor.
+  std::map<std::string, std::unique_ptr<client::Client>> clients;
+  // The latest version of each object the user stored, in order of first
+  // store.
+  std::vector<Truth> objects;
+};
+
+class World {
+ public:
+  // Starts every service of `scenario.world()` with its state under
+  // `work_dir`, and creates each user's KEK at the population's key
+  // services. `seed` seeds links and contents.
+  static absl::StatusOr<std::unique_ptr<World>> Start(
+      const residency::v1::Scenario& scenario, const std::string& work_dir,
+      uint64_t seed);
+  ~World();
+
+  const residency::v1::Scenario& scenario() const { return scenario_; }
+  uint64_t seed() const { return seed_; }
+  // Marks users' plaintext for auditors: "RESIDENCY-CANARY-<16 hex>", at
+  // the start of every object and every 64 KiB.
+  const std::string& canary() const { return canary_; }
+  Links& links() { return *links_; }
+  // work_dir/name.
+  std::string Dir(const std::string& name) const;
+
+  const std::vector<Endpoint>& key_services() const { return key_services_; }
+  const std::vector<Endpoint>& storage_nodes() const { return nodes_; }
+  // NOT_FOUND for an unknown name.
+  absl::StatusOr<const Endpoint*> KeyService(const std::string& name) const;
+  absl::StatusOr<const Endpoint*> StorageNode(const std::string& name) const;
+  const residency::v1::StorageNodeSpec& NodeSpec(const std::string& name) const;
+  // The key service whose principal is `principal`, or nullptr.
+  const Endpoint* KeyServiceByPrincipal(const std::string& principal) const;
+  // The in-process server behind a key service (audit log, custodian).
+  key_service::KeyServiceServer* KeyServiceServer(const std::string& name);
+
+  // The certificate and key of `principal` ("residency://authority/cn"),
+  // issued by the world's CA on first use.
+  // The pointer stays valid as long as the world.
+  absl::StatusOr<const tls::Identity*> Identity(const std::string& principal);
+
+  // A channel from a party in jurisdiction `from`, presenting `principal`'s
+  // certificate, to a service; it crosses the link between the two
+  // jurisdictions.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
+      const std::string& from, const Endpoint& to, const std::string& principal);
+
+  std::vector<User>& users() { return users_; }
+  // `user`'s client for storage node `node` (empty: the population's),
+  // created on first use with the population's custody mode, key services
+  // and cache.
+  absl::StatusOr<client::Client*> ClientFor(User& user,
+                                            const std::string& node = "");
+  // From now on users reach storage node `node` at `address` (an insider's
+  // proxy, say): their clients for it are rebuilt on next use.
+  void RouteStorageNode(const std::string& node, const std::string& address);
+
+  // The content `user` stores as object `index` at `version`: its size
+  // drawn log-uniformly from the population's range, its bytes from the
+  // seed, the canary at the start and every 64 KiB.
+  std::string Content(const std::string& user, uint32_t index,
+                      uint64_t version) const;
+
+  // Where a provider that keeps plaintext (StorageNodeSpec.keeps_plaintext)
+  // keeps its readable copies: <node data dir>/plaintext/<owner>/<object>.
+  std::string PlaintextDir(const std::string& node) const;
+
+  // Stops every service (in-flight calls get a short grace period).
+  void Stop();
+
+ private:
+  World(const residency::v1::Scenario& scenario, std::string work_dir,
+        uint64_t seed);
+  absl::Status StartServices();
+  absl::Status StartUsers();
+
+  const residency::v1::Scenario& scenario_;
+  const std::string work_dir_;
+  const uint64_t seed_;
+  std::string canary_;
+  std::unique_ptr<tls::CertificateAuthority> ca_;
+  std::unique_ptr<Links> links_;
+  std::vector<Endpoint> key_services_;
+  std::vector<Endpoint> nodes_;
+  std::map<std::string, std::unique_ptr<key_service::KeyServiceServer>>
+      key_service_servers_;
+  std::map<std::string, std::unique_ptr<storage_node::StorageNodeServer>>
+      node_servers_;
+  std::map<std::string, std::string> node_routes_;
+  std::mutex mu_;  // Guards identities_ and users' client maps.
+  std::map<std::string, tls::Identity> identities_;
+  std::vector<User> users_;
+};
+
+}  // namespace residency::sim
+
+#endif  // RESIDENCY_SIM_WORLD_H_
