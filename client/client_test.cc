@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "key_service/server.h"
 #include "rpc/server.h"
+#include "sim/tampering_node.h"
 #include "storage_node/server.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -100,107 +101,7 @@ class Calls {
 
 constexpr char kUnwrap[] = "/residency.v1.KeyService/Unwrap";
 
-// An insider at the storage operator: a node in front of the real one that
-// edits what it serves. Put and Head pass through; Get answers according
-// to `mode`.
-class TamperingNode final : public v1::StorageNode::Service {
- public:
-  enum class Mode {
-    kHonest,
-    kFlipBit,          // one ciphertext bit flipped
-    kSwapCiphertext,   // another object's ciphertext behind this header
-    kOlderVersion,     // version 1 served when version 2 is asked for
-    kOlderRelabelled,  // version 1 served, its header relabelled as v2
-    kTruncate,         // the last ciphertext bytes dropped
-    kOtherOwner,       // another owner's header and ciphertext
-  };
-
-  TamperingNode(std::shared_ptr<grpc::Channel> alice_to_node,
-                std::shared_ptr<grpc::Channel> bob_to_node)
-      : alice_(v1::StorageNode::NewStub(std::move(alice_to_node))),
-        bob_(v1::StorageNode::NewStub(std::move(bob_to_node))) {}
-
-  void set_mode(Mode mode) { mode_ = mode; }
-
-  grpc::Status Put(grpc::ServerContext*,
-                   grpc::ServerReader<v1::PutRequest>* reader,
-                   v1::PutResponse* response) override {
-    grpc::ClientContext context;
-    auto writer = alice_->Put(&context, response);
-    v1::PutRequest message;
-    while (reader->Read(&message)) writer->Write(message);
-    writer->WritesDone();
-    return writer->Finish();
-  }
-
-  grpc::Status Head(grpc::ServerContext*, const v1::HeadRequest* request,
-                    v1::HeadResponse* response) override {
-    grpc::ClientContext context;
-    return alice_->Head(&context, *request, response);
-  }
-
-  grpc::Status Get(grpc::ServerContext*, const v1::GetRequest* request,
-                   grpc::ServerWriter<v1::GetResponse>* writer) override {
-    v1::GetRequest wanted = *request;
-    v1::GetResponse::Start start;
-    std::string data;
-    switch (mode_) {
-      case Mode::kOlderVersion:
-      case Mode::kOlderRelabelled:
-        wanted.mutable_object()->set_version(1);
-        break;
-      case Mode::kSwapCiphertext: {
-        v1::GetRequest other = wanted;
-        other.mutable_object()->set_object_id("other");
-        other.mutable_object()->set_version(0);
-        if (!Fetch(*alice_, other, nullptr, &data)) {
-          return grpc::Status(grpc::StatusCode::INTERNAL, "no other object");
-        }
-        break;
-      }
-      case Mode::kOtherOwner:
-        wanted.mutable_object()->set_owner("bob");
-        wanted.mutable_object()->set_version(0);
-        break;
-      default:
-        break;
-    }
-    std::string own;
-    auto& stub = mode_ == Mode::kOtherOwner ? *bob_ : *alice_;
-    if (!Fetch(stub, wanted, &start, &own)) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND, "not found");
-    }
-    if (mode_ != Mode::kSwapCiphertext) data = std::move(own);
-    if (mode_ == Mode::kFlipBit) data[data.size() / 2] ^= 0x04;
-    if (mode_ == Mode::kTruncate) data.resize(data.size() - 20);
-    if (mode_ == Mode::kOlderRelabelled) {
-      start.mutable_header()->mutable_object()->set_version(2);
-    }
-    v1::GetResponse message;
-    *message.mutable_start() = start;
-    writer->Write(message);
-    message.set_data(data);
-    writer->Write(message);
-    return grpc::Status::OK;
-  }
-
- private:
-  static bool Fetch(v1::StorageNode::Stub& stub, const v1::GetRequest& request,
-                    v1::GetResponse::Start* start, std::string* data) {
-    grpc::ClientContext context;
-    auto reader = stub.Get(&context, request);
-    v1::GetResponse message;
-    while (reader->Read(&message)) {
-      if (message.has_start() && start != nullptr) *start = message.start();
-      if (message.has_data()) *data += message.data();
-    }
-    return reader->Finish().ok();
-  }
-
-  std::unique_ptr<v1::StorageNode::Stub> alice_;
-  std::unique_ptr<v1::StorageNode::Stub> bob_;
-  std::atomic<Mode> mode_{Mode::kHonest};
-};
+using ::residency::sim::TamperingNode;
 
 class ClientTest : public ::testing::Test {
  protected:
@@ -388,9 +289,16 @@ class ClientTamperTest : public ClientTest {
     ASSERT_OK_AND_ASSIGN(tls::Identity bob, ca_->Issue("residency://user/bob"));
     ASSERT_OK_AND_ASSIGN(tls::Identity node,
                          ca_->Issue("residency://service/insider-node"));
+    // The insider reaches the real node as alice or bob.
+    std::map<std::string, std::shared_ptr<grpc::Channel>> to_node = {
+        {"alice",
+         *tls::MakeChannel(storage_node_->address(), alice.Material())},
+        {"bob", *tls::MakeChannel(storage_node_->address(), bob.Material())}};
     tampering_ = std::make_unique<TamperingNode>(
-        *tls::MakeChannel(storage_node_->address(), alice.Material()),
-        *tls::MakeChannel(storage_node_->address(), bob.Material()));
+        [to_node](const std::string& owner) -> std::shared_ptr<grpc::Channel> {
+          auto it = to_node.find(owner);
+          return it == to_node.end() ? nullptr : it->second;
+        });
     rpc::ServerOptions options;
     options.credentials = *tls::MakeServerCredentials(node.Material());
     options.services = {tampering_.get()};
@@ -415,10 +323,30 @@ class ClientTamperTest : public ClientTest {
     ClientTest::TearDown();
   }
 
-  // Reads alice's "doc" v2 through the insider; returns what came out.
+  // Reads alice's "doc" v2 through the insider; returns what came out. The
+  // insider swaps in alice's "other", serves "doc" v1, or bob's "doc".
   absl::Status ReadThroughInsider(TamperingNode::Mode mode,
                                   std::string* plaintext) {
-    tampering_->set_mode(mode);
+    TamperingNode::Tampering tampering;
+    tampering.mode = mode;
+    tampering.source.set_owner("alice");
+    switch (mode) {
+      case TamperingNode::Mode::kSwapCiphertext:
+        tampering.source.set_object_id("other");
+        break;
+      case TamperingNode::Mode::kOlderVersion:
+      case TamperingNode::Mode::kOlderRelabelled:
+        tampering.source.set_object_id("doc");
+        tampering.source.set_version(1);
+        break;
+      case TamperingNode::Mode::kOtherOwner:
+        tampering.source.set_owner("bob");
+        tampering.source.set_object_id("doc");
+        break;
+      default:
+        break;
+    }
+    tampering_->Serve(tampering);
     std::ostringstream out;
     absl::Status status = victim_->Get("doc", 2, out).status();
     *plaintext = out.str();

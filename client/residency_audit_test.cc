@@ -20,6 +20,10 @@
 // file, and a "client that forgot to encrypt" (PutSealed with plaintext)
 // whose marker must be found in the WAL while running and in table and
 // blob files after the restart.
+//
+// The scanner and the owner-side key recovery are sim/residency_scan.h,
+// which the simulator's audit phase uses too; the scanner's own tests are
+// in sim/residency_scan_test.cc.
 #include <stdlib.h>
 
 #include <algorithm>
@@ -50,6 +54,7 @@
 #include "key_service/server.h"
 #include "key_service/wrapped_key.h"
 #include "rpc/status.h"
+#include "sim/residency_scan.h"
 #include "storage_node/server.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -82,118 +87,17 @@ constexpr char kPolicy[] = R"pb(
   }
 )pb";
 
-// Bytes the scan looks for, with a name for the report. Never printed: a
-// needle may be key material.
-struct Needle {
-  std::string name;
-  std::string bytes;
-};
+using ::residency::sim::FileKind;
+using ::residency::sim::Hit;
+using ::residency::sim::Needle;
+using ::residency::sim::ScanResult;
 
-// One needle found in one file.
-struct Hit {
-  std::string needle;
-  std::string file;  // relative to the scanned root
-  uint64_t offset = 0;
-};
-
-struct ScanResult {
-  std::vector<Hit> hits;
-  std::vector<std::string> files;  // every regular file read, relative
-  uint64_t bytes = 0;
-
-  std::vector<Hit> HitsOf(absl::string_view needle) const {
-    std::vector<Hit> out;
-    for (const Hit& h : hits) {
-      if (h.needle == needle) out.push_back(h);
-    }
-    return out;
-  }
-  bool Found(absl::string_view needle) const { return !HitsOf(needle).empty(); }
-  // Hits whose needle name starts with `prefix`, as "needle in file@offset".
-  std::vector<std::string> Describe(absl::string_view prefix) const {
-    std::vector<std::string> out;
-    for (const Hit& h : hits) {
-      if (absl::StartsWith(h.needle, prefix)) {
-        out.push_back(absl::StrCat(h.needle, " in ", h.file, "@", h.offset));
-      }
-    }
-    return out;
-  }
-  // "14 files, 61.2 MB: blob 3, info-log 1, ..." for the test log.
-  std::string Summary() const;
-  bool HasFileMatching(
-      const std::function<bool(const std::string&)>& pred) const {
-    return std::any_of(files.begin(), files.end(), pred);
-  }
-};
-
-// What kind of RocksDB file a path is, from its name.
-std::string FileKind(const std::string& relative) {
-  const std::string name = fs::path(relative).filename().string();
-  if (absl::EndsWith(name, ".log")) return "wal";
-  if (absl::EndsWith(name, ".sst")) return "sst";
-  if (absl::EndsWith(name, ".blob")) return "blob";
-  if (absl::StartsWith(name, "MANIFEST-")) return "manifest";
-  if (absl::StartsWith(name, "OPTIONS-")) return "options";
-  if (name == "LOG" || absl::StartsWith(name, "LOG.old")) return "info-log";
-  return "other";
-}
-
-std::string ScanResult::Summary() const {
-  std::map<std::string, int> kinds;
-  for (const std::string& f : files) ++kinds[FileKind(f)];
-  return absl::StrCat(
-      files.size(), " files, ", absl::StrFormat("%.1f", bytes / 1e6),
-      " MB: ", absl::StrJoin(kinds, ", ", absl::PairFormatter(" ")));
-}
-
-// Reads every regular file under `root`, recursively and without following
-// symbolic links, and reports each occurrence of each needle. A file that
-// vanishes between listing and reading (RocksDB deletes obsolete files while
-// it runs) is skipped; any other failure to read fails the test.
+// The whole tree under `root` (sim::ScanTree); a scan that cannot run fails
+// the test.
 ScanResult Scan(const std::string& root, const std::vector<Needle>& needles) {
-  ScanResult result;
-  // Boyer-Moore-Horspool: the needles are 32 bytes and more, so a scan
-  // skips through the data instead of comparing at every byte.
-  using Searcher =
-      std::boyer_moore_horspool_searcher<std::string::const_iterator>;
-  std::vector<Searcher> searchers;
-  for (const Needle& needle : needles) {
-    EXPECT_FALSE(needle.bytes.empty()) << needle.name;
-    searchers.emplace_back(needle.bytes.begin(), needle.bytes.end());
-  }
-  std::error_code ec;
-  fs::recursive_directory_iterator it(root, ec), end;
-  EXPECT_FALSE(ec) << "cannot list " << root << ": " << ec.message();
-  for (; !ec && it != end; it.increment(ec)) {
-    const fs::path path = it->path();
-    std::error_code type_ec;
-    if (!fs::is_regular_file(fs::symlink_status(path, type_ec))) continue;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      EXPECT_FALSE(fs::exists(path)) << "cannot read " << path;
-      continue;
-    }
-    std::ostringstream contents;
-    contents << in.rdbuf();
-    const std::string data = std::move(contents).str();
-    const std::string relative = fs::relative(path, root).string();
-    result.files.push_back(relative);
-    result.bytes += data.size();
-    for (size_t i = 0; i < needles.size(); ++i) {
-      for (auto at = data.begin();;) {
-        at = std::search(at, data.end(), searchers[i]);
-        if (at == data.end()) break;
-        result.hits.push_back({needles[i].name, relative,
-                               static_cast<uint64_t>(at - data.begin())});
-        ++at;
-      }
-    }
-  }
-  // A vanished directory ends the walk early; anything else is a failure.
-  EXPECT_TRUE(!ec || ec == std::errc::no_such_file_or_directory)
-      << "walking " << root << ": " << ec.message();
-  return result;
+  absl::StatusOr<ScanResult> scan = sim::ScanTree(root, needles);
+  EXPECT_OK(scan.status());
+  return scan.ok() ? *std::move(scan) : ScanResult{};
 }
 
 std::string Hex(absl::string_view bytes) {
@@ -223,53 +127,6 @@ std::string RandomWithMarkers(size_t size, absl::string_view marker,
     out.replace(at, marker.size(), marker.data(), marker.size());
   }
   return out;
-}
-
-// The scanner itself: bytes planted anywhere in a nested tree, at any
-// alignment, are found with their file and offset; a tree without them
-// reports nothing.
-TEST(ResidencyScanTest, FindsPlantedBytesAnywhereInTheTree) {
-  char tmpl[] = "/tmp/residency_scan_test.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string root = tmpl;
-  fs::create_directories(root + "/a/b/c");
-  const std::string marker = MakeMarker("planted");
-  const std::string key = *crypto::RandomBytes(32);
-  {
-    std::ofstream(root + "/a/b/c/deep.bin", std::ios::binary)
-        << *crypto::RandomBytes(100001) << marker;
-    std::ofstream(root + "/top.bin", std::ios::binary)
-        << key << *crypto::RandomBytes(5000) << key;
-    std::ofstream(root + "/a/clean.bin", std::ios::binary)
-        << *crypto::RandomBytes(70000);
-    std::ofstream(root + "/a/b/empty", std::ios::binary);
-  }
-  const std::vector<Needle> needles = {{"marker", marker}, {"key", key}};
-  ScanResult scan = Scan(root, needles);
-  EXPECT_EQ(scan.files.size(), 4u);
-  ASSERT_EQ(scan.HitsOf("marker").size(), 1u);
-  EXPECT_EQ(scan.HitsOf("marker")[0].file, "a/b/c/deep.bin");
-  EXPECT_EQ(scan.HitsOf("marker")[0].offset, 100001u);
-  ASSERT_EQ(scan.HitsOf("key").size(), 2u);
-  EXPECT_EQ(scan.HitsOf("key")[0].file, "top.bin");
-  EXPECT_EQ(scan.HitsOf("key")[0].offset, 0u);
-  EXPECT_EQ(scan.HitsOf("key")[1].offset, 5032u);
-
-  // Every offset within a block of 64, in one file.
-  {
-    std::string data = *crypto::RandomBytes(64 * 100);
-    for (size_t i = 0; i < 64; ++i) {
-      data.replace(i * 100 + i % 64, key.size(), key);
-    }
-    std::ofstream(root + "/a/b/many.bin", std::ios::binary) << data;
-  }
-  EXPECT_EQ(Scan(root, needles).HitsOf("key").size(), 66u);
-
-  fs::remove(root + "/a/b/c/deep.bin");
-  fs::remove(root + "/top.bin");
-  fs::remove(root + "/a/b/many.bin");
-  EXPECT_THAT(Scan(root, needles).hits, ::testing::IsEmpty());
-  fs::remove_all(root);
 }
 
 // One key service of the audited world.
@@ -405,88 +262,54 @@ class ResidencyAuditTest : public ::testing::TestWithParam<CustodyMode> {
       const v1::ObjectHeader& header, const v1::WrappedKey& wrapped) {
     for (KeyServiceUnderAudit& ks : key_services_) {
       if (ks.server->principal() != wrapped.key_service()) continue;
-      v1::UnwrapRequest request;
-      request.mutable_metadata()->set_request_id("audit-unwrap");
-      request.mutable_metadata()->mutable_justification()->set_reason(
-          v1::Justification::CUSTOMER_INITIATED_ACCESS);
-      *request.mutable_wrapped_key() = wrapped;
-      *request.mutable_context() = header.object();
-      v1::UnwrapResponse response;
-      grpc::ClientContext context;
-      grpc::Status status = ks.stub->Unwrap(&context, request, &response);
-      if (!status.ok()) {
-        return absl::InternalError(
-            absl::StrCat("Unwrap at ", ks.name, ": ", status.error_message()));
-      }
-      return crypto::SecretBytes::CopyFrom(response.plaintext_key());
+      return sim::UnwrapAsOwner(*ks.stub, header, wrapped, "audit-unwrap");
     }
     return absl::InternalError(
         absl::StrCat("no key service is '", wrapped.key_service(), "'"));
   }
 
   // The data key of alice's stored object, and in e2e and split custody
-  // its two shares, as its owner gets them: the node's header, audited
-  // Unwraps at the key services, the device key. The key must open the
-  // stored ciphertext to `plaintext`, so the scan looks for the keys that
-  // really protect the objects.
+  // its two shares, as its owner gets them (sim::RecoverDataKey): the
+  // node's header, audited Unwraps at the key services, the device key.
+  // The key must open the stored ciphertext to `plaintext`, so the scan
+  // looks for the keys that really protect the objects.
   absl::StatusOr<std::vector<Needle>> KeysOf(const std::string& id,
                                              const std::string& plaintext) {
     absl::StatusOr<v1::ObjectInfo> info = client_->Head(id);
     if (!info.ok()) return info.status();
     const v1::ObjectHeader& header = info->header();
-    absl::StatusOr<std::string> context = crypto::EncodeObjectContext(
-        header.object().owner(), header.object().object_id(),
-        header.object().version());
-    if (!context.ok()) return context.status();
-    std::vector<Needle> out;
-    std::optional<crypto::SecretBytes> dek;
-    if (GetParam() == CustodyMode::kCustodian) {
-      if (header.custody_mode() != v1::CUSTODY_MODE_CUSTODIAN ||
-          header.wrapped_keys_size() != 1) {
-        return absl::InternalError(id + ": not a custodian header");
-      }
-      absl::StatusOr<crypto::SecretBytes> key =
-          UnwrapAtService(header, header.wrapped_keys(0));
-      if (!key.ok()) return key.status();
-      dek.emplace(*std::move(key));
-    } else {
-      if (header.wrapped_keys_size() != 2) {
-        return absl::InternalError(id + ": not a two-share header");
-      }
-      std::optional<crypto::SecretBytes> share[2];
-      for (const v1::WrappedKey& wrapped : header.wrapped_keys()) {
-        const uint32_t index = wrapped.share_index();
-        if (index != 1 && index != 2) {
-          return absl::InternalError(id + ": share index out of range");
-        }
-        absl::StatusOr<crypto::SecretBytes> key =
-            wrapped.wrapper() == v1::WrappedKey::DEVICE
-                ? key_service::UnwrapDataKey(device_key_->key, wrapped.key_id(),
-                                             wrapped.key_version(), *context,
-                                             wrapped.wrapped())
-                : UnwrapAtService(header, wrapped);
-        if (!key.ok()) return key.status();
-        out.push_back(
-            {absl::StrCat("share ", index, " ", id), std::string(key->view())});
-        share[index - 1].emplace(*std::move(key));
-      }
-      if (!share[0] || !share[1]) {
-        return absl::InternalError(id + ": a share is missing");
-      }
-      absl::StatusOr<crypto::SecretBytes> derived =
-          DeriveDataKey(GetParam(), *share[0], *share[1], *context);
-      if (!derived.ok()) return derived.status();
-      dek.emplace(*std::move(derived));
+    const v1::CustodyMode expected =
+        GetParam() == CustodyMode::kCustodian ? v1::CUSTODY_MODE_CUSTODIAN
+        : GetParam() == CustodyMode::kE2e     ? v1::CUSTODY_MODE_E2E
+                                              : v1::CUSTODY_MODE_SPLIT;
+    if (header.custody_mode() != expected) {
+      return absl::InternalError(id + ": stored in another custody mode");
+    }
+    absl::StatusOr<sim::RecoveredKeys> keys = sim::RecoverDataKey(
+        header,
+        [this](const v1::ObjectHeader& h, const v1::WrappedKey& w) {
+          return UnwrapAtService(h, w);
+        },
+        device_key_.get());
+    if (!keys.ok()) return keys.status();
+    if (keys->shares.size() !=
+        (GetParam() == CustodyMode::kCustodian ? 0u : 2u)) {
+      return absl::InternalError(id + ": unexpected number of shares");
     }
     absl::StatusOr<std::string> ciphertext = StoredCiphertext(id);
     if (!ciphertext.ok()) return ciphertext.status();
     absl::StatusOr<std::string> opened =
-        crypto::ChunkedDecrypt(*dek, *context, *ciphertext);
+        sim::OpenObject(keys->dek, header, *ciphertext);
     if (!opened.ok() || *opened != plaintext) {
       return absl::InternalError(
           id + ": the recovered data key does not open the stored object");
     }
-    out.push_back({"dek " + id, std::string(dek->view())});
+    std::vector<Needle> out;
+    for (auto& [index, share] : keys->shares) {
+      out.push_back(
+          Needle{absl::StrCat("share ", index, " ", id), std::move(share)});
+    }
+    out.push_back(Needle{"dek " + id, std::move(keys->dek)});
     return out;
   }
 
@@ -542,27 +365,28 @@ TEST_P(ResidencyAuditTest, NoCanaryDataKeyOrKekInAnyFileTheServersWrite) {
   ASSERT_OK(Put("canary/repeated", objects["canary/repeated"]));
 
   // What must not be found.
-  std::vector<Needle> needles = {{"canary", canary}};
+  std::vector<Needle> needles;
+  needles.push_back(Needle::Of("canary", canary));
   for (const auto& [id, data] : objects) {
     ASSERT_OK_AND_ASSIGN(std::vector<Needle> keys, KeysOf(id, data));
-    needles.insert(needles.end(), keys.begin(), keys.end());
+    for (Needle& key : keys) needles.push_back(std::move(key));
   }
   std::vector<std::vector<std::string>> keks;
   for (KeyServiceUnderAudit& ks : key_services_) {
     keks.push_back(KekMaterial(ks.server->custodian().keys()));
     ASSERT_EQ(keks.back().size(), 2u) << ks.name;
     for (size_t v = 0; v < keks.back().size(); ++v) {
-      needles.push_back(
-          {absl::StrCat("kek ", ks.name, " v", v + 1), keks.back()[v]});
+      needles.push_back(Needle::Of(absl::StrCat("kek ", ks.name, " v", v + 1),
+                                   keks.back()[v]));
     }
     ASSERT_OK_AND_ASSIGN(
         crypto::SecretBytes root,
         key_service::LoadOrCreateRootKey(ks.dir + "/root.key",
                                          /*create_if_missing=*/false));
-    needles.push_back({"root key " + ks.name, std::string(root.view())});
+    needles.push_back(Needle{"root key " + ks.name, std::move(root)});
   }
   if (device_key_ != nullptr) {
-    needles.push_back({"device key", std::string(device_key_->key.view())});
+    needles.push_back(Needle{"device key", device_key_->key.Clone()});
   }
 
   // Controls: what the node does store must be found. A slice from the
@@ -572,9 +396,9 @@ TEST_P(ResidencyAuditTest, NoCanaryDataKeyOrKekInAnyFileTheServersWrite) {
   // table files and large enough to go to blob files.
   ASSERT_OK_AND_ASSIGN(std::string stored, StoredCiphertext("canary/large"));
   needles.push_back(
-      {"control ciphertext", stored.substr(stored.size() / 2, 64)});
+      Needle::Of("control ciphertext", stored.substr(stored.size() / 2, 64)));
   const std::string unencrypted = MakeMarker("UNENCRYPTED");
-  needles.push_back({"control unencrypted", unencrypted});
+  needles.push_back(Needle::Of("control unencrypted", unencrypted));
   ASSERT_OK_AND_ASSIGN(v1::ObjectInfo model, client_->Head("canary/alone"));
   for (const size_t size : {size_t{1000}, size_t{300000}}) {
     v1::ObjectHeader header = model.header();
