@@ -1,7 +1,9 @@
 // Users' workloads through the real client library.
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -44,15 +46,26 @@ void KeepPlaintextCopy(World& world, const std::string& node,
 absl::Status PutAll(const residency::v1::Workload& workload, World& world,
                     Ledger& ledger) {
   const uint32_t count = world.scenario().population().objects_per_user();
-  const std::string node = world.scenario().population().storage_node();
+  // The workload's node, else the population's: a user may store with two
+  // providers, and keeps one record per node and object.
+  const std::string node = workload.storage_node().empty()
+                               ? world.scenario().population().storage_node()
+                               : workload.storage_node();
+  if (absl::Status s = world.StorageNode(node).status(); !s.ok()) return s;
   std::atomic<uint64_t> done{0};
   const uint64_t total = uint64_t{count} * world.users().size();
   ForEachUser(world, workload.concurrency(), [&](User& user) {
     absl::StatusOr<client::Client*> client = world.ClientFor(user, node);
     for (uint32_t k = 0; k < count; ++k) {
       const std::string id = absl::StrCat("obj-", k);
+      // This user's record of the object on this node, if any. Only this
+      // thread changes the user's records.
+      auto known = std::find_if(
+          user.objects.begin(), user.objects.end(),
+          [&](const Truth& t) { return t.node == node && t.object_id == id; });
+      const size_t slot = static_cast<size_t>(known - user.objects.begin());
       const uint64_t version =
-          user.objects.size() > k ? user.objects[k].version + 1 : 1;
+          known != user.objects.end() ? known->version + 1 : 1;
       const std::string data = world.Content(user.name, k, version);
       std::istringstream in(data);
       const absl::Time start = absl::Now();
@@ -65,8 +78,8 @@ absl::Status PutAll(const residency::v1::Workload& workload, World& world,
         Truth truth{user.name, id, stored->version(), data.size(),
                     Sha256(data), node};
         ledger.Update([&](Report&) {
-          if (user.objects.size() > k) {
-            user.objects[k] = truth;
+          if (slot < user.objects.size()) {
+            user.objects[slot] = truth;
           } else {
             user.objects.push_back(truth);
           }
@@ -81,8 +94,15 @@ absl::Status PutAll(const residency::v1::Workload& workload, World& world,
   });
   ledger.Update([&](Report& report) {
     for (const User& user : world.users()) {
+      // The same object version stored with two providers is one piece of
+      // the user's data, as exposure (Ledger::Exposed) counts it.
+      std::set<std::string> counted;
       uint64_t bytes = 0;
-      for (const Truth& t : user.objects) bytes += t.size;
+      for (const Truth& t : user.objects) {
+        const std::string key =
+            absl::StrCat(t.object_id, "/", t.version, "/", t.sha256);
+        if (counted.insert(key).second) bytes += t.size;
+      }
       report.user_bytes[user.name] = bytes;
     }
   });
