@@ -32,7 +32,9 @@ std::string Describe(const residency::v1::Phase& phase) {
     case residency::v1::Phase::kAudit:
       return "security audit of " + phase.audit().storage_node();
     case residency::v1::Phase::kInsider:
-      return "insider at " + phase.insider().storage_node();
+      return absl::StrCat(
+          "insider at ", phase.insider().storage_node(), " copies its data",
+          phase.insider().tamper() ? " and tampers with reads" : "");
     case residency::v1::Phase::kTap:
       return absl::StrCat("tap on ", phase.tap().a(), "-", phase.tap().b());
     default:
@@ -49,6 +51,10 @@ absl::Status RunPhase(const residency::v1::Phase& phase, World& world,
       return RunCompulsion(phase.compulsion(), world, ledger);
     case residency::v1::Phase::kKeyAction:
       return RunKeyAction(phase.key_action(), world, ledger);
+    case residency::v1::Phase::kAudit:
+      return RunAudit(phase.audit(), world, ledger);
+    case residency::v1::Phase::kInsider:
+      return RunInsiderDump(phase.insider(), world, ledger);
     default:
       return absl::UnimplementedError(
           absl::StrCat("this phase kind (", Describe(phase),

@@ -26,6 +26,17 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& compulsion,
 absl::Status RunKeyAction(const residency::v1::KeyAction& action, World& world,
                           Ledger& ledger);
 
+// A "secure and controllable" review: scans every file of a storage node's
+// data directory, while it runs, for the users' canary and for key bytes
+// (audit.cc).
+absl::Status RunAudit(const residency::v1::Audit& audit, World& world,
+                      Ledger& ledger);
+
+// An insider copies a storage node's data directory and, with `tamper`,
+// serves tampered answers to every user's reads (insider.cc).
+absl::Status RunInsiderDump(const residency::v1::InsiderDump& insider,
+                            World& world, Ledger& ledger);
+
 // After the last phase: what each storage operator holds without being
 // compelled (compulsion.cc).
 absl::Status RecordOperatorHoldings(World& world, Ledger& ledger);
