@@ -606,6 +606,22 @@ absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
         " for a request of '", absl::CHexEscape(asked.object_id()), "' v",
         asked.version())));
   }
+  // A node can serve an older version, genuine header and all, for "the
+  // latest"; the client catches that for the versions it wrote itself.
+  if (asked.version() == 0) {
+    uint64_t wrote = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = written_.find(asked.object_id());
+      if (it != written_.end()) wrote = it->second;
+    }
+    if (header.object().version() < wrote) {
+      return abandon(absl::DataLossError(absl::StrCat(
+          "the storage node answered with ", Describe(header.object()),
+          " as the latest version, but this client stored v", wrote,
+          ": an older version served in place of the newer one (rollback)")));
+    }
+  }
   absl::StatusOr<std::string> context_bytes = crypto::EncodeObjectContext(
       header.object().owner(), header.object().object_id(),
       header.object().version());

@@ -175,7 +175,10 @@ class Client {
       const residency::v1::ObjectHeader& header, std::istream& ciphertext);
 
   // Writes the plaintext of `object_id` (version 0: the latest) to `output`,
-  // or only `range` of it; returns the object's header.
+  // or only `range` of it; returns the object's header. A "latest" older
+  // than the last version this client itself stored is DATA_LOSS
+  // (rollback); a client that never wrote the object cannot tell an older
+  // version served as the latest from the latest.
   absl::StatusOr<residency::v1::ObjectHeader> Get(
       absl::string_view object_id, uint64_t version, std::ostream& output,
       std::optional<Range> range = std::nullopt,

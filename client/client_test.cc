@@ -399,6 +399,23 @@ TEST_F(ClientTamperTest, OlderVersionServedForANewerOneIsDataLoss) {
   EXPECT_TRUE(plaintext.empty());
 }
 
+TEST_F(ClientTamperTest, RollbackOfAVersionThisClientWroteIsDataLoss) {
+  // The victim writes "fresh" v1 and v2 through the insider (Puts pass
+  // through), then asks for the latest and is served v1 with its header.
+  ASSERT_OK(Put(*victim_, "fresh", "one").status());
+  ASSERT_OK(Put(*victim_, "fresh", "two").status());
+  TamperingNode::Tampering tampering;
+  tampering.mode = TamperingNode::Mode::kOlderVersion;
+  tampering.source.set_owner("alice");
+  tampering.source.set_object_id("fresh");
+  tampering.source.set_version(1);
+  tampering_->Serve(tampering);
+  std::ostringstream out;
+  EXPECT_THAT(victim_->Get("fresh", 0, out).status(),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("rollback")));
+  EXPECT_TRUE(out.str().empty());
+}
+
 TEST_F(ClientTamperTest, TruncatedCiphertextIsDataLoss) {
   std::string plaintext;
   EXPECT_THAT(ReadThroughInsider(TamperingNode::Mode::kTruncate, &plaintext),
