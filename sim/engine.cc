@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "sim/audit_trail.h"
 #include "sim/ledger.h"
 #include "sim/phases.h"
 #include "sim/world.h"
@@ -125,8 +126,21 @@ absl::StatusOr<Report> RunScenario(const residency::v1::Scenario& scenario,
     f["response_bytes"] += link.response_bytes;
   }
   Notes(**world, report);
-  report.Check(scenario.expectations());
+
+  // After the phases: an auditor reads and verifies every key service's
+  // audit log while the services run, then each stored log again offline
+  // once the world is stopped and the logs are closed (audit_trail.h).
+  absl::StatusOr<std::vector<AuditRead>> audit_reads =
+      ReadAuditLogs(**world, ledger);
+  if (!audit_reads.ok()) return audit_reads.status();
+  report.world = scenario.world();
+  report.population = scenario.population();
   (*world)->Stop();
+  world->reset();
+  if (options.after_stop) options.after_stop(options.work_dir);
+  VerifyStoredAuditLogs(*audit_reads, report);
+
+  report.Check(scenario.expectations());
   return report;
 }
 

@@ -9,6 +9,7 @@
 // decrypt, compared byte for byte with what users stored.
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 
@@ -25,6 +26,9 @@ struct RunOptions {
   std::ostream* progress = nullptr;
   // Replaces population.seed when non-zero.
   uint64_t seed = 0;
+  // Runs once every service has stopped and closed its stores, before the
+  // stored audit logs are verified offline: tests tamper with them here.
+  std::function<void(const std::string& work_dir)> after_stop;
 };
 
 // Runs every phase in order and returns the report with expectations

@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sim/data_flow.h"
 
 namespace residency::sim {
 namespace {
@@ -70,6 +71,135 @@ const char* OpName(residency::v1::Expectation::Op op) {
   }
 }
 
+// What crossed between parties (the diagram of the HTML report, as lines).
+void WriteTextDataFlow(const Report& r, std::ostream& out) {
+  const DataFlow flow = BuildDataFlow(r);
+  if (flow.edges.empty()) return;
+  out << "Data flows (what crossed between parties)\n";
+  auto name = [&](const std::string& id) {
+    const FlowNode* n = flow.Node(id);
+    return absl::StrCat(n->label, " (", n->jurisdiction, ")");
+  };
+  for (const FlowEdge& e : flow.edges) {
+    out << "  " << name(e.from) << " -> " << name(e.to) << ": " << e.label;
+    if (e.crosses) {
+      out << "  [crosses " << flow.Node(e.from)->jurisdiction << " -> "
+          << flow.Node(e.to)->jurisdiction << "]";
+    }
+    if (e.red) out << "  [! plaintext or keys to a third party]";
+    out << "\n";
+  }
+  out << "\n";
+}
+
+// What the auditor found in each key service's audit log.
+void WriteTextAudit(const Report& r, std::ostream& out) {
+  if (r.audit_logs.empty()) return;
+  out << "Audit logs (read by an auditor after the last phase, verified)\n";
+  for (const auto& [ks, f] : r.audit_logs) {
+    out << absl::StrFormat("  %s (%s): %d entries, %s\n", ks, f.jurisdiction,
+                           f.entries, f.verified ? "verified" : "NOT VERIFIED");
+    out << "    " << f.verification << "\n";
+    out << "    read by " << f.read_by << "\n";
+    auto decisions = r.audit.find(ks);
+    if (decisions != r.audit.end()) {
+      std::map<std::string, std::pair<uint64_t, uint64_t>> rows;
+      for (const auto& [decision, principals] : decisions->second) {
+        for (const auto& [principal, n] : principals) {
+          (decision == "ALLOW" ? rows[principal].first
+                               : rows[principal].second) += n;
+        }
+      }
+      out << absl::StrFormat("    %-24s %7s %7s\n", "principal", "ALLOW",
+                             "DENY");
+      for (const auto& [principal, n] : rows) {
+        out << absl::StrFormat("    %-24s %7d %7d\n", principal, n.first,
+                               n.second);
+      }
+    }
+    for (const auto& [principal, decisions] : f.third_party) {
+      for (const auto& [decision, rules] : decisions) {
+        for (const auto& [rule, n] : rules) {
+          out << absl::StrFormat(
+              "    third-party: %s %s %d request(s), rule \"%s\"\n",
+              decision == "ALLOW" ? "ALLOWED" : "DENIED", principal, n, rule);
+        }
+      }
+    }
+  }
+  out << "\n";
+}
+
+void WriteJsonAudit(const Report& r, std::ostream& out) {
+  out << "  \"findings\": [";
+  bool first = true;
+  for (const std::string& f : r.findings) {
+    out << (first ? "\n" : ",\n") << "    " << Json(f);
+    first = false;
+  }
+  out << "\n  ],\n  \"audit\": {";
+  first = true;
+  for (const auto& [ks, f] : r.audit_logs) {
+    out << (first ? "\n" : ",\n") << "    " << Json(ks) << ": {"
+        << "\"jurisdiction\": " << Json(f.jurisdiction)
+        << ", \"read_by\": " << Json(f.read_by)
+        << ", \"entries\": " << f.entries
+        << ", \"checkpoints\": " << f.checkpoints
+        << ", \"verified\": " << (f.verified ? "true" : "false")
+        << ", \"verification\": " << Json(f.verification)
+        << ", \"foreign_allowed\": " << f.foreign_allowed
+        << ",\n      \"decisions\": {";
+    first = false;
+    bool first_decision = true;
+    auto decisions = r.audit.find(ks);
+    if (decisions != r.audit.end()) {
+      for (const auto& [decision, principals] : decisions->second) {
+        out << (first_decision ? "" : ", ") << Json(decision) << ": {";
+        first_decision = false;
+        bool first_principal = true;
+        for (const auto& [principal, n] : principals) {
+          out << (first_principal ? "" : ", ") << Json(principal) << ": " << n;
+          first_principal = false;
+        }
+        out << "}";
+      }
+    }
+    out << "},\n      \"third_party\": [";
+    bool first_row = true;
+    for (const auto& [principal, decisions] : f.third_party) {
+      for (const auto& [decision, rules] : decisions) {
+        for (const auto& [rule, n] : rules) {
+          out << (first_row ? "" : ", ")
+              << "{\"principal\": " << Json(principal)
+              << ", \"decision\": " << Json(decision)
+              << ", \"rule\": " << Json(rule) << ", \"entries\": " << n << "}";
+          first_row = false;
+        }
+      }
+    }
+    out << "],\n      \"operations\": {";
+    bool first_principal = true;
+    for (const auto& [principal, ops] : f.operations) {
+      out << (first_principal ? "" : ", ") << Json(principal) << ": {";
+      first_principal = false;
+      bool first_op = true;
+      for (const auto& [op, outcomes] : ops) {
+        out << (first_op ? "" : ", ") << Json(op) << ": {";
+        first_op = false;
+        bool first_outcome = true;
+        for (const auto& [outcome, n] : outcomes) {
+          out << (first_outcome ? "" : ", ") << Json(outcome) << ": " << n;
+          first_outcome = false;
+        }
+        out << "}";
+      }
+      out << "}";
+    }
+    out << "}}";
+  }
+  out << "\n  },\n";
+}
+
 }  // namespace
 
 double Percentile(std::vector<double> values, double p) {
@@ -121,6 +251,45 @@ std::map<std::string, double> Report::Metrics() const {
         user_bytes.empty() ? 0 : sum_share / user_bytes.size();
   }
   for (const auto& [name, value] : extra) m[name] = value;
+  // Audit logs, as the auditor read them after the last phase: per key
+  // service, and summed over key services (to compare worlds whose key
+  // services differ).
+  for (const auto& [ks, decisions] : audit) {
+    for (const auto& [decision, principals] : decisions) {
+      for (const auto& [principal, n] : principals) {
+        m[absl::StrCat("audit_entries{decision=", decision,
+                       ",principal=", principal, "}")] +=
+            static_cast<double>(n);
+      }
+    }
+  }
+  for (const auto& [ks, decisions] : audit) {
+    double total = 0;
+    for (const auto& [decision, principals] : decisions) {
+      for (const auto& [principal, n] : principals) {
+        m[absl::StrCat("audit_entries{key_service=", ks, ",decision=", decision,
+                       ",principal=", principal, "}")] = static_cast<double>(n);
+        total += static_cast<double>(n);
+      }
+    }
+    m[Label("audit_entries", "key_service", ks)] = total;
+  }
+  for (const auto& [ks, f] : audit_logs) {
+    m[Label("audit_log_verified", "key_service", ks)] = f.verified ? 1 : 0;
+    m[Label("audit_checkpoints", "key_service", ks)] =
+        static_cast<double>(f.checkpoints);
+    m[Label("audit_foreign_allowed", "key_service", ks)] =
+        static_cast<double>(f.foreign_allowed);
+    for (const auto& [principal, decisions] : f.third_party) {
+      for (const auto& [decision, rules] : decisions) {
+        for (const auto& [rule, n] : rules) {
+          m[absl::StrCat("audit_third_party{key_service=", ks,
+                         ",decision=", decision, ",principal=", principal,
+                         ",rule=", rule, "}")] = static_cast<double>(n);
+        }
+      }
+    }
+  }
   for (const auto& [link, figures] : links) {
     for (const auto& [name, value] : figures) {
       m[Label(absl::StrCat("link_", name), "link", link)] = value;
@@ -246,6 +415,10 @@ void WriteTextReport(const Report& r, std::ostream& out) {
     }
     out << "\n";
   }
+  WriteTextDataFlow(r, out);
+  WriteTextAudit(r, out);
+  for (const std::string& f : r.findings) out << "FINDING: " << f << "\n";
+  if (!r.findings.empty()) out << "\n";
   for (const std::string& note : r.notes) out << "Note: " << note << "\n";
   if (!r.notes.empty()) out << "\n";
 
@@ -291,7 +464,9 @@ void WriteJsonReport(const Report& r, std::ostream& out) {
     out << (first ? "\n" : ",\n") << "    " << Json(note);
     first = false;
   }
-  out << "\n  ],\n  \"expectations\": [";
+  out << "\n  ],\n";
+  WriteJsonAudit(r, out);
+  out << "  \"expectations\": [";
   first = true;
   for (const ExpectationResult& e : r.expectations) {
     out << (first ? "\n" : ",\n") << "    {\"name\": "

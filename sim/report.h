@@ -37,6 +37,37 @@ struct OperationStats {
   std::vector<double> latencies_ms;
 };
 
+// What an auditor found in one key service's audit log after the last phase
+// (sim/audit_trail.h): read as an auditor would, and verified with the key
+// service's own verifier (key_service/audit_verifier.h).
+struct AuditLogFindings {
+  std::string jurisdiction;  // the key service's
+  // "ReadAuditLog as operator/auditor (SECURITY_AUDIT)", or "in-process: ..."
+  // when the service's policy lets no auditor read it.
+  std::string read_by;
+  uint64_t entries = 0;
+  uint64_t checkpoints = 0;
+  // Both the stream the auditor read and the stored log, checked offline
+  // after the service closed it against the stream's last checkpoint:
+  // entry hashes, the hash chain and every Ed25519 checkpoint signature.
+  bool verified = false;
+  // "OK: 40 entries, ..." or the first problem the verifier found.
+  std::string verification;
+  // Third-party requests (justification THIRD_PARTY_DATA_REQUEST, or any
+  // request of an authority): principal ("authority/cn") -> "ALLOW"/"DENY"
+  // -> deciding rule -> entries.
+  std::map<std::string, std::map<std::string, std::map<std::string, uint64_t>>>
+      third_party;
+  // Principal -> operation ("unwrap", "export_key") -> outcome -> entries,
+  // where the outcome is "granted" (allowed and answered OK), "failed"
+  // (allowed, then refused by key state) or "denied" (by policy).
+  std::map<std::string, std::map<std::string, std::map<std::string, uint64_t>>>
+      operations;
+  // Allowed third-party requests from an authority of another jurisdiction
+  // than the key service's.
+  uint64_t foreign_allowed = 0;
+};
+
 struct ExpectationResult {
   residency::v1::Expectation expectation;
   bool found = false;    // the metric exists in this report
@@ -75,6 +106,16 @@ struct Report {
 
   std::vector<ExpectationResult> expectations;
 
+  // --- Audit logs, findings and the world, for reports and comparisons ---
+  // Key service -> what its audit log shows (also summed up in `audit`).
+  std::map<std::string, AuditLogFindings> audit_logs;
+  // Findings that need attention, one line each ("us-custodian (US) ALLOWED
+  // 8 requests of authority/cn under rule maintenance-access").
+  std::vector<std::string> findings;
+  // The scenario's world and population: diagrams and --compare.
+  residency::v1::World world;
+  residency::v1::Population population;
+
   // Every figure as name -> value (see sim/README.md for the names).
   std::map<std::string, double> Metrics() const;
   // Evaluates `expectations` into this->expectations; true if all pass.
@@ -87,6 +128,12 @@ double Percentile(std::vector<double> values, double p);
 
 void WriteTextReport(const Report& report, std::ostream& out);
 void WriteJsonReport(const Report& report, std::ostream& out);
+// One self-contained page (inline CSS and SVG, no scripts or external
+// assets): tables, a data-flow diagram across jurisdictions and latency
+// charts. Every string from the scenario is HTML-escaped.
+void WriteHtmlReport(const Report& report, std::ostream& out);
+// Markdown for a pull request, with a Mermaid flowchart of the data flow.
+void WriteMarkdownReport(const Report& report, std::ostream& out);
 
 }  // namespace residency::sim
 

@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "sim/compare.h"
 #include "sim/engine.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
@@ -28,7 +29,14 @@ ABSL_FLAG(std::string, scenario_file, "",
           "(proto/residency/v1/scenario.proto)");
 ABSL_FLAG(bool, list, false, "list the built-in scenarios and exit");
 ABSL_FLAG(std::string, report, "text",
-          "report format: text (a table for the terminal) or json");
+          "report format: text (tables for the terminal), json (for CI and "
+          "diffs), html (one self-contained page with a data-flow diagram "
+          "and latency charts; use with --out) or markdown (md: for a pull "
+          "request, with a Mermaid diagram)");
+ABSL_FLAG(std::string, compare, "",
+          "A,B: run built-ins A and B (each in its own work directory) and "
+          "report, in the --report format, what changed in the world and "
+          "every metric that differs, exposure first");
 ABSL_FLAG(std::string, out, "",
           "write the report to this file instead of standard output");
 ABSL_FLAG(uint64_t, seed, 0,
@@ -83,7 +91,9 @@ int main(int argc, char** argv) {
       "obtained.\n\n"
       "  sim/run --scenario=gov_request\n"
       "  sim/run --list\n"
-      "  sim/run --scenario_file=my.textproto --report=json --out=r.json\n\n"
+      "  sim/run --scenario_file=my.textproto --report=json --out=r.json\n"
+      "  sim/run --scenario=escrow_backdoor --report=html --out=r.html\n"
+      "  sim/run --compare=gov_request,key_relocation\n\n"
       "Exit status: 0 every expectation met; 1 an expectation failed (the "
       "report names it); 2 usage error; 3 the run itself failed.");
   if (std::string bad = UnknownFlag(argc, argv); !bad.empty()) {
@@ -107,19 +117,48 @@ int main(int argc, char** argv) {
 
   const std::string name = absl::GetFlag(FLAGS_scenario);
   const std::string file = absl::GetFlag(FLAGS_scenario_file);
-  if (name.empty() == file.empty()) {
-    return Usage("give exactly one of --scenario=NAME and --scenario_file=PATH");
+  const std::string compare = absl::GetFlag(FLAGS_compare);
+  const int given = static_cast<int>(!name.empty()) +
+                    static_cast<int>(!file.empty()) +
+                    static_cast<int>(!compare.empty());
+  if (given != 1) {
+    return Usage(
+        "give exactly one of --scenario=NAME, --scenario_file=PATH and "
+        "--compare=A,B");
   }
-  const std::string format = absl::GetFlag(FLAGS_report);
-  if (format != "text" && format != "json") {
-    return Usage(absl::StrCat("--report=", format, " is not text or json"));
+  std::string format = absl::GetFlag(FLAGS_report);
+  if (format == "md") format = "markdown";
+  if (format != "text" && format != "json" && format != "html" &&
+      format != "markdown") {
+    return Usage(absl::StrCat("--report=", format,
+                              " is not text, json, html or markdown"));
   }
-  absl::StatusOr<residency::v1::Scenario> scenario =
-      file.empty() ? residency::sim::LoadBuiltinScenario(name)
-                   : residency::sim::LoadScenarioFile(file);
-  if (!scenario.ok()) {
-    std::cerr << "sim: " << scenario.status().message() << "\n";
-    return kUsage;
+  // The scenarios to run: one, or the two of --compare.
+  std::vector<residency::v1::Scenario> scenarios;
+  if (!compare.empty()) {
+    std::vector<std::string> names = absl::StrSplit(compare, ',');
+    if (names.size() != 2 || names[0].empty() || names[1].empty()) {
+      return Usage(absl::StrCat("--compare=", compare,
+                                " must name two built-ins: --compare=A,B"));
+    }
+    for (const std::string& n : names) {
+      absl::StatusOr<residency::v1::Scenario> s =
+          residency::sim::LoadBuiltinScenario(n);
+      if (!s.ok()) {
+        std::cerr << "sim: " << s.status().message() << "\n";
+        return kUsage;
+      }
+      scenarios.push_back(*std::move(s));
+    }
+  } else {
+    absl::StatusOr<residency::v1::Scenario> scenario =
+        file.empty() ? residency::sim::LoadBuiltinScenario(name)
+                     : residency::sim::LoadScenarioFile(file);
+    if (!scenario.ok()) {
+      std::cerr << "sim: " << scenario.status().message() << "\n";
+      return kUsage;
+    }
+    scenarios.push_back(*std::move(scenario));
   }
 
   std::string work_dir = absl::GetFlag(FLAGS_work_dir);
@@ -142,21 +181,42 @@ int main(int argc, char** argv) {
     }
   }
 
-  residency::sim::RunOptions options;
-  options.work_dir = work_dir;
-  options.progress = absl::GetFlag(FLAGS_quiet) ? nullptr : &std::cerr;
-  options.seed = absl::GetFlag(FLAGS_seed);
-  absl::StatusOr<residency::sim::Report> report =
-      residency::sim::RunScenario(*scenario, options);
+  // Each scenario in its own directory when comparing (A/ and B/ names).
+  std::vector<residency::sim::Report> reports;
+  absl::Status failed;
+  for (size_t i = 0; i < scenarios.size() && failed.ok(); ++i) {
+    residency::sim::RunOptions options;
+    options.work_dir = work_dir;
+    if (scenarios.size() > 1) {
+      options.work_dir = absl::StrCat(work_dir, "/", i == 0 ? "a-" : "b-",
+                                      scenarios[i].name());
+      std::error_code ec;
+      fs::create_directories(options.work_dir, ec);
+    }
+    options.progress = absl::GetFlag(FLAGS_quiet) ? nullptr : &std::cerr;
+    options.seed = absl::GetFlag(FLAGS_seed);
+    if (options.progress != nullptr && scenarios.size() > 1) {
+      std::cerr << "[sim] == " << scenarios[i].name() << " ==" << std::endl;
+    }
+    absl::StatusOr<residency::sim::Report> report =
+        residency::sim::RunScenario(scenarios[i], options);
+    if (!report.ok()) {
+      failed = absl::Status(
+          report.status().code(),
+          absl::StrCat(scenarios[i].name(), ": ", report.status().message()));
+    } else {
+      reports.push_back(*std::move(report));
+    }
+  }
   if (remove_work_dir) {
     std::error_code ec;
     fs::remove_all(work_dir, ec);
   } else {
     std::cerr << "sim: data directories kept in " << work_dir << "\n";
   }
-  if (!report.ok()) {
-    std::cerr << "sim: the scenario could not run: "
-              << report.status().ToString() << "\n";
+  if (!failed.ok()) {
+    std::cerr << "sim: the scenario could not run: " << failed.ToString()
+              << "\n";
     return kRunFailed;
   }
 
@@ -170,14 +230,42 @@ int main(int argc, char** argv) {
     }
     out = &file_out;
   }
-  if (format == "json") {
-    residency::sim::WriteJsonReport(*report, *out);
+  if (reports.size() == 2) {
+    const residency::sim::Comparison comparison =
+        residency::sim::Compare(reports[0], reports[1]);
+    if (format == "json") {
+      residency::sim::WriteJsonComparison(comparison, *out);
+    } else if (format == "html") {
+      residency::sim::WriteHtmlComparison(comparison, *out);
+    } else if (format == "markdown") {
+      residency::sim::WriteMarkdownComparison(comparison, *out);
+    } else {
+      residency::sim::WriteTextComparison(comparison, *out);
+    }
+  } else if (format == "json") {
+    residency::sim::WriteJsonReport(reports[0], *out);
+  } else if (format == "html") {
+    residency::sim::WriteHtmlReport(reports[0], *out);
+  } else if (format == "markdown") {
+    residency::sim::WriteMarkdownReport(reports[0], *out);
   } else {
-    residency::sim::WriteTextReport(*report, *out);
+    residency::sim::WriteTextReport(reports[0], *out);
   }
   out->flush();
-  for (const residency::sim::ExpectationResult& e : report->expectations) {
-    if (!e.passed) return kExpectationsFailed;
+  if (!*out) {
+    std::cerr << "sim: cannot write the report\n";
+    return kRunFailed;
   }
-  return 0;
+  int exit_status = 0;
+  for (const residency::sim::Report& report : reports) {
+    for (const residency::sim::ExpectationResult& e : report.expectations) {
+      if (e.passed) continue;
+      exit_status = kExpectationsFailed;
+      if (reports.size() > 1) {
+        std::cerr << "sim: " << report.scenario
+                  << ": expectation failed: " << e.expectation.name() << "\n";
+      }
+    }
+  }
+  return exit_status;
 }

@@ -1,0 +1,237 @@
+// An auditor reads every key service's audit log after the last phase and
+// verifies it with the key service's own verifier (see audit_trail.h).
+#include "sim/audit_trail.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "key_service/audit_signer.h"
+#include "key_service/audit_verifier.h"
+#include "key_service/policy.h"
+#include "key_service/server.h"
+#include "residency/v1/key_service.grpc.pb.h"
+#include "rpc/status.h"
+
+namespace residency::sim {
+namespace {
+
+using ::residency::v1::AuditEntry;
+using ::residency::v1::ReadAuditLogResponse;
+
+constexpr absl::string_view kScheme = "residency://";
+constexpr absl::string_view kAuthority = "residency://authority/";
+
+std::string ShortPrincipal(absl::string_view principal) {
+  if (absl::StartsWith(principal, kScheme))
+    principal.remove_prefix(kScheme.size());
+  return std::string(principal);
+}
+
+// "OPERATION_EXPORT_KEY" -> "export_key".
+std::string OperationName(residency::v1::Operation operation) {
+  std::string name = residency::v1::Operation_Name(operation);
+  if (absl::StartsWith(name, "OPERATION_")) name = name.substr(10);
+  return absl::AsciiStrToLower(name);
+}
+
+// The jurisdiction of an authority's principal ("CN"), or "" for others.
+std::string AuthorityJurisdiction(absl::string_view principal) {
+  if (!absl::StartsWith(principal, kAuthority)) return "";
+  return absl::AsciiStrToUpper(principal.substr(kAuthority.size()));
+}
+
+// Counts what one entry shows.
+void Count(const AuditEntry& entry, const std::string& key_service,
+           Report& report) {
+  AuditLogFindings& f = report.audit_logs[key_service];
+  const std::string principal = ShortPrincipal(entry.principal());
+  const std::string decision = entry.decision() == AuditEntry::ALLOW ? "ALLOW"
+                               : entry.decision() == AuditEntry::DENY
+                                   ? "DENY"
+                                   : "UNSPECIFIED";
+  ++f.entries;
+  ++report.audit[key_service][decision][principal];
+  const char* outcome = entry.decision() != AuditEntry::ALLOW ? "denied"
+                        : entry.status_code() == 0            ? "granted"
+                                                              : "failed";
+  ++f.operations[principal][OperationName(entry.operation())][outcome];
+  const std::string authority = AuthorityJurisdiction(entry.principal());
+  const bool third_party =
+      entry.justification().reason() ==
+          residency::v1::Justification::THIRD_PARTY_DATA_REQUEST ||
+      !authority.empty();
+  if (!third_party) return;
+  ++f.third_party[principal][decision][entry.rule()];
+  if (entry.decision() == AuditEntry::ALLOW && !authority.empty() &&
+      authority != f.jurisdiction) {
+    ++f.foreign_allowed;
+  }
+}
+
+// Reads `name`'s log into `sink`: through ReadAuditLog as the auditor when
+// the policy allows it, else from the in-process service. Sets `read_by`.
+absl::Status ReadLog(World& world, const Endpoint& ks,
+                     key_service::KeyServiceServer& server,
+                     const key_service::AuditSink& sink, std::string* read_by) {
+  key_service::PolicyRequest ask;
+  ask.principal = kAuditorPrincipal;
+  ask.operation = residency::v1::OPERATION_READ_AUDIT_LOG;
+  ask.reason = residency::v1::Justification::SECURITY_AUDIT;
+  const key_service::PolicyDecision decision =
+      server.custodian().policy().Decide(ask);
+  if (!decision.allowed) {
+    *read_by = absl::StrCat(
+        "in-process (the policy lets no auditor call ReadAuditLog: ",
+        decision.rule, ")");
+    return server.custodian().audit().Read(/*start_sequence=*/1,
+                                           /*max_entries=*/0, sink);
+  }
+  *read_by = absl::StrCat("ReadAuditLog as ", ShortPrincipal(kAuditorPrincipal),
+                          " (SECURITY_AUDIT, rule ", decision.rule, ")");
+  // The auditor works inside the service's jurisdiction: no link crossed.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      world.Channel(ks.jurisdiction, ks, kAuditorPrincipal);
+  if (!channel.ok()) return channel.status();
+  auto stub = residency::v1::KeyService::NewStub(*channel);
+  residency::v1::ReadAuditLogRequest request;
+  request.mutable_metadata()->set_request_id("audit-" + ks.name);
+  request.mutable_metadata()->mutable_justification()->set_reason(
+      residency::v1::Justification::SECURITY_AUDIT);
+  request.set_start_sequence(1);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(2)));
+  auto reader = stub->ReadAuditLog(&context, request);
+  ReadAuditLogResponse item;
+  bool more = true;
+  while (more && reader->Read(&item)) more = sink(item);
+  if (!more) context.TryCancel();
+  absl::Status status = rpc::FromGrpcStatus(reader->Finish());
+  if (!more && status.ok()) status = absl::CancelledError("read stopped");
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<AuditRead>> ReadAuditLogs(World& world,
+                                                     Ledger& ledger) {
+  std::vector<AuditRead> reads;
+  for (const Endpoint& ks : world.key_services()) {
+    key_service::KeyServiceServer* server = world.KeyServiceServer(ks.name);
+    if (server == nullptr) continue;
+    AuditRead read;
+    read.key_service = ks.name;
+    read.store_dir = ks.data_dir + "/audit";
+    absl::StatusOr<std::string> key =
+        key_service::ParsePublicKeyPem(server->audit_public_key_pem());
+    if (!key.ok()) return key.status();
+    read.public_key = *key;
+
+    Report counted;  // filled by the sink, merged under the ledger's lock
+    counted.audit_logs[ks.name].jurisdiction = ks.jurisdiction;
+    key_service::AuditVerifier verifier(read.public_key);
+    absl::Status verified;
+    const key_service::AuditSink sink = [&](const ReadAuditLogResponse& item) {
+      if (verified.ok()) verified = verifier.Add(item);
+      if (item.has_entry()) Count(item.entry(), ks.name, counted);
+      if (item.has_checkpoint()) read.checkpoint = item.checkpoint();
+      return true;
+    };
+    std::string read_by;
+    const absl::Time start = absl::Now();
+    absl::Status status = ReadLog(world, ks, *server, sink, &read_by);
+    ledger.Record("read_audit_log", status, absl::Now() - start);
+    if (verified.ok()) verified = verifier.Finish();
+    read.stream =
+        !status.ok()
+            ? absl::Status(status.code(),
+                           absl::StrCat("reading the log: ", status.message()))
+            : verified;
+    if (!read.stream.ok()) read.checkpoint.reset();
+    AuditLogFindings& f = counted.audit_logs[ks.name];
+    f.read_by = read_by;
+    f.checkpoints = verifier.checkpoints_verified();
+    ledger.Update([&](Report& report) {
+      report.audit_logs[ks.name] = f;
+      for (const auto& [decision, principals] : counted.audit[ks.name]) {
+        for (const auto& [principal, n] : principals) {
+          report.audit[ks.name][decision][principal] += n;
+        }
+      }
+    });
+    ledger.Progress(absl::StrCat("  auditor read ", f.entries,
+                                 " audit entries of ", ks.name, " (", read_by,
+                                 ")"));
+    reads.push_back(std::move(read));
+  }
+  return reads;
+}
+
+void VerifyStoredAuditLogs(const std::vector<AuditRead>& reads,
+                           Report& report) {
+  for (const AuditRead& read : reads) {
+    AuditLogFindings& f = report.audit_logs[read.key_service];
+    if (!read.stream.ok()) {
+      f.verified = false;
+      f.verification = absl::StrCat("the log as read does not verify: ",
+                                    read.stream.message());
+    } else {
+      absl::StatusOr<key_service::AuditVerification> stored =
+          key_service::VerifyAuditDirectory(read.store_dir, read.public_key,
+                                            read.checkpoint);
+      f.verified = stored.ok();
+      if (stored.ok()) {
+        f.checkpoints = stored->checkpoints;
+        f.verification = stored->Summary();
+      } else {
+        f.verification = absl::StrCat("the stored log does not verify: ",
+                                      stored.status().message());
+      }
+    }
+    if (!f.verified) {
+      report.findings.push_back(
+          absl::StrCat("the audit log of ", read.key_service,
+                       " does NOT verify: ", f.verification));
+    }
+    if (f.foreign_allowed == 0) continue;
+    for (const auto& [principal, decisions] : f.third_party) {
+      const std::string j =
+          AuthorityJurisdiction(absl::StrCat(kScheme, principal));
+      auto allowed = decisions.find("ALLOW");
+      if (j.empty() || j == f.jurisdiction || allowed == decisions.end()) {
+        continue;
+      }
+      uint64_t n = 0;
+      std::vector<std::string> rules;
+      for (const auto& [rule, count] : allowed->second) {
+        n += count;
+        rules.push_back(absl::StrCat("\"", rule, "\""));
+      }
+      std::vector<std::string> what;
+      auto ops = f.operations.find(principal);
+      if (ops != f.operations.end()) {
+        for (const auto& [op, outcomes] : ops->second) {
+          auto granted = outcomes.find("granted");
+          if (granted != outcomes.end()) {
+            what.push_back(absl::StrCat(op, " ", granted->second));
+          }
+        }
+      }
+      report.findings.push_back(absl::StrCat(
+          read.key_service, " (", f.jurisdiction, ") ALLOWED ", n,
+          " request(s) of ", principal, " under rule ",
+          absl::StrJoin(rules, ", "),
+          what.empty()
+              ? ""
+              : absl::StrCat(" (granted: ", absl::StrJoin(what, ", "), ")"),
+          ": a custodian in ", f.jurisdiction, " obeys the authority of ", j,
+          ", and its audit log says so"));
+    }
+  }
+}
+
+}  // namespace residency::sim
