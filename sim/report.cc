@@ -246,6 +246,8 @@ void WriteTextReport(const Report& r, std::ostream& out) {
     }
     out << "\n";
   }
+  WriteTimelinesText(r, out);
+  WriteTapsText(r, out);
   for (const std::string& note : r.notes) out << "Note: " << note << "\n";
   if (!r.notes.empty()) out << "\n";
 
@@ -291,7 +293,9 @@ void WriteJsonReport(const Report& r, std::ostream& out) {
     out << (first ? "\n" : ",\n") << "    " << Json(note);
     first = false;
   }
-  out << "\n  ],\n  \"expectations\": [";
+  out << "\n  ],\n  ";
+  WriteTrafficJson(r, out);
+  out << ",\n  \"expectations\": [";
   first = true;
   for (const ExpectationResult& e : r.expectations) {
     out << (first ? "\n" : ",\n") << "    {\"name\": "
