@@ -43,11 +43,17 @@ std::string Describe(const residency::v1::Phase& phase) {
   }
 }
 
-absl::Status RunPhase(const residency::v1::Phase& phase, World& world,
-                      Ledger& ledger) {
+// `label` names the phase in operation names: its name, or "phase-N".
+absl::Status RunPhase(const residency::v1::Phase& phase,
+                      const std::string& label, World& world, Ledger& ledger) {
   switch (phase.action_case()) {
     case residency::v1::Phase::kWorkload:
+      if (phase.workload().kind() == residency::v1::Workload::MIXED) {
+        return RunMixed(label, phase.workload(), world, ledger);
+      }
       return RunWorkload(phase.workload(), world, ledger);
+    case residency::v1::Phase::kTap:
+      return RunTap(phase.tap(), world, ledger);
     case residency::v1::Phase::kCompulsion:
       return RunCompulsion(phase.compulsion(), world, ledger);
     case residency::v1::Phase::kKeyAction:
@@ -107,12 +113,15 @@ absl::StatusOr<Report> RunScenario(const residency::v1::Scenario& scenario,
     ++index;
     ledger.Progress(absl::StrCat("phase ", index, "/", scenario.phases_size(),
                                  " ", phase.name(), ": ", Describe(phase)));
-    if (absl::Status s = RunPhase(phase, **world, ledger); !s.ok()) {
+    const std::string label =
+        phase.name().empty() ? absl::StrCat("phase-", index) : phase.name();
+    if (absl::Status s = RunPhase(phase, label, **world, ledger); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("phase ", index, " (",
                                                  phase.name(), "): ",
                                                  s.message()));
     }
   }
+  if (absl::Status s = FinishTaps(**world, ledger); !s.ok()) return s;
   report.seconds = absl::ToDoubleSeconds(absl::Now() - start);
   if (absl::Status s = RecordOperatorHoldings(**world, ledger); !s.ok()) {
     return s;

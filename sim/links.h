@@ -6,13 +6,16 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "residency/v1/scenario.pb.h"
+#include "sim/tap_stats.h"
 #include "tls/credentials.h"
 
 namespace residency::sim {
@@ -84,13 +87,25 @@ struct LinkStats {
 // gets a perfect link: a plain channel, no interceptor, not counted. When
 // World.links names a pair twice, the first entry is used.
 //
+// Taps: Tap() arms a tap on one link, which from then on records what
+// crosses it (TapStats: calls per method, message sizes, timing, and, from
+// inside the messages, the owners and object versions they name, the data
+// keys in responses, and whether any message contains a given canary) until
+// Untap() hands the record over. The tap reads the serialized messages the
+// interceptor sees, before TLS (see TapStats for what a real tap sees).
+// Responses are read only for methods of services compiled into this
+// binary, as for response_bytes. Tapping costs a copy and a scan of every
+// message on the link; an untapped link pays nothing.
+//
 // Thread-safe. Channels may outlive this object.
 //
 // Example:
 //   Links links(world, seed);
 //   auto channel = links.Channel("CN", "US", address, material);
 //   links.Start();  // as the first phase begins
+//   links.Tap("CN", "US", canary);
 //   ... calls on *channel ...
+//   absl::StatusOr<TapStats> tapped = links.Untap("CN", "US");
 //   for (const LinkStats& s : links.Stats()) ...
 class Links {
  public:
@@ -105,6 +120,18 @@ class Links {
   // construction, if never called). The engine calls it as the first phase
   // begins, so that setting up the world is not partitioned.
   void Start();
+  // Time since the latest Start() (or construction): the clock partition
+  // windows and taps count on.
+  absl::Duration Elapsed() const;
+
+  // How the stretch of Elapsed() time from `begin` to `end` (an operation's
+  // start and finish) meets the partition windows of the link between
+  // `from` and `to`: kWholly when one window holds all of it (every call
+  // made in it failed), kPartly when it meets a window otherwise, kNone
+  // when it meets none (and for a perfect link).
+  enum class Overlap { kNone, kPartly, kWholly };
+  Overlap PartitionOverlap(const std::string& from, const std::string& to,
+                           absl::Duration begin, absl::Duration end) const;
 
   // An mTLS channel (tls::MakeChannelCredentials, 8 MiB receive limit) from
   // a party in jurisdiction `from` to the service at `address` in
@@ -117,12 +144,29 @@ class Links {
   // One entry per World.links entry, in the same order.
   std::vector<LinkStats> Stats() const;
 
+  // Arms a tap on the link between `a` and `b` (either order; the first
+  // World.links entry joining them): calls that start from now on are
+  // recorded, and their messages are scanned for `canary` (empty: not
+  // scanned). NOT_FOUND when World.links has no such link (a perfect link
+  // has no interceptor to tap: give the pair a LinkSpec, latency 0 if need
+  // be); FAILED_PRECONDITION when that link is tapped already.
+  absl::Status Tap(const std::string& a, const std::string& b,
+                   const std::string& canary);
+  // Disarms the tap on the link between `a` and `b` and returns what it
+  // recorded; NOT_FOUND when none is armed. The record is taken as it
+  // stands: what calls still under way do afterwards is not in it.
+  absl::StatusOr<TapStats> Untap(const std::string& a, const std::string& b);
+  // Disarms every tap, returning their records in World.links order.
+  std::vector<TapStats> UntapAll();
+
  private:
   // The link `from` and `to` cross, or nullptr for a perfect one.
   std::shared_ptr<internal::LinkState> Find(const std::string& from,
                                             const std::string& to) const;
 
   std::vector<std::shared_ptr<internal::LinkState>> links_;
+  // Clock origin of Elapsed() (steady_clock ticks), as in every LinkState.
+  std::atomic<int64_t> start_{0};
 };
 
 }  // namespace residency::sim

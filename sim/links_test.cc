@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -183,7 +184,8 @@ class LinksTest : public ::testing::Test {
 
   // A client-streaming call: a start and `chunks` data messages.
   grpc::Status Put(const std::shared_ptr<grpc::Channel>& channel, int chunks,
-                   int* writes_accepted = nullptr) {
+                   int* writes_accepted = nullptr,
+                   const std::string& payload = std::string(5000, 'p')) {
     grpc::ClientContext context;
     Deadline(context);
     v1::PutResponse response;
@@ -192,7 +194,7 @@ class LinksTest : public ::testing::Test {
     *requests[0].mutable_start()->mutable_header()->mutable_object() =
         Ref("doc");
     for (int i = 0; i < chunks; ++i) {
-      requests.emplace_back().set_data(std::string(5000, 'p'));
+      requests.emplace_back().set_data(payload);
     }
     int accepted = 0;
     uint64_t sent = 0;
@@ -501,6 +503,164 @@ TEST_F(LinksTest, ChannelRejectsAnEmptyAddress) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(links.Channel("CN", "CN", "", alice_),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// Taps.
+
+constexpr char kHead[] = "/residency.v1.StorageNode/Head";
+constexpr char kGet[] = "/residency.v1.StorageNode/Get";
+constexpr char kPut[] = "/residency.v1.StorageNode/Put";
+constexpr char kCanary[] = "RESIDENCY-CANARY-0123456789abcdef";
+
+uint64_t Sum(const std::map<uint64_t, uint64_t>& histogram) {
+  uint64_t n = 0;
+  for (const auto& [bound, count] : histogram) n += count;
+  return n;
+}
+
+TEST_F(LinksTest, TapRecordsCallsMessagesSizesAndTimingPerMethod) {
+  Links links(World(R"pb(links { a: "CN" b: "US" latency_ms: 1 })pb"),
+              /*seed=*/1);
+  auto first = Channel(links, "CN", "US");
+  auto second = Channel(links, "US", "CN");
+  ASSERT_TRUE(Head(first).ok());  // Before the tap: not recorded.
+  ASSERT_OK(links.Tap("US", "CN", kCanary));
+  request_bytes_ = response_bytes_ = 0;
+  ASSERT_TRUE(Head(first).ok());
+  ASSERT_TRUE(Head(second, "other").ok());
+  ASSERT_TRUE(Get(first).ok());
+  ASSERT_TRUE(Put(first, /*chunks=*/2).ok());
+  ASSERT_OK_AND_ASSIGN(TapStats tap, links.Untap("CN", "US"));
+  const uint64_t sent = request_bytes_, received = response_bytes_;
+  ASSERT_TRUE(Head(first).ok());  // After: not in the record.
+
+  EXPECT_EQ(tap.link, "CN-US");
+  EXPECT_EQ(tap.calls(), 4u);
+  EXPECT_EQ(tap.connections, 2u);
+  ASSERT_EQ(tap.methods.size(), 3u);
+  const TapMethodStats& head = tap.methods.at(kHead);
+  EXPECT_EQ(head.calls, 2u);
+  EXPECT_EQ(head.request_messages, 2u);
+  EXPECT_EQ(head.response_messages, 2u);
+  EXPECT_LT(head.min_request_bytes, head.max_request_bytes);  // "doc", "other"
+  const TapMethodStats& get = tap.methods.at(kGet);
+  EXPECT_EQ(get.calls, 1u);
+  EXPECT_EQ(get.request_messages, 1u);
+  EXPECT_EQ(get.response_messages, 1u + FakeNode::kGetDataMessages);
+  const TapMethodStats& put = tap.methods.at(kPut);
+  EXPECT_EQ(put.request_messages, 3u);
+  EXPECT_EQ(put.response_messages, 1u);
+  EXPECT_GT(put.max_request_bytes, 5000u);
+  // The same bytes the link counts, message for message.
+  EXPECT_EQ(tap.request_bytes(), sent);
+  EXPECT_EQ(tap.response_bytes(), received);
+  EXPECT_EQ(Sum(tap.message_sizes),
+            2u + 2 + 1 + (1 + FakeNode::kGetDataMessages) + 3 + 1);
+  // Get's 3000-byte data messages; Put's 5000-byte ones.
+  EXPECT_EQ(tap.message_sizes.at(4096), uint64_t{FakeNode::kGetDataMessages});
+  EXPECT_EQ(tap.message_sizes.at(16384), 2u);
+  uint64_t over_time = 0;
+  for (uint64_t n : tap.calls_over_time) over_time += n;
+  EXPECT_EQ(over_time, 4u);
+  EXPECT_LE(tap.start_ms, tap.end_ms);
+  // Inside: every call names alice; two object versions.
+  ASSERT_EQ(tap.owners.size(), 1u);
+  EXPECT_EQ(tap.owners.at("alice").calls, 4u);
+  EXPECT_EQ(tap.object_versions, 2u);
+  EXPECT_EQ(tap.canary_hits, 0u);
+  EXPECT_EQ(tap.data_keys, 0u);
+}
+
+TEST_F(LinksTest, TapFindsTheCanaryInRequestsAndInResponses) {
+  Links links(World(R"pb(links { a: "CN" b: "US" })pb"), /*seed=*/1);
+  auto channel = Channel(links, "CN", "US");
+
+  ASSERT_OK(links.Tap("CN", "US", kCanary));
+  ASSERT_TRUE(Put(channel, /*chunks=*/2).ok());
+  ASSERT_TRUE(Get(channel).ok());
+  ASSERT_OK_AND_ASSIGN(TapStats clean, links.Untap("CN", "US"));
+  EXPECT_EQ(clean.canary_hits, 0u);
+  EXPECT_EQ(clean.canary_bytes, 0u);
+
+  // Plaintext marked with the canary, in both data messages of a Put.
+  const std::string plaintext =
+      std::string(100, 'p') + kCanary + std::string(4000, 'p');
+  ASSERT_OK(links.Tap("CN", "US", kCanary));
+  ASSERT_TRUE(Put(channel, /*chunks=*/2, nullptr, plaintext).ok());
+  ASSERT_OK_AND_ASSIGN(TapStats leaked, links.Untap("CN", "US"));
+  EXPECT_EQ(leaked.canary_hits, 2u);
+  EXPECT_EQ(leaked.canary_bytes, 2 * (plaintext.size() + 3));  // tag, length
+
+  // In responses: FakeNode's Get data is 'c' bytes.
+  ASSERT_OK(links.Tap("CN", "US", std::string(64, 'c')));
+  ASSERT_TRUE(Get(channel).ok());
+  ASSERT_OK_AND_ASSIGN(TapStats answered, links.Untap("CN", "US"));
+  EXPECT_EQ(answered.canary_hits, uint64_t{FakeNode::kGetDataMessages});
+}
+
+TEST_F(LinksTest, TapRecordsNothingOfCallsTheLinkFails) {
+  Links links(World(R"pb(links {
+                           a: "CN"
+                           b: "US"
+                           partitions { start_ms: 0 end_ms: 600000 }
+                         })pb"),
+              /*seed=*/1);
+  auto channel = Channel(links, "CN", "US");
+  ASSERT_OK(links.Tap("CN", "US", kCanary));
+  EXPECT_EQ(Head(channel).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Put(channel, 1, nullptr, kCanary).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  ASSERT_OK_AND_ASSIGN(TapStats tap, links.Untap("CN", "US"));
+  EXPECT_EQ(links.Stats()[0].partitioned, 2u);
+  EXPECT_EQ(tap.calls(), 0u);
+  EXPECT_TRUE(tap.message_sizes.empty());
+  EXPECT_EQ(tap.canary_hits, 0u);
+}
+
+TEST(LinksOverlapTest, SaysHowAStretchOfTimeMeetsTheWindows) {
+  Links links(World(R"pb(links {
+                           a: "CN"
+                           b: "US"
+                           partitions { start_ms: 1000 end_ms: 2000 }
+                           partitions { start_ms: 5000 end_ms: 6000 }
+                         })pb"),
+              /*seed=*/1);
+  const auto overlap = [&](const std::string& from, const std::string& to,
+                           int begin_ms, int end_ms) {
+    return links.PartitionOverlap(from, to, absl::Milliseconds(begin_ms),
+                                  absl::Milliseconds(end_ms));
+  };
+  using O = Links::Overlap;
+  EXPECT_EQ(overlap("CN", "US", 0, 999), O::kNone);
+  EXPECT_EQ(overlap("CN", "US", 0, 1000), O::kPartly);
+  EXPECT_EQ(overlap("US", "CN", 1000, 1999), O::kWholly);
+  EXPECT_EQ(overlap("CN", "US", 1500, 2000), O::kPartly);
+  EXPECT_EQ(overlap("CN", "US", 2000, 4999), O::kNone);
+  EXPECT_EQ(overlap("CN", "US", 900, 6100), O::kPartly);
+  EXPECT_EQ(overlap("CN", "US", 5000, 5001), O::kWholly);
+  // Perfect links are never partitioned.
+  EXPECT_EQ(overlap("CN", "CN", 1500, 1600), O::kNone);
+  EXPECT_EQ(overlap("CN", "EU", 1500, 1600), O::kNone);
+}
+
+TEST_F(LinksTest, TapNeedsALinkAndTakesOneTapPerLink) {
+  Links links(World(R"pb(links { a: "CN" b: "US" }
+                         links { a: "CN" b: "EU" })pb"),
+              /*seed=*/1);
+  // A perfect link has no interceptor to tap.
+  EXPECT_THAT(links.Tap("US", "EU", kCanary),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("LinkSpec")));
+  EXPECT_THAT(links.Untap("CN", "US"), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK(links.Tap("CN", "US", kCanary));
+  EXPECT_THAT(links.Tap("US", "CN", kCanary),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK(links.Tap("EU", "CN", ""));
+  std::vector<TapStats> all = links.UntapAll();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].link, "CN-US");
+  EXPECT_EQ(all[1].link, "CN-EU");
+  EXPECT_TRUE(links.UntapAll().empty());
+  EXPECT_THAT(links.Untap("CN", "US"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace

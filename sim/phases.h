@@ -6,6 +6,8 @@
 // status) only when it cannot run at all; refusals and errors the parties
 // meet are results, recorded in the ledger.
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "residency/v1/scenario.pb.h"
 #include "sim/ledger.h"
@@ -16,6 +18,23 @@ namespace residency::sim {
 // Users through the client library (workload.cc).
 absl::Status RunWorkload(const residency::v1::Workload& workload, World& world,
                          Ledger& ledger);
+
+// MIXED: users read and write for workload.duration_ms (mixed.cc). Records
+// operations "get@<label>" and "put@<label>", a Timeline, and per operation
+// ops_, ok_ and availability_ figures _during_partition (wholly inside a
+// partition window of a link it crosses), _outside_partition (meeting
+// none) and _at_partition_edge (the rest).
+absl::Status RunMixed(const std::string& label,
+                      const residency::v1::Workload& workload, World& world,
+                      Ledger& ledger);
+
+// Arms a tap on a link, first collecting any tap an earlier phase armed
+// (tap.cc).
+absl::Status RunTap(const residency::v1::NetworkTap& tap, World& world,
+                    Ledger& ledger);
+// Collects every armed tap into the report: actor "tap/<link>", tap_*
+// metrics, a note (tap.cc). The engine calls it after the last phase.
+absl::Status FinishTaps(World& world, Ledger& ledger);
 
 // An authority compels operators in its jurisdiction and asks every key
 // service; decrypts whatever opens (compulsion.cc).

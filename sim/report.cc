@@ -419,6 +419,8 @@ void WriteTextReport(const Report& r, std::ostream& out) {
   WriteTextAudit(r, out);
   for (const std::string& f : r.findings) out << "FINDING: " << f << "\n";
   if (!r.findings.empty()) out << "\n";
+  WriteTimelinesText(r, out);
+  WriteTapsText(r, out);
   for (const std::string& note : r.notes) out << "Note: " << note << "\n";
   if (!r.notes.empty()) out << "\n";
 
@@ -466,7 +468,9 @@ void WriteJsonReport(const Report& r, std::ostream& out) {
   }
   out << "\n  ],\n";
   WriteJsonAudit(r, out);
-  out << "  \"expectations\": [";
+  out << "  ";
+  WriteTrafficJson(r, out);
+  out << ",\n  \"expectations\": [";
   first = true;
   for (const ExpectationResult& e : r.expectations) {
     out << (first ? "\n" : ",\n") << "    {\"name\": "

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "residency/v1/scenario.pb.h"
+#include "sim/tap_stats.h"
 
 namespace residency::sim {
 
@@ -68,6 +69,30 @@ struct AuditLogFindings {
   uint64_t foreign_allowed = 0;
 };
 
+// Availability over time of one MIXED workload phase (sim/mixed.cc): what
+// the operations that started in each bucket got.
+struct TimelineBucket {
+  uint64_t get_ok = 0;
+  uint64_t get_failed = 0;
+  uint64_t put_ok = 0;
+  uint64_t put_failed = 0;
+  // The bucket's time meets a partition window of a link the phase's
+  // operations cross.
+  bool partitioned = false;
+};
+
+struct Timeline {
+  std::string phase;
+  // Its operations ("get@no-cache", "put@no-cache").
+  std::string get_op;
+  std::string put_op;
+  // When the phase began, in ms since the first phase began (the clock of
+  // partition windows).
+  double start_ms = 0;
+  double bucket_ms = 250;
+  std::vector<TimelineBucket> buckets;
+};
+
 struct ExpectationResult {
   residency::v1::Expectation expectation;
   bool found = false;    // the metric exists in this report
@@ -99,6 +124,10 @@ struct Report {
   // Per link ("CN-US"): calls, lost, partitioned, request_bytes,
   // response_bytes.
   std::map<std::string, std::map<std::string, double>> links;
+  // One per MIXED workload phase, in phase order.
+  std::vector<Timeline> timelines;
+  // One per tap, in the order they were collected (sim/tap.cc).
+  std::vector<TapStats> taps;
   // Figures phases add under their own names (see sim/README.md).
   std::map<std::string, double> extra;
   // Free-form findings, one line each ("what metadata alone reveals").
@@ -134,6 +163,15 @@ void WriteJsonReport(const Report& report, std::ostream& out);
 void WriteHtmlReport(const Report& report, std::ostream& out);
 // Markdown for a pull request, with a Mermaid flowchart of the data flow.
 void WriteMarkdownReport(const Report& report, std::ostream& out);
+
+// The parts of both reports on timelines and taps (report_traffic.cc).
+// Text: an availability-over-time line per MIXED phase, a summary per tap;
+// nothing when there are none.
+void WriteTimelinesText(const Report& report, std::ostream& out);
+void WriteTapsText(const Report& report, std::ostream& out);
+// JSON: `"timelines": [...], "taps": [...]` members (no leading or
+// trailing comma), for WriteJsonReport's object.
+void WriteTrafficJson(const Report& report, std::ostream& out);
 
 }  // namespace residency::sim
 

@@ -206,13 +206,16 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> World::Channel(
   return links_->Channel(from, to.jurisdiction, address, (*id)->Material());
 }
 
-absl::StatusOr<client::Client*> World::ClientFor(User& user,
-                                                 const std::string& node) {
+absl::StatusOr<client::Client*> World::ClientFor(
+    User& user, const std::string& node,
+    std::optional<uint32_t> data_key_cache) {
   const auto& population = scenario_.population();
   const std::string name = node.empty() ? population.storage_node() : node;
+  const uint32_t cache = data_key_cache.value_or(population.data_key_cache());
+  const std::pair<std::string, uint32_t> key(name, cache);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = user.clients.find(name);
+    auto it = user.clients.find(key);
     if (it != user.clients.end()) return it->second.get();
   }
   client::ClientOptions options;
@@ -244,14 +247,14 @@ absl::StatusOr<client::Client*> World::ClientFor(User& user,
     if (!device.ok()) return device.status();
     options.device_key = *std::move(device);
   }
-  options.cache.max_entries = population.data_key_cache();
+  options.cache.max_entries = cache;
   options.deadline = absl::Seconds(20);
   options.retry.max_attempts = 2;
   absl::StatusOr<std::unique_ptr<client::Client>> created =
       client::Client::Create(std::move(options));
   if (!created.ok()) return created.status();
   std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = user.clients[name];
+  auto& slot = user.clients[key];
   if (slot == nullptr) slot = *std::move(created);
   return slot.get();
 }
@@ -260,7 +263,11 @@ void World::RouteStorageNode(const std::string& node,
                              const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   node_routes_[node] = address;
-  for (User& user : users_) user.clients.erase(node);
+  for (User& user : users_) {
+    for (auto it = user.clients.begin(); it != user.clients.end();) {
+      it = it->first.first == node ? user.clients.erase(it) : std::next(it);
+    }
+  }
 }
 
 std::string World::Content(const std::string& user, uint32_t index,

@@ -12,7 +12,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -53,8 +55,9 @@ struct Truth {
 struct User {
   std::string name;       // "user-1"
   std::string principal;  // "residency://user/user-1"
-  // By storage node name; see World::ClientFor.
-  std::map<std::string, std::unique_ptr<client::Client>> clients;
+  // By storage node name and data-key cache entries; see World::ClientFor.
+  std::map<std::pair<std::string, uint32_t>, std::unique_ptr<client::Client>>
+      clients;
   // The latest version of each object the user stored, in order of first
   // store.
   std::vector<Truth> objects;
@@ -103,10 +106,15 @@ class World {
 
   std::vector<User>& users() { return users_; }
   // `user`'s client for storage node `node` (empty: the population's),
-  // created on first use with the population's custody mode, key services
-  // and cache.
-  absl::StatusOr<client::Client*> ClientFor(User& user,
-                                            const std::string& node = "");
+  // created on first use with the population's custody mode and key
+  // services, and a data-key cache of `data_key_cache` entries (nullopt:
+  // the population's). Clients with different caches are different clients
+  // (their own channels, their own caches); each lives as long as the world,
+  // so a cache filled in one phase is still warm in the next phase that
+  // asks for the same size.
+  absl::StatusOr<client::Client*> ClientFor(
+      User& user, const std::string& node = "",
+      std::optional<uint32_t> data_key_cache = std::nullopt);
   // From now on users reach storage node `node` at `address` (an insider's
   // proxy, say): their clients for it are rebuilt on next use.
   void RouteStorageNode(const std::string& node, const std::string& address);
