@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -72,6 +74,16 @@ std::string UnknownFlag(int argc, char** argv) {
     if (!absl::StartsWith(arg, "-")) continue;
     arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
     absl::string_view name = arg.substr(0, arg.find('='));
+    // absl's own flags (--help, --helpfull, --flagfile, ...) are handled by
+    // ParseCommandLine and not in the registry.
+    static constexpr absl::string_view kAbslFlags[] = {
+        "help",     "helpfull",   "helpshort", "helppackage",
+        "helpon",   "helpmatch",  "version",   "only_check_args",
+        "flagfile", "fromenv",    "tryfromenv", "undefok"};
+    if (std::find(std::begin(kAbslFlags), std::end(kAbslFlags), name) !=
+        std::end(kAbslFlags)) {
+      continue;
+    }
     if (absl::FindCommandLineFlag(name) != nullptr) continue;
     if (absl::StartsWith(name, "no") &&
         absl::FindCommandLineFlag(name.substr(2)) != nullptr) {
