@@ -87,10 +87,7 @@ absl::Status RunMixed(const std::string& label,
                       const residency::v1::Workload& workload, World& world,
                       Ledger& ledger) {
   const auto& population = world.scenario().population();
-  const std::optional<uint32_t> cache =
-      workload.data_key_cache() == 0
-          ? std::nullopt
-          : std::optional<uint32_t>(workload.data_key_cache());
+  const std::optional<uint32_t> cache = CacheOf(workload);
   const std::string get_op = "get@" + label;
   const std::string put_op = "put@" + label;
   const std::string new_node = workload.storage_node().empty()

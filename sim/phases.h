@@ -6,6 +6,8 @@
 // status) only when it cannot run at all; refusals and errors the parties
 // meet are results, recorded in the ledger.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -14,6 +16,10 @@
 #include "sim/world.h"
 
 namespace residency::sim {
+
+// The data-key cache a workload phase asks for: workload.data_key_cache, or
+// nullopt (the population's) when it is 0 (workload.cc).
+std::optional<uint32_t> CacheOf(const residency::v1::Workload& workload);
 
 // Users through the client library (workload.cc).
 absl::Status RunWorkload(const residency::v1::Workload& workload, World& world,

@@ -256,13 +256,25 @@ class Validator {
       case v1::Phase::kInsider:
         return KnownNode(field + ".insider.storage_node",
                          phase.insider().storage_node());
-      case v1::Phase::kTap:
-        for (const std::string* j : {&phase.tap().a(), &phase.tap().b()}) {
+      case v1::Phase::kTap: {
+        const auto& tap = phase.tap();
+        for (const std::string* j : {&tap.a(), &tap.b()}) {
           if (absl::Status s = Jurisdiction(field + ".tap", *j); !s.ok()) {
             return s;
           }
         }
-        return absl::OkStatus();
+        // A tap sits on a link's interceptor: the pair needs a link.
+        for (const auto& link : s_.world().links()) {
+          if ((link.a() == tap.a() && link.b() == tap.b()) ||
+              (link.a() == tap.b() && link.b() == tap.a())) {
+            return absl::OkStatus();
+          }
+        }
+        return Error(field + ".tap",
+                     absl::StrCat("names ", tap.a(), "-", tap.b(),
+                                  ", which world.links lacks (add a link, "
+                                  "latency_ms: 0 if need be)"));
+      }
       case v1::Phase::kKeyAction:
         if (phase.key_action().kind() == v1::KeyAction::KIND_UNSPECIFIED) {
           return Error(field + ".key_action.kind", "is not set");

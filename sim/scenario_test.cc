@@ -113,6 +113,20 @@ TEST(ScenarioTest, ExpectationNeedsAnOperator) {
                        HasSubstr("expectations[0].op")));
 }
 
+TEST(ScenarioTest, TapNeedsALink) {
+  const std::string text =
+      GovRequest() + "phases { name: \"tap\" tap { a: \"CN\" b: \"US\" } }\n";
+  EXPECT_OK(ParseScenario(text, "s").status());
+  EXPECT_THAT(
+      ParseScenario(absl::StrReplaceAll(
+                        text, {{"  links { a: \"CN\" b: \"US\" latency_ms: 40 "
+                                "jitter_ms: 10 }\n",
+                                ""}}),
+                    "s"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("phases[3].tap"), HasSubstr("CN-US"))));
+}
+
 TEST(ScenarioTest, MissingFileIsNotFound) {
   EXPECT_THAT(LoadScenarioFile("/nonexistent/s.textproto"),
               StatusIs(absl::StatusCode::kNotFound,

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -55,7 +56,8 @@ absl::Status PutAll(const residency::v1::Workload& workload, World& world,
   std::atomic<uint64_t> done{0};
   const uint64_t total = uint64_t{count} * world.users().size();
   ForEachUser(world, workload.concurrency(), [&](User& user) {
-    absl::StatusOr<client::Client*> client = world.ClientFor(user, node);
+    absl::StatusOr<client::Client*> client =
+        world.ClientFor(user, node, CacheOf(workload));
     for (uint32_t k = 0; k < count; ++k) {
       const std::string id = absl::StrCat("obj-", k);
       // This user's record of the object on this node, if any. Only this
@@ -116,7 +118,7 @@ absl::Status GetAll(const residency::v1::Workload& workload, World& world,
       std::ostringstream out;
       const absl::Time start = absl::Now();
       absl::StatusOr<client::Client*> client =
-          world.ClientFor(user, truth.node);
+          world.ClientFor(user, truth.node, CacheOf(workload));
       absl::StatusOr<residency::v1::ObjectHeader> header =
           client.ok() ? (*client)->Get(truth.object_id, 0, out)
                       : absl::StatusOr<residency::v1::ObjectHeader>(
@@ -131,6 +133,11 @@ absl::Status GetAll(const residency::v1::Workload& workload, World& world,
 }
 
 }  // namespace
+
+std::optional<uint32_t> CacheOf(const residency::v1::Workload& workload) {
+  if (workload.data_key_cache() == 0) return std::nullopt;
+  return workload.data_key_cache();
+}
 
 absl::Status RunWorkload(const residency::v1::Workload& workload, World& world,
                          Ledger& ledger) {
