@@ -177,21 +177,6 @@ std::string Passed(const Report& r) {
                             " expectations FAILED");
 }
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 std::string JsonValue(const std::optional<double>& v) {
   if (!v.has_value() || !std::isfinite(*v)) return "null";
   return Value(v);
@@ -319,8 +304,8 @@ void WriteJsonComparison(const Comparison& c, std::ostream& out) {
     bool passed = true;
     for (const ExpectationResult& e : r.expectations)
       passed = passed && e.passed;
-    return absl::StrCat("{\"scenario\": ", JsonString(r.scenario),
-                        ", \"title\": ", JsonString(r.title),
+    return absl::StrCat("{\"scenario\": ", JsonQuote(r.scenario),
+                        ", \"title\": ", JsonQuote(r.title),
                         ", \"seed\": ", r.seed,
                         ", \"passed\": ", passed ? "true" : "false", "}");
   };
@@ -328,23 +313,23 @@ void WriteJsonComparison(const Comparison& c, std::ostream& out) {
       << ",\n  \"world_changes\": [";
   for (size_t i = 0; i < c.changed.size(); ++i) {
     out << (i ? ",\n" : "\n")
-        << "    {\"aspect\": " << JsonString(c.changed[i].name)
-        << ", \"a\": " << JsonString(c.changed[i].a)
-        << ", \"b\": " << JsonString(c.changed[i].b) << "}";
+        << "    {\"aspect\": " << JsonQuote(c.changed[i].name)
+        << ", \"a\": " << JsonQuote(c.changed[i].a)
+        << ", \"b\": " << JsonQuote(c.changed[i].b) << "}";
   }
   out << "\n  ],\n  \"unchanged\": [";
   for (size_t i = 0; i < c.unchanged.size(); ++i) {
-    out << (i ? ", " : "") << JsonString(c.unchanged[i]);
+    out << (i ? ", " : "") << JsonQuote(c.unchanged[i]);
   }
   out << "],\n  \"why\": [";
   for (size_t i = 0; i < c.why.size(); ++i) {
-    out << (i ? ",\n" : "\n") << "    " << JsonString(c.why[i]);
+    out << (i ? ",\n" : "\n") << "    " << JsonQuote(c.why[i]);
   }
   out << "\n  ],\n  \"metrics\": [";
   for (size_t i = 0; i < c.rows.size(); ++i) {
     const Comparison::Row& row = c.rows[i];
-    out << (i ? ",\n" : "\n") << "    {\"name\": " << JsonString(row.metric)
-        << ", \"group\": " << JsonString(Comparison::Groups()[row.group])
+    out << (i ? ",\n" : "\n") << "    {\"name\": " << JsonQuote(row.metric)
+        << ", \"group\": " << JsonQuote(Comparison::Groups()[row.group])
         << ", \"a\": " << JsonValue(row.a) << ", \"b\": " << JsonValue(row.b)
         << "}";
   }

@@ -23,52 +23,11 @@ std::string Bytes(double bytes) {
   return absl::StrFormat("%.0f B", bytes);
 }
 
-std::string Json(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string Number(double v) {
   if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
     return absl::StrFormat("%.0f", v);
   }
   return absl::StrFormat("%.6g", v);
-}
-
-const char* OpName(residency::v1::Expectation::Op op) {
-  switch (op) {
-    case residency::v1::Expectation::EQ:
-      return "==";
-    case residency::v1::Expectation::LE:
-      return "<=";
-    case residency::v1::Expectation::GE:
-      return ">=";
-    case residency::v1::Expectation::LT:
-      return "<";
-    case residency::v1::Expectation::GT:
-      return ">";
-    default:
-      return "?";
-  }
 }
 
 // What crossed between parties (the diagram of the HTML report, as lines).
@@ -134,19 +93,19 @@ void WriteJsonAudit(const Report& r, std::ostream& out) {
   out << "  \"findings\": [";
   bool first = true;
   for (const std::string& f : r.findings) {
-    out << (first ? "\n" : ",\n") << "    " << Json(f);
+    out << (first ? "\n" : ",\n") << "    " << JsonQuote(f);
     first = false;
   }
   out << "\n  ],\n  \"audit\": {";
   first = true;
   for (const auto& [ks, f] : r.audit_logs) {
-    out << (first ? "\n" : ",\n") << "    " << Json(ks) << ": {"
-        << "\"jurisdiction\": " << Json(f.jurisdiction)
-        << ", \"read_by\": " << Json(f.read_by)
+    out << (first ? "\n" : ",\n") << "    " << JsonQuote(ks) << ": {"
+        << "\"jurisdiction\": " << JsonQuote(f.jurisdiction)
+        << ", \"read_by\": " << JsonQuote(f.read_by)
         << ", \"entries\": " << f.entries
         << ", \"checkpoints\": " << f.checkpoints
         << ", \"verified\": " << (f.verified ? "true" : "false")
-        << ", \"verification\": " << Json(f.verification)
+        << ", \"verification\": " << JsonQuote(f.verification)
         << ", \"foreign_allowed\": " << f.foreign_allowed
         << ",\n      \"decisions\": {";
     first = false;
@@ -154,11 +113,11 @@ void WriteJsonAudit(const Report& r, std::ostream& out) {
     auto decisions = r.audit.find(ks);
     if (decisions != r.audit.end()) {
       for (const auto& [decision, principals] : decisions->second) {
-        out << (first_decision ? "" : ", ") << Json(decision) << ": {";
+        out << (first_decision ? "" : ", ") << JsonQuote(decision) << ": {";
         first_decision = false;
         bool first_principal = true;
         for (const auto& [principal, n] : principals) {
-          out << (first_principal ? "" : ", ") << Json(principal) << ": " << n;
+          out << (first_principal ? "" : ", ") << JsonQuote(principal) << ": " << n;
           first_principal = false;
         }
         out << "}";
@@ -170,9 +129,9 @@ void WriteJsonAudit(const Report& r, std::ostream& out) {
       for (const auto& [decision, rules] : decisions) {
         for (const auto& [rule, n] : rules) {
           out << (first_row ? "" : ", ")
-              << "{\"principal\": " << Json(principal)
-              << ", \"decision\": " << Json(decision)
-              << ", \"rule\": " << Json(rule) << ", \"entries\": " << n << "}";
+              << "{\"principal\": " << JsonQuote(principal)
+              << ", \"decision\": " << JsonQuote(decision)
+              << ", \"rule\": " << JsonQuote(rule) << ", \"entries\": " << n << "}";
           first_row = false;
         }
       }
@@ -180,15 +139,15 @@ void WriteJsonAudit(const Report& r, std::ostream& out) {
     out << "],\n      \"operations\": {";
     bool first_principal = true;
     for (const auto& [principal, ops] : f.operations) {
-      out << (first_principal ? "" : ", ") << Json(principal) << ": {";
+      out << (first_principal ? "" : ", ") << JsonQuote(principal) << ": {";
       first_principal = false;
       bool first_op = true;
       for (const auto& [op, outcomes] : ops) {
-        out << (first_op ? "" : ", ") << Json(op) << ": {";
+        out << (first_op ? "" : ", ") << JsonQuote(op) << ": {";
         first_op = false;
         bool first_outcome = true;
         for (const auto& [outcome, n] : outcomes) {
-          out << (first_outcome ? "" : ", ") << Json(outcome) << ": " << n;
+          out << (first_outcome ? "" : ", ") << JsonQuote(outcome) << ": " << n;
           first_outcome = false;
         }
         out << "}";
@@ -201,6 +160,49 @@ void WriteJsonAudit(const Report& r, std::ostream& out) {
 }
 
 }  // namespace
+
+std::string JsonQuote(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+
+const char* ExpectationOpSymbol(residency::v1::Expectation::Op op) {
+  switch (op) {
+    case residency::v1::Expectation::EQ:
+      return "==";
+    case residency::v1::Expectation::LE:
+      return "<=";
+    case residency::v1::Expectation::GE:
+      return ">=";
+    case residency::v1::Expectation::LT:
+      return "<";
+    case residency::v1::Expectation::GT:
+      return ">";
+    default:
+      return "?";
+  }
+}
+
 
 double Percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
@@ -430,7 +432,7 @@ void WriteTextReport(const Report& r, std::ostream& out) {
     failed += !e.passed;
     out << "  [" << (e.passed ? "pass" : "FAIL") << "] "
         << e.expectation.name() << ": " << e.expectation.metric() << " "
-        << OpName(e.expectation.op()) << " " << Number(e.expectation.value());
+        << ExpectationOpSymbol(e.expectation.op()) << " " << Number(e.expectation.value());
     if (e.found) {
       out << " (actual " << Number(e.actual) << ")\n";
     } else {
@@ -442,12 +444,12 @@ void WriteTextReport(const Report& r, std::ostream& out) {
 }
 
 void WriteJsonReport(const Report& r, std::ostream& out) {
-  out << "{\n  \"scenario\": " << Json(r.scenario)
-      << ",\n  \"title\": " << Json(r.title) << ",\n  \"seed\": " << r.seed
+  out << "{\n  \"scenario\": " << JsonQuote(r.scenario)
+      << ",\n  \"title\": " << JsonQuote(r.title) << ",\n  \"seed\": " << r.seed
       << ",\n  \"seconds\": " << Number(r.seconds) << ",\n  \"metrics\": {";
   bool first = true;
   for (const auto& [name, value] : r.Metrics()) {
-    out << (first ? "\n" : ",\n") << "    " << Json(name) << ": "
+    out << (first ? "\n" : ",\n") << "    " << JsonQuote(name) << ": "
         << Number(value);
     first = false;
   }
@@ -455,7 +457,7 @@ void WriteJsonReport(const Report& r, std::ostream& out) {
   first = true;
   for (const auto& [actor, got] : r.actors) {
     for (const auto& [why, n] : got.refusals) {
-      out << (first ? "\n" : ",\n") << "    " << Json(actor + " <- " + why)
+      out << (first ? "\n" : ",\n") << "    " << JsonQuote(actor + " <- " + why)
           << ": " << n;
       first = false;
     }
@@ -463,7 +465,7 @@ void WriteJsonReport(const Report& r, std::ostream& out) {
   out << "\n  },\n  \"notes\": [";
   first = true;
   for (const std::string& note : r.notes) {
-    out << (first ? "\n" : ",\n") << "    " << Json(note);
+    out << (first ? "\n" : ",\n") << "    " << JsonQuote(note);
     first = false;
   }
   out << "\n  ],\n";
@@ -474,9 +476,9 @@ void WriteJsonReport(const Report& r, std::ostream& out) {
   first = true;
   for (const ExpectationResult& e : r.expectations) {
     out << (first ? "\n" : ",\n") << "    {\"name\": "
-        << Json(e.expectation.name())
-        << ", \"metric\": " << Json(e.expectation.metric())
-        << ", \"op\": " << Json(OpName(e.expectation.op()))
+        << JsonQuote(e.expectation.name())
+        << ", \"metric\": " << JsonQuote(e.expectation.metric())
+        << ", \"op\": " << JsonQuote(ExpectationOpSymbol(e.expectation.op()))
         << ", \"value\": " << Number(e.expectation.value())
         << ", \"actual\": " << (e.found ? Number(e.actual) : "null")
         << ", \"passed\": " << (e.passed ? "true" : "false") << "}";

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "residency/v1/scenario.pb.h"
 #include "sim/tap_stats.h"
 
@@ -151,6 +152,12 @@ struct Report {
   bool Check(const google::protobuf::RepeatedPtrField<
              residency::v1::Expectation>& expectations);
 };
+
+// A JSON string literal of `s`: quotes, backslashes and control characters
+// escaped.
+std::string JsonQuote(absl::string_view s);
+// "==", "<=", ">=", "<", ">" ("?" for an unset operator).
+const char* ExpectationOpSymbol(residency::v1::Expectation::Op op);
 
 // Percentile (0-100) of `values` by nearest rank; 0 when empty.
 double Percentile(std::vector<double> values, double p);

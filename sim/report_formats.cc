@@ -19,23 +19,6 @@
 namespace residency::sim {
 namespace {
 
-const char* OpSymbol(residency::v1::Expectation::Op op) {
-  switch (op) {
-    case residency::v1::Expectation::EQ:
-      return "==";
-    case residency::v1::Expectation::LE:
-      return "<=";
-    case residency::v1::Expectation::GE:
-      return ">=";
-    case residency::v1::Expectation::LT:
-      return "<";
-    case residency::v1::Expectation::GT:
-      return ">";
-    default:
-      return "?";
-  }
-}
-
 std::string Num(double v) {
   if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
     return absl::StrFormat("%.0f", v);
@@ -775,7 +758,7 @@ void WriteHtmlReport(const Report& r, std::ostream& out) {
         << (e.passed ? "pass\">pass" : "fail\">FAIL") << "</td><td class=\"l\">"
         << HtmlEscape(e.expectation.name()) << "</td><td class=\"l\"><code>"
         << HtmlEscape(e.expectation.metric()) << "</code></td><td>"
-        << HtmlEscape(OpSymbol(e.expectation.op())) << " "
+        << HtmlEscape(ExpectationOpSymbol(e.expectation.op())) << " "
         << Num(e.expectation.value()) << "</td><td>"
         << (e.found ? Num(e.actual) : "no such metric") << "</td></tr>\n";
   }
@@ -867,7 +850,7 @@ void WriteMarkdownReport(const Report& r, std::ostream& out) {
     out << "| " << (e.passed ? "pass" : "**FAIL**") << " | "
         << MarkdownEscape(e.expectation.name()) << " | "
         << MarkdownEscape(e.expectation.metric()) << " | "
-        << MarkdownEscape(OpSymbol(e.expectation.op())) << " "
+        << MarkdownEscape(ExpectationOpSymbol(e.expectation.op())) << " "
         << Num(e.expectation.value()) << " | "
         << (e.found ? Num(e.actual) : "no such metric") << " |\n";
   }

@@ -11,23 +11,6 @@
 namespace residency::sim {
 namespace {
 
-// A JSON string. (report.cc has its own; phase and method names are the
-// only free text here.)
-std::string Json(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 std::string Size(uint64_t bytes) {
   if (bytes >= (uint64_t{1} << 20)) {
     return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
@@ -145,9 +128,9 @@ void WriteTrafficJson(const Report& r, std::ostream& out) {
   out << "\"timelines\": [";
   bool first = true;
   for (const Timeline& t : r.timelines) {
-    out << (first ? "\n" : ",\n") << "    {\"phase\": " << Json(t.phase)
-        << ", \"get_op\": " << Json(t.get_op)
-        << ", \"put_op\": " << Json(t.put_op)
+    out << (first ? "\n" : ",\n") << "    {\"phase\": " << JsonQuote(t.phase)
+        << ", \"get_op\": " << JsonQuote(t.get_op)
+        << ", \"put_op\": " << JsonQuote(t.put_op)
         << ", \"start_ms\": " << absl::StrFormat("%.0f", t.start_ms)
         << ", \"bucket_ms\": " << absl::StrFormat("%.0f", t.bucket_ms)
         << ", \"buckets\": [";
@@ -166,13 +149,13 @@ void WriteTrafficJson(const Report& r, std::ostream& out) {
   out << (r.timelines.empty() ? "]" : "\n  ]") << ",\n  \"taps\": [";
   first = true;
   for (const TapStats& tap : r.taps) {
-    out << (first ? "\n" : ",\n") << "    {\"link\": " << Json(tap.link)
+    out << (first ? "\n" : ",\n") << "    {\"link\": " << JsonQuote(tap.link)
         << absl::StrFormat(", \"start_ms\": %.0f, \"end_ms\": %.0f",
                            tap.start_ms, tap.end_ms)
         << ", \"methods\": {";
     bool first_method = true;
     for (const auto& [method, m] : tap.methods) {
-      out << (first_method ? "" : ", ") << Json(method)
+      out << (first_method ? "" : ", ") << JsonQuote(method)
           << absl::StrFormat(
                  ": {\"calls\": %d, \"request_messages\": %d, "
                  "\"request_bytes\": %d, \"response_messages\": %d, "
