@@ -8,13 +8,13 @@
 #include "gtest/gtest.h"
 #include "sim/scenario.h"
 #include "tests/status_matchers.h"
-#include "tests/subprocess.h"
+#include "rpc/process.h"
 
 namespace residency::sim {
 namespace {
 
-using ::residency::testing::ProcessResult;
-using ::residency::testing::RunProcess;
+using ::residency::process::ProcessResult;
+using ::residency::process::RunProcess;
 using ::testing::HasSubstr;
 
 class SimBinaryTest : public ::testing::Test {
