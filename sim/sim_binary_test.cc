@@ -91,7 +91,8 @@ TEST_F(SimBinaryTest, UsageErrorsExitTwo) {
 TEST_F(SimBinaryTest, HelpDocumentsTheFlags) {
   ProcessResult r = Sim({"--help"});
   for (const char* flag : {"--scenario", "--scenario_file", "--list",
-                           "--report", "--out", "--seed", "--compare"}) {
+                           "--report", "--out", "--seed", "--compare",
+                           "--spawn", "--topology"}) {
     EXPECT_THAT(r.out + r.err, HasSubstr(flag)) << flag;
   }
 }
