@@ -24,8 +24,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "residency/v1/storage.grpc.pb.h"
+#include "rpc/process.h"
 #include "tests/status_matchers.h"
-#include "tests/subprocess.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -34,9 +34,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using ::residency::testing::ProcessResult;
-using ::residency::testing::ReadFileOrEmpty;
-using ::residency::testing::ServerProcess;
+using ::residency::process::ProcessResult;
+using ::residency::process::ReadFileOrEmpty;
+using ::residency::process::ServerProcess;
 using ::testing::AllOf;
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
@@ -196,7 +196,7 @@ class ResidencyCliTest : public ::testing::Test {
   // Runs `residency` with exactly `args`.
   ProcessResult Bare(const std::vector<std::string>& args) {
     absl::StatusOr<ProcessResult> result =
-        testing::RunProcess(RESIDENCY_BINARY, args, absl::Seconds(60));
+        process::RunProcess(RESIDENCY_BINARY, args, absl::Seconds(60));
     EXPECT_OK(result.status());
     if (!result.ok()) return {};
     EXPECT_FALSE(result->timed_out) << result->err;

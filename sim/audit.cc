@@ -9,7 +9,9 @@
 // The keys looked for are the real ones: data keys recovered as their
 // owners recover them (audited Unwraps on the owners' channels, the device
 // key file, the shares combined) and proven by opening the stored
-// ciphertext; KEKs read from the running key services.
+// ciphertext; KEKs read from the running key services (World::ReadKeks:
+// in --spawn mode from a copy of each key store, opened with its root key
+// file). A --topology run cannot do this phase: the files are elsewhere.
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -162,6 +164,12 @@ absl::Status RunAudit(const residency::v1::Audit& audit, World& world,
       world.StorageNode(audit.storage_node());
   if (!found.ok()) return found.status();
   const Endpoint& node = **found;
+  if (absl::Status s = world.NeedDataDirs(absl::StrCat(
+          "the security audit (it reads every file of ", node.name,
+          " and the key services' KEKs)"));
+      !s.ok()) {
+    return s;
+  }
   const std::string actor = "auditor/" + node.name;
   ledger.Update([&](Report& report) { report.actors[actor]; });
 
@@ -191,14 +199,19 @@ absl::Status RunAudit(const residency::v1::Audit& audit, World& world,
     for (Needle& n : o.needles) needles.push_back(std::move(n));
     errors.insert(errors.end(), o.errors.begin(), o.errors.end());
   }
+  std::vector<std::string> key_ids;
+  for (const User& user : users) key_ids.push_back(user.name + "-key");
   for (const Endpoint& ks : world.key_services()) {
-    key_service::KeyServiceServer* server = world.KeyServiceServer(ks.name);
-    if (server == nullptr) continue;
-    for (const User& user : users) {
-      const std::string key_id = user.name + "-key";
-      key_service::KeyStore::Snapshot key =
-          server->custodian().keys().Find(key_id);
-      if (key == nullptr) continue;
+    // As the custodian reads them: from its store (a copy of it when the
+    // service is its own process).
+    absl::StatusOr<std::map<std::string, key_service::KeyStore::Snapshot>>
+        found_keks = world.ReadKeks(ks.name, key_ids);
+    if (!found_keks.ok()) {
+      return absl::Status(found_keks.status().code(),
+                          absl::StrCat("reading the KEKs of ", ks.name, ": ",
+                                       found_keks.status().message()));
+    }
+    for (const auto& [key_id, key] : *found_keks) {
       for (const auto& [version, material] : key->material) {
         needles.push_back(
             Needle{absl::StrCat("kek ", ks.name, "/", key_id, " v", version),

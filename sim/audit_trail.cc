@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/text_format.h"
 #include "key_service/audit_signer.h"
 #include "key_service/audit_verifier.h"
 #include "key_service/policy.h"
@@ -73,23 +74,58 @@ void Count(const AuditEntry& entry, const std::string& key_service,
   }
 }
 
-// Reads `name`'s log into `sink`: through ReadAuditLog as the auditor when
-// the policy allows it, else from the in-process service. Sets `read_by`.
-absl::Status ReadLog(World& world, const Endpoint& ks,
-                     key_service::KeyServiceServer& server,
-                     const key_service::AuditSink& sink, std::string* read_by) {
+// The policy `ks` decides with: the in-process service's own, else the
+// scenario's (which a spawned service reads from a file of it).
+absl::StatusOr<key_service::PolicyDecision> AuditorDecision(World& world,
+                                                            const Endpoint& ks) {
   key_service::PolicyRequest ask;
   ask.principal = kAuditorPrincipal;
   ask.operation = residency::v1::OPERATION_READ_AUDIT_LOG;
   ask.reason = residency::v1::Justification::SECURITY_AUDIT;
-  const key_service::PolicyDecision decision =
-      server.custodian().policy().Decide(ask);
+  if (key_service::KeyServiceServer* server =
+          world.KeyServiceServer(ks.name)) {
+    return server->custodian().policy().Decide(ask);
+  }
+  for (const auto& spec : world.scenario().world().key_services()) {
+    if (spec.name() != ks.name) continue;
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(spec.policy(), &text);
+    absl::StatusOr<key_service::PolicyEngine> policy =
+        key_service::PolicyEngine::Parse(text, spec.name());
+    if (!policy.ok()) return policy.status();
+    return policy->Decide(ask);
+  }
+  return absl::NotFoundError(absl::StrCat("no key service '", ks.name, "'"));
+}
+
+// Reads `name`'s log into `sink`: through ReadAuditLog as the auditor when
+// the policy allows it, else from the service's own log (in-process, or its
+// files). Sets `read_by`; sets `unreadable` when this run cannot read the
+// log at all (the policy denies the auditor and the files are out of
+// reach).
+absl::Status ReadLog(World& world, const Endpoint& ks,
+                     const key_service::AuditSink& sink, std::string* read_by,
+                     bool* unreadable) {
+  absl::StatusOr<key_service::PolicyDecision> decided =
+      AuditorDecision(world, ks);
+  if (!decided.ok()) return decided.status();
+  const key_service::PolicyDecision& decision = *decided;
   if (!decision.allowed) {
+    if (absl::Status s = world.NeedDataDirs(absl::StrCat(
+            "reading the audit log of ", ks.name,
+            " (its policy lets no auditor call ReadAuditLog: ", decision.rule,
+            ")"));
+        !s.ok()) {
+      *unreadable = true;
+      return s;
+    }
     *read_by = absl::StrCat(
-        "in-process (the policy lets no auditor call ReadAuditLog: ",
-        decision.rule, ")");
-    return server.custodian().audit().Read(/*start_sequence=*/1,
-                                           /*max_entries=*/0, sink);
+        world.mode() == ServiceMode::kInProcess
+            ? "in-process"
+            : "the custodian's own files (RocksDB secondary)",
+        " (the policy lets no auditor call ReadAuditLog: ", decision.rule,
+        ")");
+    return world.ReadStoredAuditLog(ks.name, sink);
   }
   *read_by = absl::StrCat("ReadAuditLog as ", ShortPrincipal(kAuditorPrincipal),
                           " (SECURITY_AUDIT, rule ", decision.rule, ")");
@@ -121,13 +157,17 @@ absl::StatusOr<std::vector<AuditRead>> ReadAuditLogs(World& world,
                                                      Ledger& ledger) {
   std::vector<AuditRead> reads;
   for (const Endpoint& ks : world.key_services()) {
-    key_service::KeyServiceServer* server = world.KeyServiceServer(ks.name);
-    if (server == nullptr) continue;
     AuditRead read;
     read.key_service = ks.name;
-    read.store_dir = ks.data_dir + "/audit";
-    absl::StatusOr<std::string> key =
-        key_service::ParsePublicKeyPem(server->audit_public_key_pem());
+    // Empty when the files are out of reach (--topology).
+    if (!ks.data_dir.empty()) read.store_dir = ks.data_dir + "/audit";
+    absl::StatusOr<std::string> pem = world.AuditPublicKeyPem(ks.name);
+    if (!pem.ok()) {
+      return absl::Status(pem.status().code(),
+                          absl::StrCat("audit trail: no audit public key for ",
+                                       ks.name, ": ", pem.status().message()));
+    }
+    absl::StatusOr<std::string> key = key_service::ParsePublicKeyPem(*pem);
     if (!key.ok()) return key.status();
     read.public_key = *key;
 
@@ -143,7 +183,13 @@ absl::StatusOr<std::vector<AuditRead>> ReadAuditLogs(World& world,
     };
     std::string read_by;
     const absl::Time start = absl::Now();
-    absl::Status status = ReadLog(world, ks, *server, sink, &read_by);
+    bool unreadable = false;
+    absl::Status status = ReadLog(world, ks, sink, &read_by, &unreadable);
+    if (unreadable) {
+      // Not a finding about the log: this run cannot read it at all.
+      return absl::Status(status.code(),
+                          absl::StrCat("audit trail: ", status.message()));
+    }
     ledger.Record("read_audit_log", status, absl::Now() - start);
     if (verified.ok()) verified = verifier.Finish();
     read.stream =
@@ -179,6 +225,13 @@ void VerifyStoredAuditLogs(const std::vector<AuditRead>& reads,
       f.verified = false;
       f.verification = absl::StrCat("the log as read does not verify: ",
                                     read.stream.message());
+    } else if (read.store_dir.empty()) {
+      // --topology: the stored log is out of reach; the stream verified.
+      f.verified = true;
+      f.verification = absl::StrCat(
+          "the log as read verifies (", f.checkpoints,
+          " signed checkpoints); the stored log is out of reach (--topology) "
+          "and was not checked offline");
     } else {
       absl::StatusOr<key_service::AuditVerification> stored =
           key_service::VerifyAuditDirectory(read.store_dir, read.public_key,

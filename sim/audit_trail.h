@@ -8,15 +8,17 @@
 //  1. While the world runs: the auditor (residency://operator/auditor,
 //     justification SECURITY_AUDIT) calls ReadAuditLog over mTLS from inside
 //     the service's jurisdiction, when the service's policy lets it; if the
-//     policy does not, the log is read from the in-process service instead
-//     (as the custodian itself could). The stream is verified as it arrives
-//     with the service's audit public key, obtained out of band
-//     (KeyServiceServer::audit_public_key_pem), and counted: entries by
-//     decision and principal, third-party requests by deciding rule.
+//     policy does not, the log is read as the custodian itself could
+//     (World::ReadStoredAuditLog: the in-process log, or a spawned
+//     service's files; a --topology run fails). The stream is verified as
+//     it arrives with the service's audit public key, obtained out of band
+//     (World::AuditPublicKeyPem), and counted: entries by decision and
+//     principal, third-party requests by deciding rule.
 //  2. After the world has stopped and every log is closed: the stored log
 //     is verified offline (VerifyAuditDirectory), trusting the last
 //     checkpoint of the stream, so an entry edited, deleted or truncated
-//     after the read is caught.
+//     after the read is caught. A --topology run cannot reach the stored
+//     log: the stream's verification stands alone, and the report says so.
 //
 // The report's audit_log_verified{key_service=K} is 1 only when both pass.
 
@@ -39,7 +41,8 @@ inline constexpr char kAuditorPrincipal[] = "residency://operator/auditor";
 // What step 1 leaves for step 2, per key service.
 struct AuditRead {
   std::string key_service;
-  // The AuditLog directory (<key service data dir>/audit).
+  // The AuditLog directory (<key service data dir>/audit); empty when out
+  // of reach (--topology).
   std::string store_dir;
   // Raw 32-byte Ed25519 key that verifies the checkpoints.
   std::string public_key;
@@ -51,8 +54,9 @@ struct AuditRead {
 
 // Step 1: reads and verifies every key service's log and fills
 // report.audit and report.audit_logs. Fails only when the reading itself
-// cannot be set up (no identity for the auditor); a log that does not
-// verify is a finding, not an error.
+// cannot be set up (no identity for the auditor, no audit public key, a
+// --topology log the auditor may not read); a log that does not verify is
+// a finding, not an error.
 absl::StatusOr<std::vector<AuditRead>> ReadAuditLogs(World& world,
                                                      Ledger& ledger);
 

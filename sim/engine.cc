@@ -82,6 +82,16 @@ void Notes(World& world, Report& report) {
       " object names and exact sizes (", bytes,
       " bytes), write times, and which key service and jurisdiction hold "
       "each key."));
+  if (world.mode() == ServiceMode::kSpawn) {
+    report.notes.push_back(
+        "Services ran as separate processes of the real key_service and "
+        "storage_node binaries (--spawn); their logs are in "
+        "processes/*.log under the work directory.");
+  } else if (world.mode() == ServiceMode::kTopology) {
+    report.notes.push_back(
+        "Services ran elsewhere, as the --topology file names them; the "
+        "simulator reached them over the network only.");
+  }
 }
 
 }  // namespace
@@ -103,7 +113,7 @@ absl::StatusOr<Report> RunScenario(const residency::v1::Scenario& scenario,
 
   const absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<World>> world =
-      World::Start(scenario, options.work_dir, seed);
+      World::Start(scenario, options.work_dir, seed, options.world);
   if (!world.ok()) return world.status();
   Ledger ledger(**world, report, options.progress);
   // Partition windows count from the first phase, not from set-up.
@@ -145,6 +155,8 @@ absl::StatusOr<Report> RunScenario(const residency::v1::Scenario& scenario,
   report.world = scenario.world();
   report.population = scenario.population();
   (*world)->Stop();
+  ledger.Progress(absl::StrCat("services stopped (",
+                               ServiceModeName((*world)->mode()), ")"));
   world->reset();
   if (options.after_stop) options.after_stop(options.work_dir);
   VerifyStoredAuditLogs(*audit_reads, report);

@@ -2,7 +2,8 @@
 #define RESIDENCY_SIM_ENGINE_H_
 
 // Runs a scenario against real services: every key service and storage node
-// of its world in-process on its own loopback port, real gRPC and mTLS,
+// of its world in-process on its own loopback port (or each its own process,
+// or already running elsewhere: RunOptions::world), real gRPC and mTLS,
 // certificates from a throwaway CA; users through the client library;
 // adversaries with their own certificates. What each party obtains is
 // measured, not assumed: the authority's plaintext is what it could really
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "residency/v1/scenario.pb.h"
 #include "sim/report.h"
+#include "sim/world.h"
 
 namespace residency::sim {
 
@@ -29,6 +31,8 @@ struct RunOptions {
   // Runs once every service has stopped and closed its stores, before the
   // stored audit logs are verified offline: tests tamper with them here.
   std::function<void(const std::string& work_dir)> after_stop;
+  // Where the services run (in-process by default).
+  WorldOptions world;
 };
 
 // Runs every phase in order and returns the report with expectations

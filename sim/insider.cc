@@ -295,6 +295,11 @@ absl::Status RunInsiderDump(const residency::v1::InsiderDump& insider,
       world.StorageNode(insider.storage_node());
   if (!found.ok()) return found.status();
   const Endpoint& node = **found;
+  if (absl::Status s = world.NeedDataDirs(absl::StrCat(
+          "the insider's dump (it copies ", node.name, "'s data directory)"));
+      !s.ok()) {
+    return s;
+  }
   const std::string actor = "insider/" + node.name;
   const std::string label = absl::StrCat("{node=", node.name, "}");
   ledger.Update([&](Report& report) { report.actors[actor]; });

@@ -8,13 +8,13 @@
 #include "gtest/gtest.h"
 #include "sim/scenario.h"
 #include "tests/status_matchers.h"
-#include "tests/subprocess.h"
+#include "rpc/process.h"
 
 namespace residency::sim {
 namespace {
 
-using ::residency::testing::ProcessResult;
-using ::residency::testing::RunProcess;
+using ::residency::process::ProcessResult;
+using ::residency::process::RunProcess;
 using ::testing::HasSubstr;
 
 class SimBinaryTest : public ::testing::Test {
@@ -91,7 +91,8 @@ TEST_F(SimBinaryTest, UsageErrorsExitTwo) {
 TEST_F(SimBinaryTest, HelpDocumentsTheFlags) {
   ProcessResult r = Sim({"--help"});
   for (const char* flag : {"--scenario", "--scenario_file", "--list",
-                           "--report", "--out", "--seed", "--compare"}) {
+                           "--report", "--out", "--seed", "--compare",
+                           "--spawn", "--topology"}) {
     EXPECT_THAT(r.out + r.err, HasSubstr(flag)) << flag;
   }
 }

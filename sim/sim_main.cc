@@ -23,6 +23,8 @@
 #include "sim/engine.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
+#include "sim/topology.h"
+#include "sim/world.h"
 
 ABSL_FLAG(std::string, scenario, "",
           "built-in scenario to run (see --list)");
@@ -50,6 +52,17 @@ ABSL_FLAG(std::string, work_dir, "",
 ABSL_FLAG(bool, keep_work_dir, false,
           "keep the data directories for inspection after the run");
 ABSL_FLAG(bool, quiet, false, "no progress lines on standard error");
+ABSL_FLAG(bool, spawn, false,
+          "run every key service and storage node as its own process of the "
+          "real key_service / storage_node binary (of this build tree), "
+          "with certificates, policies, data and logs under the work "
+          "directory (tls/, processes/, ks-NAME/, sn-NAME/)");
+ABSL_FLAG(std::string, topology, "",
+          "run against services already running elsewhere, as this "
+          "text-format residency.v1.Topology file names them (addresses, "
+          "the CA certificate, the parties' certificates and keys; see "
+          "proto/residency/v1/scenario.proto); phases that need the "
+          "services' files (audit, insider) cannot run");
 
 namespace {
 
@@ -94,18 +107,34 @@ std::string UnknownFlag(int argc, char** argv) {
   return "";
 }
 
+// The key_service or storage_node binary of this build tree: next to this
+// binary's directory (build/sim/sim -> build/key_service/key_service), or
+// where the build put it.
+std::string ServiceBinary(const std::string& name, const char* built) {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path sibling = self.parent_path().parent_path() / name / name;
+    if (fs::is_regular_file(sibling, ec)) return sibling.string();
+  }
+  return built;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "runs a residency threat scenario against real services (in-process, "
-      "real gRPC and mTLS on loopback ports) and reports what each party "
-      "obtained.\n\n"
+      "real gRPC and mTLS on loopback ports; each its own process with "
+      "--spawn; already running elsewhere with --topology) and reports what "
+      "each party obtained.\n\n"
       "  sim/run --scenario=gov_request\n"
       "  sim/run --list\n"
       "  sim/run --scenario_file=my.textproto --report=json --out=r.json\n"
       "  sim/run --scenario=escrow_backdoor --report=html --out=r.html\n"
-      "  sim/run --compare=gov_request,key_relocation\n\n"
+      "  sim/run --compare=gov_request,key_relocation\n"
+      "  sim/run --scenario=gov_request --spawn       # real binaries\n"
+      "  sim/run --scenario=gov_request --topology=lab.textproto\n\n"
       "Exit status: 0 every expectation met; 1 an expectation failed (the "
       "report names it); 2 usage error; 3 the run itself failed.");
   if (std::string bad = UnknownFlag(argc, argv); !bad.empty()) {
@@ -173,6 +202,32 @@ int main(int argc, char** argv) {
     scenarios.push_back(*std::move(scenario));
   }
 
+  residency::sim::WorldOptions world_options;
+  const std::string topology_file = absl::GetFlag(FLAGS_topology);
+  if (absl::GetFlag(FLAGS_spawn) && !topology_file.empty()) {
+    return Usage("give at most one of --spawn and --topology=FILE");
+  }
+  if (absl::GetFlag(FLAGS_spawn)) {
+    world_options.mode = residency::sim::ServiceMode::kSpawn;
+    world_options.key_service_binary =
+        ServiceBinary("key_service", RESIDENCY_KEY_SERVICE_BINARY);
+    world_options.storage_node_binary =
+        ServiceBinary("storage_node", RESIDENCY_STORAGE_NODE_BINARY);
+  } else if (!topology_file.empty()) {
+    if (scenarios.size() != 1) {
+      // The second run would find the first one's keys and objects.
+      return Usage("--topology runs one scenario, not --compare");
+    }
+    absl::StatusOr<residency::v1::Topology> topology =
+        residency::sim::LoadTopology(topology_file, scenarios[0]);
+    if (!topology.ok()) {
+      std::cerr << "sim: " << topology.status().message() << "\n";
+      return kUsage;
+    }
+    world_options.mode = residency::sim::ServiceMode::kTopology;
+    world_options.topology = *std::move(topology);
+  }
+
   std::string work_dir = absl::GetFlag(FLAGS_work_dir);
   bool remove_work_dir = false;
   if (work_dir.empty()) {
@@ -207,6 +262,7 @@ int main(int argc, char** argv) {
     }
     options.progress = absl::GetFlag(FLAGS_quiet) ? nullptr : &std::cerr;
     options.seed = absl::GetFlag(FLAGS_seed);
+    options.world = world_options;
     if (options.progress != nullptr && scenarios.size() > 1) {
       std::cerr << "[sim] == " << scenarios[i].name() << " ==" << std::endl;
     }

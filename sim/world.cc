@@ -4,12 +4,18 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/text_format.h"
 #include "key_service/policy.h"
 #include "key_service/server.h"
+#include "rpc/process.h"
+#include "sim/data_dir.h"
 #include "storage_node/server.h"
 
 namespace residency::sim {
@@ -28,11 +34,56 @@ client::CustodyMode ModeOf(residency::v1::CustodyMode mode) {
   }
 }
 
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  }
+  std::string text = process::ReadFileOrEmpty(path);
+  if (text.empty()) return absl::NotFoundError(absl::StrCat(path, " is empty"));
+  return text;
+}
+
+// The policy of a key service as the file its process reads.
+absl::Status WritePolicyFile(const residency::v1::Policy& policy,
+                             const std::string& path) {
+  std::string text;
+  if (!google::protobuf::TextFormat::PrintToString(policy, &text)) {
+    return absl::InternalError("cannot print a policy");
+  }
+  std::ofstream out(path, std::ios::trunc);
+  out << "# residency.v1.Policy (proto/residency/v1/policy.proto)\n" << text;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
+const char* ServiceModeName(ServiceMode mode) {
+  switch (mode) {
+    case ServiceMode::kSpawn:
+      return "spawn";
+    case ServiceMode::kTopology:
+      return "topology";
+    default:
+      return "in-process";
+  }
+}
+
+std::string IdentityStem(absl::string_view principal) {
+  absl::string_view rest = principal;
+  absl::ConsumePrefix(&rest, "residency://");
+  return absl::StrReplaceAll(rest, {{"/", "."}});
+}
+
 World::World(const residency::v1::Scenario& scenario, std::string work_dir,
-             uint64_t seed)
-    : scenario_(scenario), work_dir_(std::move(work_dir)), seed_(seed) {
+             uint64_t seed, const WorldOptions& options)
+    : scenario_(scenario),
+      work_dir_(std::move(work_dir)),
+      seed_(seed),
+      mode_(options.mode),
+      options_(options) {
   // A canary no stored object can contain by chance.
   std::mt19937_64 rng(seed_ ^ 0x5eedca9a7ull);
   canary_ =
@@ -43,14 +94,21 @@ World::~World() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<World>> World::Start(
     const residency::v1::Scenario& scenario, const std::string& work_dir,
-    uint64_t seed) {
-  std::unique_ptr<World> world(new World(scenario, work_dir, seed));
-  absl::StatusOr<tls::CertificateAuthority> ca =
-      tls::CertificateAuthority::Create("residency-sim-ca");
-  if (!ca.ok()) return ca.status();
-  world->ca_ = std::make_unique<tls::CertificateAuthority>(*std::move(ca));
+    uint64_t seed, const WorldOptions& options) {
+  std::unique_ptr<World> world(new World(scenario, work_dir, seed, options));
+  if (options.mode != ServiceMode::kTopology) {
+    absl::StatusOr<tls::CertificateAuthority> ca =
+        tls::CertificateAuthority::Create("residency-sim-ca");
+    if (!ca.ok()) return ca.status();
+    world->ca_ = std::make_unique<tls::CertificateAuthority>(*std::move(ca));
+  }
   world->links_ = std::make_unique<Links>(scenario.world(), seed);
-  if (absl::Status s = world->StartServices(); !s.ok()) return s;
+  absl::Status started = options.mode == ServiceMode::kSpawn
+                             ? world->SpawnServices()
+                         : options.mode == ServiceMode::kTopology
+                             ? world->ConnectServices()
+                             : world->StartServices();
+  if (!started.ok()) return started;
   if (absl::Status s = world->StartUsers(); !s.ok()) return s;
   return world;
 }
@@ -98,6 +156,112 @@ absl::Status World::StartServices() {
   return absl::OkStatus();
 }
 
+absl::Status World::SpawnServices() {
+  const std::string tls_dir = Dir("tls");
+  const std::string procs_dir = Dir("processes");
+  for (const std::string& dir : {tls_dir, procs_dir}) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot create ", dir, ": ", ec.message()));
+    }
+  }
+  // Writes `principal`'s certificate and key for its process; returns the
+  // TLS flags.
+  auto tls_flags = [&](const std::string& principal)
+      -> absl::StatusOr<std::vector<std::string>> {
+    absl::StatusOr<const tls::Identity*> id = Identity(principal);
+    if (!id.ok()) return id.status();
+    const std::string stem = IdentityStem(principal);
+    if (absl::Status s = (*id)->WriteFiles(tls_dir, stem); !s.ok()) return s;
+    return std::vector<std::string>{
+        "--tls_ca=" + tls_dir + "/ca.crt",
+        absl::StrCat("--tls_cert=", tls_dir, "/", stem, ".crt"),
+        absl::StrCat("--tls_key=", tls_dir, "/", stem, ".key")};
+  };
+  auto spawn = [&](const std::string& binary, std::vector<std::string> args,
+                   const std::string& name) -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::unique_ptr<process::ServerProcess>> started =
+        process::ServerProcess::Start(binary, std::move(args), procs_dir,
+                                      name);
+    if (!started.ok()) return started.status();
+    std::string address = (*started)->address();
+    processes_[name] = *std::move(started);
+    return address;
+  };
+  for (const auto& spec : scenario_.world().key_services()) {
+    Endpoint endpoint{spec.name(), "residency://service/" + spec.name(),
+                      spec.jurisdiction(), "", Dir("ks-" + spec.name())};
+    absl::StatusOr<std::vector<std::string>> args =
+        tls_flags(endpoint.principal);
+    if (!args.ok()) return args.status();
+    const std::string policy_file =
+        absl::StrCat(procs_dir, "/", spec.name(), ".policy.textproto");
+    if (absl::Status s = WritePolicyFile(spec.policy(), policy_file); !s.ok()) {
+      return s;
+    }
+    args->push_back("--jurisdiction=" + spec.jurisdiction());
+    args->push_back("--policy=" + policy_file);
+    args->push_back("--data_dir=" + endpoint.data_dir);
+    absl::StatusOr<std::string> address =
+        spawn(options_.key_service_binary, *std::move(args), spec.name());
+    if (!address.ok()) return address.status();
+    endpoint.address = *std::move(address);
+    key_services_.push_back(std::move(endpoint));
+  }
+  for (const auto& spec : scenario_.world().storage_nodes()) {
+    Endpoint endpoint{spec.name(), "residency://service/" + spec.name(),
+                      spec.jurisdiction(), "", Dir("sn-" + spec.name())};
+    absl::StatusOr<std::vector<std::string>> args =
+        tls_flags(endpoint.principal);
+    if (!args.ok()) return args.status();
+    args->push_back("--jurisdiction=" + spec.jurisdiction());
+    args->push_back("--operator_principal=residency://operator/" +
+                    spec.operator_());
+    args->push_back("--data_dir=" + endpoint.data_dir);
+    absl::StatusOr<std::string> address =
+        spawn(options_.storage_node_binary, *std::move(args), spec.name());
+    if (!address.ok()) return address.status();
+    endpoint.address = *std::move(address);
+    nodes_.push_back(std::move(endpoint));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status World::ConnectServices() {
+  const residency::v1::Topology& topology = options_.topology;
+  auto find = [&](const std::string& name)
+      -> absl::StatusOr<const residency::v1::Topology::Service*> {
+    for (const auto& s : topology.services()) {
+      if (s.name() == name) return &s;
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("the topology does not list '", name, "'"));
+  };
+  auto endpoint = [&](const std::string& name, const std::string& jurisdiction)
+      -> absl::StatusOr<Endpoint> {
+    absl::StatusOr<const residency::v1::Topology::Service*> s = find(name);
+    if (!s.ok()) return s.status();
+    Endpoint e{name,
+               (*s)->principal().empty() ? "residency://service/" + name
+                                         : (*s)->principal(),
+               jurisdiction, (*s)->address(), ""};
+    return e;
+  };
+  for (const auto& spec : scenario_.world().key_services()) {
+    absl::StatusOr<Endpoint> e = endpoint(spec.name(), spec.jurisdiction());
+    if (!e.ok()) return e.status();
+    key_services_.push_back(*std::move(e));
+  }
+  for (const auto& spec : scenario_.world().storage_nodes()) {
+    absl::StatusOr<Endpoint> e = endpoint(spec.name(), spec.jurisdiction());
+    if (!e.ok()) return e.status();
+    nodes_.push_back(*std::move(e));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status World::StartUsers() {
   const auto& population = scenario_.population();
   users_.reserve(population.users());
@@ -114,9 +278,14 @@ absl::Status World::StartUsers() {
       absl::Status s = (*client)->CreateKey(user.name + "-key", k).status();
       if (!s.ok()) {
         return absl::Status(
-            s.code(), absl::StrCat(user.name, " cannot create its key at ",
-                                   population.key_services(k), ": ",
-                                   s.message()));
+            s.code(),
+            absl::StrCat(user.name, " cannot create its key at ",
+                         population.key_services(k), ": ", s.message(),
+                         absl::IsAlreadyExists(s) && mode_ ==
+                                 ServiceMode::kTopology
+                             ? " (a topology run needs fresh services: "
+                               "restart them with empty data directories)"
+                             : ""));
       }
     }
   }
@@ -131,6 +300,114 @@ void World::Stop() {
   for (auto& [name, ks] : key_service_servers_) {
     ks->Shutdown(absl::Milliseconds(200));
   }
+  // Storage nodes first, as above; each closes its stores on SIGTERM.
+  for (const bool key_services : {false, true}) {
+    for (auto& [name, process] : processes_) {
+      const bool is_ks = std::any_of(
+          key_services_.begin(), key_services_.end(),
+          [&, n = name](const Endpoint& e) { return e.name == n; });
+      if (is_ks == key_services) process->Terminate(absl::Seconds(10));
+    }
+  }
+}
+
+absl::Status World::NeedDataDirs(absl::string_view what) const {
+  if (mode_ != ServiceMode::kTopology) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      what,
+      " needs the services' data directories, which a --topology run cannot "
+      "reach (its services run elsewhere); run this scenario in-process or "
+      "with --spawn"));
+}
+
+absl::StatusOr<std::string> World::AuditPublicKeyPem(const std::string& name) {
+  absl::StatusOr<const Endpoint*> ks = KeyService(name);
+  if (!ks.ok()) return ks.status();
+  switch (mode_) {
+    case ServiceMode::kInProcess: {
+      key_service::KeyServiceServer* server = KeyServiceServer(name);
+      if (server == nullptr) {
+        return absl::NotFoundError(absl::StrCat("no key service '", name, "'"));
+      }
+      return server->audit_public_key_pem();
+    }
+    case ServiceMode::kSpawn:
+      return ReadSmallFile((*ks)->data_dir + "/audit_public_key.pem");
+    case ServiceMode::kTopology:
+      for (const auto& s : options_.topology.services()) {
+        if (s.name() == name) return ReadSmallFile(s.audit_public_key_file());
+      }
+      break;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no audit public key for key service '", name, "'"));
+}
+
+absl::Status World::ReadStoredAuditLog(const std::string& name,
+                                       const key_service::AuditSink& sink) {
+  if (absl::Status s = NeedDataDirs("reading an audit log from its files");
+      !s.ok()) {
+    return s;
+  }
+  if (key_service::KeyServiceServer* server = KeyServiceServer(name)) {
+    return server->custodian().audit().Read(/*start_sequence=*/1,
+                                            /*max_entries=*/0, sink);
+  }
+  absl::StatusOr<const Endpoint*> ks = KeyService(name);
+  if (!ks.ok()) return ks.status();
+  absl::StatusOr<std::unique_ptr<key_service::AuditLogReader>> reader =
+      key_service::AuditLogReader::Open((*ks)->data_dir + "/audit");
+  if (!reader.ok()) return reader.status();
+  return (*reader)->Read(/*start_sequence=*/1, /*max_entries=*/0, sink);
+}
+
+absl::StatusOr<std::map<std::string, key_service::KeyStore::Snapshot>>
+World::ReadKeks(const std::string& name,
+                const std::vector<std::string>& key_ids) {
+  if (absl::Status s = NeedDataDirs("reading KEKs from a key store");
+      !s.ok()) {
+    return s;
+  }
+  std::map<std::string, key_service::KeyStore::Snapshot> keks;
+  if (key_service::KeyServiceServer* server = KeyServiceServer(name)) {
+    for (const std::string& id : key_ids) {
+      key_service::KeyStore::Snapshot key = server->custodian().keys().Find(id);
+      if (key != nullptr) keks[id] = std::move(key);
+    }
+    return keks;
+  }
+  absl::StatusOr<const Endpoint*> ks = KeyService(name);
+  if (!ks.ok()) return ks.status();
+  // The process holds its store open; its custodian reads a copy with the
+  // root key file. A copy taken while RocksDB flushes may miss a file its
+  // MANIFEST names: copy again.
+  const std::string copy = Dir("kek-read-" + name);
+  absl::StatusOr<std::unique_ptr<key_service::KeyStore>> store =
+      absl::UnknownError("not copied");
+  for (int attempt = 0; attempt < 3 && !store.ok(); ++attempt) {
+    absl::StatusOr<CopyStats> copied = CopyTree((*ks)->data_dir + "/keys", copy);
+    if (!copied.ok()) return copied.status();
+    absl::StatusOr<crypto::SecretBytes> root = key_service::LoadOrCreateRootKey(
+        (*ks)->data_dir + "/root.key", /*create_if_missing=*/false);
+    if (!root.ok()) return root.status();
+    store = key_service::KeyStore::Open(copy, *std::move(root));
+  }
+  if (store.ok()) {
+    for (const std::string& id : key_ids) {
+      key_service::KeyStore::Snapshot key = (*store)->Find(id);
+      if (key != nullptr) keks[id] = std::move(key);
+    }
+    store->reset();
+  }
+  std::error_code ec;
+  fs::remove_all(copy, ec);
+  if (!store.ok()) {
+    return absl::Status(
+        store.status().code(),
+        absl::StrCat("cannot open a copy of ", name,
+                     "'s key store: ", store.status().message()));
+  }
+  return keks;
 }
 
 std::string World::Dir(const std::string& name) const {
@@ -184,6 +461,26 @@ absl::StatusOr<const tls::Identity*> World::Identity(
   std::lock_guard<std::mutex> lock(mu_);
   auto it = identities_.find(principal);
   if (it != identities_.end()) return &it->second;
+  if (ca_ == nullptr) {
+    // A topology's parties present the certificates it provides.
+    const std::string stem =
+        options_.topology.identity_dir() + "/" + IdentityStem(principal);
+    absl::StatusOr<tls::TlsMaterial> material = tls::LoadTlsMaterial(
+        options_.topology.ca_file(), stem + ".crt", stem + ".key");
+    if (!material.ok()) {
+      return absl::Status(
+          material.status().code(),
+          absl::StrCat("no usable certificate for ", principal, " (",
+                       stem, ".crt and .key, from the topology's "
+                       "identity_dir): ", material.status().message()));
+    }
+    tls::Identity loaded;
+    loaded.principal = principal;
+    loaded.certificate_pem = std::move(material->certificate_pem);
+    loaded.private_key_pem = std::move(material->private_key_pem);
+    loaded.ca_certificate_pem = std::move(material->ca_certificate_pem);
+    return &identities_.emplace(principal, std::move(loaded)).first->second;
+  }
   absl::StatusOr<tls::Identity> issued = ca_->Issue(principal);
   if (!issued.ok()) return issued.status();
   return &identities_.emplace(principal, *std::move(issued)).first->second;

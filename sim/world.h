@@ -2,9 +2,10 @@
 #define RESIDENCY_SIM_WORLD_H_
 
 // A scenario's world while it runs: the services (in-process, each on its own
-// loopback port with mTLS), the identities every party presents, the links
-// between jurisdictions, and the users with their clients and what they
-// stored.
+// loopback port with mTLS; or each its own process of the real binary; or
+// already running elsewhere, see ServiceMode), the identities every party
+// presents, the links between jurisdictions, and the users with their
+// clients and what they stored.
 
 #include <grpcpp/grpcpp.h>
 
@@ -18,7 +19,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "client/client.h"
+#include "key_service/audit_log.h"
+#include "key_service/key_store.h"
 #include "residency/v1/scenario.pb.h"
 #include "sim/links.h"
 #include "tls/credentials.h"
@@ -30,8 +34,39 @@ class KeyServiceServer;
 namespace residency::storage_node {
 class StorageNodeServer;
 }
+namespace residency::process {
+class ServerProcess;
+}
 
 namespace residency::sim {
+
+// Where the world's services run.
+enum class ServiceMode {
+  // In this process, each on its own loopback port (the default).
+  kInProcess,
+  // Each its own process of the real key_service / storage_node binary,
+  // on a loopback port, its state under the work directory (--spawn).
+  kSpawn,
+  // Already running elsewhere, as a Topology names them (--topology): the
+  // simulator reaches them over the network only, never their files.
+  kTopology,
+};
+
+const char* ServiceModeName(ServiceMode mode);
+
+struct WorldOptions {
+  ServiceMode mode = ServiceMode::kInProcess;
+  // kSpawn: the key_service and storage_node binaries to run.
+  std::string key_service_binary;
+  std::string storage_node_binary;
+  // kTopology: the services and credentials, validated (LoadTopology in
+  // sim/topology.h) and with every path usable as it is.
+  residency::v1::Topology topology;
+};
+
+// The file stem of `principal`'s certificate and key in a directory of
+// identities: "residency://user/user-1" -> "user.user-1".
+std::string IdentityStem(absl::string_view principal);
 
 // A running service as parties see it.
 struct Endpoint {
@@ -39,7 +74,9 @@ struct Endpoint {
   std::string principal;     // "residency://service/us-custodian"
   std::string jurisdiction;  // "US"
   std::string address;       // "127.0.0.1:PORT"
-  std::string data_dir;      // Where it keeps its state.
+  // Where it keeps its state; empty when the simulator cannot reach it
+  // (ServiceMode::kTopology).
+  std::string data_dir;
 };
 
 // One object version as its owner knows it.
@@ -70,7 +107,7 @@ class World {
   // services. `seed` seeds links and contents.
   static absl::StatusOr<std::unique_ptr<World>> Start(
       const residency::v1::Scenario& scenario, const std::string& work_dir,
-      uint64_t seed);
+      uint64_t seed, const WorldOptions& options = {});
   ~World();
 
   const residency::v1::Scenario& scenario() const { return scenario_; }
@@ -90,8 +127,31 @@ class World {
   const residency::v1::StorageNodeSpec& NodeSpec(const std::string& name) const;
   // The key service whose principal is `principal`, or nullptr.
   const Endpoint* KeyServiceByPrincipal(const std::string& principal) const;
-  // The in-process server behind a key service (audit log, custodian).
+  ServiceMode mode() const { return mode_; }
+  // OK when the services' data directories are on this machine (not
+  // kTopology); else FAILED_PRECONDITION saying that `what` needs them.
+  absl::Status NeedDataDirs(absl::string_view what) const;
+  // The in-process server behind a key service (audit log, custodian);
+  // nullptr unless kInProcess.
   key_service::KeyServiceServer* KeyServiceServer(const std::string& name);
+  // Key service `name`'s audit public key (PEM), as an auditor obtains it
+  // out of band: from the in-process service, from the file the process
+  // wrote into its data directory (kSpawn), or from the topology's
+  // audit_public_key_file.
+  absl::StatusOr<std::string> AuditPublicKeyPem(const std::string& name);
+  // Reads key service `name`'s stored audit log from entry 1 into `sink`,
+  // as its custodian can, without ReadAuditLog: from the in-process log,
+  // or from its files while the process runs (kSpawn: a RocksDB secondary
+  // instance, key_service::AuditLogReader). FAILED_PRECONDITION for
+  // kTopology.
+  absl::Status ReadStoredAuditLog(const std::string& name,
+                                  const key_service::AuditSink& sink);
+  // The KEKs `key_ids` (those that exist) at key service `name`, as its
+  // custodian can read them: from the in-process store, or (kSpawn) from a
+  // copy of the running process's key store opened with its root key file.
+  // FAILED_PRECONDITION for kTopology.
+  absl::StatusOr<std::map<std::string, key_service::KeyStore::Snapshot>>
+  ReadKeks(const std::string& name, const std::vector<std::string>& key_ids);
 
   // The certificate and key of `principal` ("residency://authority/cn"),
   // issued by the world's CA on first use.
@@ -129,18 +189,25 @@ class World {
   // keeps its readable copies: <node data dir>/plaintext/<owner>/<object>.
   std::string PlaintextDir(const std::string& node) const;
 
-  // Stops every service (in-flight calls get a short grace period).
+  // Stops every service (in-flight calls get a short grace period; a
+  // process gets SIGTERM, then SIGKILL if it has not exited within 10 s).
+  // Their stores are closed when it returns. Services of a topology are
+  // left running.
   void Stop();
 
  private:
   World(const residency::v1::Scenario& scenario, std::string work_dir,
-        uint64_t seed);
+        uint64_t seed, const WorldOptions& options);
   absl::Status StartServices();
+  absl::Status SpawnServices();
+  absl::Status ConnectServices();
   absl::Status StartUsers();
 
   const residency::v1::Scenario& scenario_;
   const std::string work_dir_;
   const uint64_t seed_;
+  const ServiceMode mode_;
+  const WorldOptions options_;
   std::string canary_;
   std::unique_ptr<tls::CertificateAuthority> ca_;
   std::unique_ptr<Links> links_;
@@ -150,6 +217,8 @@ class World {
       key_service_servers_;
   std::map<std::string, std::unique_ptr<storage_node::StorageNodeServer>>
       node_servers_;
+  // kSpawn: by service name.
+  std::map<std::string, std::unique_ptr<process::ServerProcess>> processes_;
   std::map<std::string, std::string> node_routes_;
   std::mutex mu_;  // Guards identities_ and users' client maps.
   std::map<std::string, tls::Identity> identities_;

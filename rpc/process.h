@@ -1,9 +1,10 @@
-#ifndef RESIDENCY_TESTS_SUBPROCESS_H_
-#define RESIDENCY_TESTS_SUBPROCESS_H_
+#ifndef RESIDENCY_RPC_PROCESS_H_
+#define RESIDENCY_RPC_PROCESS_H_
 
-// Test-only helpers that run the project's binaries as separate processes:
-// a command run to completion with its output captured, and a server
-// started on an ephemeral loopback port that it reports in a port file.
+// Running the project's binaries as separate processes: a command run to
+// completion with its output captured, and a server (key_service,
+// storage_node) started on an ephemeral loopback port that it reports in a
+// port file. Used by the tests and by the simulator's --spawn mode.
 
 #include <sys/types.h>
 
@@ -14,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace residency::testing {
+namespace residency::process {
 
 struct ProcessResult {
   // The exit status; -N when killed by signal N (a timeout kills with
@@ -57,8 +58,14 @@ class ServerProcess {
   // What it wrote to stderr so far.
   std::string log() const;
 
-  // Sends `signal` and waits for the process to exit.
-  void Stop(int signal);
+  // Sends `signal` and waits for the process to exit. Returns its exit
+  // status (-N when killed by signal N), or -1 when it was already stopped.
+  int Stop(int signal);
+  // SIGTERM (a clean shutdown: the services close their stores), then
+  // SIGKILL if it has not exited within `grace`. Returns as Stop.
+  int Terminate(absl::Duration grace = absl::Seconds(10));
+  // False once stopped (or when it has exited on its own).
+  bool running();
 
  private:
   ServerProcess(pid_t pid, int port, std::string log_path)
@@ -66,12 +73,13 @@ class ServerProcess {
 
   pid_t pid_;
   int port_;
+  int exit_code_ = -1;
   std::string log_path_;
 };
 
 // The whole contents of a file ("" when it cannot be read).
 std::string ReadFileOrEmpty(const std::string& path);
 
-}  // namespace residency::testing
+}  // namespace residency::process
 
-#endif  // RESIDENCY_TESTS_SUBPROCESS_H_
+#endif  // RESIDENCY_RPC_PROCESS_H_

@@ -1,4 +1,4 @@
-#include "tests/subprocess.h"
+#include "rpc/process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -22,7 +22,7 @@
 
 extern char** environ;
 
-namespace residency::testing {
+namespace residency::process {
 namespace {
 
 std::vector<char*> Argv(const std::string& binary,
@@ -181,11 +181,41 @@ std::string ServerProcess::address() const {
 
 std::string ServerProcess::log() const { return ReadFileOrEmpty(log_path_); }
 
-void ServerProcess::Stop(int signal) {
-  if (pid_ <= 0) return;
+int ServerProcess::Stop(int signal) {
+  if (pid_ <= 0) return exit_code_;
   ::kill(pid_, signal);
-  ::waitpid(pid_, nullptr, 0);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
   pid_ = -1;
+  exit_code_ = Decode(status);
+  return exit_code_;
 }
 
-}  // namespace residency::testing
+int ServerProcess::Terminate(absl::Duration grace) {
+  if (pid_ <= 0) return exit_code_;
+  ::kill(pid_, SIGTERM);
+  const absl::Time deadline = absl::Now() + grace;
+  while (absl::Now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_code_ = Decode(status);
+      return exit_code_;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Stop(SIGKILL);
+}
+
+bool ServerProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    exit_code_ = Decode(status);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace residency::process
