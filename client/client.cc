@@ -3,9 +3,9 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <future>
 #include <list>
 #include <map>
-#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -81,9 +81,9 @@ absl::StatusOr<SecretBytes> DeriveDataKey(CustodyMode mode,
                                           const SecretBytes& share2,
                                           absl::string_view object_context) {
   if (share1.size() != kShareSize || share2.size() != kShareSize) {
-    return absl::DataLossError(absl::StrCat(
-        "a key share is not ", kShareSize, " bytes: ", share1.size(), ", ",
-        share2.size()));
+    return absl::DataLossError(absl::StrCat("a key share is not ", kShareSize,
+                                            " bytes: ", share1.size(), ", ",
+                                            share2.size()));
   }
   SecretBytes ikm(2 * kShareSize);
   std::copy(share1.data(), share1.data() + kShareSize, ikm.mutable_data());
@@ -121,17 +121,17 @@ absl::string_view CustodyModeName(CustodyMode mode) {
 
 absl::StatusOr<std::shared_ptr<const DeviceKey>> LoadDeviceKey(
     const std::string& path, bool create) {
-  absl::StatusOr<SecretBytes> key = crypto::LoadOrCreateKeyFile(
-      path, {.what = "device key",
-             .size = key_service::kDataKeySize,
-             .create_if_missing = create});
+  absl::StatusOr<SecretBytes> key =
+      crypto::LoadOrCreateKeyFile(path, {.what = "device key",
+                                         .size = key_service::kDataKeySize,
+                                         .create_if_missing = create});
   if (!key.ok()) return key.status();
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(key->data(), key->size(), digest);
   auto device = std::make_shared<DeviceKey>();
-  device->key_id = absl::StrCat(
-      "device-", absl::BytesToHexString(absl::string_view(
-                     reinterpret_cast<const char*>(digest), 8)));
+  device->key_id =
+      absl::StrCat("device-", absl::BytesToHexString(absl::string_view(
+                                  reinterpret_cast<const char*>(digest), 8)));
   device->key = *std::move(key);
   return std::shared_ptr<const DeviceKey>(std::move(device));
 }
@@ -163,8 +163,7 @@ class Client::Impl {
     absl::Duration backoff = options_.retry.initial_backoff;
     for (int attempt = 1;; ++attempt) {
       grpc::ClientContext context;
-      context.set_deadline(
-          absl::ToChronoTime(absl::Now() + options_.deadline));
+      context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
       absl::Status status = call(&context);
       if (!absl::IsUnavailable(status) ||
           attempt >= std::max(1, options_.retry.max_attempts)) {
@@ -234,9 +233,9 @@ class Client::Impl {
                              residency::v1::GenerateDataKeyResponse* response,
                              SecretBytes* key, WrappedKey* wrapped) {
     if (response->plaintext_key().size() != kShareSize) {
-      return absl::InternalError(absl::StrCat(
-          "key service ", service + 1, " returned a data key of ",
-          response->plaintext_key().size(), " bytes"));
+      return absl::InternalError(
+          absl::StrCat("key service ", service + 1, " returned a data key of ",
+                       response->plaintext_key().size(), " bytes"));
     }
     *key = TakeKey(response->mutable_plaintext_key());
     *wrapped = std::move(*response->mutable_wrapped_key());
@@ -361,15 +360,19 @@ class Client::Impl {
                                            absl::string_view context) {
     const DeviceKey* device = options_.device_key.get();
     if (device == nullptr) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          Describe(header.object()), " is end-to-end encrypted: reading it "
-          "needs device key '", absl::CHexEscape(wrapped.key_id()),
-          "', and this client has no device key"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(Describe(header.object()),
+                       " is end-to-end encrypted: reading it "
+                       "needs device key '",
+                       absl::CHexEscape(wrapped.key_id()),
+                       "', and this client has no device key"));
     }
     if (device->key_id != wrapped.key_id()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          Describe(header.object()), " is end-to-end encrypted under device "
-          "key '", absl::CHexEscape(wrapped.key_id()),
+          Describe(header.object()),
+          " is end-to-end encrypted under device "
+          "key '",
+          absl::CHexEscape(wrapped.key_id()),
           "'; this client's device key is '", device->key_id, "'"));
     }
     absl::StatusOr<SecretBytes> share = key_service::UnwrapDataKey(
@@ -398,8 +401,8 @@ class Client::Impl {
     // was altered after it was stored.
     auto malformed = [&](absl::string_view why) {
       return absl::DataLossError(absl::StrCat(
-          Describe(header.object()), ": its stored header is malformed (",
-          why, "): tampered with after it was stored"));
+          Describe(header.object()), ": its stored header is malformed (", why,
+          "): tampered with after it was stored"));
     };
     switch (header.custody_mode()) {
       case residency::v1::CUSTODY_MODE_CUSTODIAN:
@@ -409,8 +412,7 @@ class Client::Impl {
         }
         return Unwrap(header, *share[0]);
       case residency::v1::CUSTODY_MODE_E2E: {
-        if (entries.size() != 2 || share[1] == nullptr ||
-            share[2] == nullptr ||
+        if (entries.size() != 2 || share[1] == nullptr || share[2] == nullptr ||
             share[1]->wrapper() != WrappedKey::KEY_SERVICE ||
             share[2]->wrapper() != WrappedKey::DEVICE) {
           return malformed(
@@ -426,8 +428,7 @@ class Client::Impl {
         return DeriveDataKey(CustodyMode::kE2e, *service, *device, context);
       }
       case residency::v1::CUSTODY_MODE_SPLIT: {
-        if (entries.size() != 2 || share[1] == nullptr ||
-            share[2] == nullptr ||
+        if (entries.size() != 2 || share[1] == nullptr || share[2] == nullptr ||
             share[1]->wrapper() != WrappedKey::KEY_SERVICE ||
             share[2]->wrapper() != WrappedKey::KEY_SERVICE) {
           return malformed("split custody needs two key-service shares");
@@ -486,10 +487,10 @@ class Client::Impl {
       lru_.push_front(cache_key);
       cache_.emplace(
           cache_key,
-          CacheEntry{SecretBytes::CopyFrom(absl::string_view(
-                         reinterpret_cast<const char*>(key->data()),
-                         key->size())),
-                     absl::Now() + options_.cache.ttl, lru_.begin()});
+          CacheEntry{
+              SecretBytes::CopyFrom(absl::string_view(
+                  reinterpret_cast<const char*>(key->data()), key->size())),
+              absl::Now() + options_.cache.ttl, lru_.begin()});
     }
     return key;
   }
@@ -554,8 +555,7 @@ class Client::Impl {
   absl::StatusOr<ObjectHeader> GetOnce(const residency::v1::GetRequest& request,
                                        std::ostream& output,
                                        std::optional<Range> range,
-                                       const ProgressFn& progress,
-                                       bool* wrote);
+                                       const ProgressFn& progress, bool* wrote);
 
  private:
   struct CacheEntry {
@@ -570,7 +570,7 @@ class Client::Impl {
   std::mutex mu_;
   std::mt19937_64 rng_{std::random_device{}()};
   std::map<std::string, CacheEntry> cache_;
-  std::list<std::string> lru_;  // Most recently used first.
+  std::list<std::string> lru_;               // Most recently used first.
   std::map<std::string, uint64_t> written_;  // Object id -> last version.
 };
 
@@ -633,7 +633,8 @@ absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
   uint64_t written = 0;
   auto emit = [&](const std::string& plaintext) {
     if (plaintext.empty()) return;
-    output.write(plaintext.data(), static_cast<std::streamsize>(plaintext.size()));
+    output.write(plaintext.data(),
+                 static_cast<std::streamsize>(plaintext.size()));
     *wrote = true;
     written += plaintext.size();
     if (progress) progress(written);
@@ -685,10 +686,9 @@ absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
   }
   if (!status.ok()) {
     if (absl::IsDataLoss(status) || absl::IsInvalidArgument(status)) {
-      status = absl::DataLossError(
-          absl::StrCat(Describe(header.object()),
-                       ": stored data does not authenticate: ",
-                       status.message()));
+      status = absl::DataLossError(absl::StrCat(
+          Describe(header.object()),
+          ": stored data does not authenticate: ", status.message()));
     }
     return abandon(status);
   }
@@ -760,7 +760,8 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
     *head.mutable_object() = object;
     residency::v1::HeadResponse latest;
     absl::Status status = impl_->WithRetry([&](grpc::ClientContext* context) {
-      return rpc::FromGrpcStatus(impl_->storage()->Head(context, head, &latest));
+      return rpc::FromGrpcStatus(
+          impl_->storage()->Head(context, head, &latest));
     });
     if (status.ok()) {
       object.set_version(latest.object().header().object().version() + 1);
@@ -809,9 +810,9 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
       absl::StatusOr<SecretBytes> second = crypto::RandomSecret(kShareSize);
       if (!second.ok()) return second.status();
       const DeviceKey& device = *options_.device_key;
-      absl::StatusOr<std::string> wrapped = key_service::WrapDataKey(
-          device.key, device.key_id, kDeviceKeyVersion, *context_bytes,
-          *second);
+      absl::StatusOr<std::string> wrapped =
+          key_service::WrapDataKey(device.key, device.key_id, kDeviceKeyVersion,
+                                   *context_bytes, *second);
       if (!wrapped.ok()) return wrapped.status();
       WrappedKey* device_wrap = header.add_wrapped_keys();
       device_wrap->set_wrapper(WrappedKey::DEVICE);
@@ -819,8 +820,8 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
       device_wrap->set_key_version(kDeviceKeyVersion);
       device_wrap->set_wrapped(*std::move(wrapped));
       device_wrap->set_share_index(2);
-      absl::StatusOr<SecretBytes> derived = DeriveDataKey(
-          CustodyMode::kE2e, first, *second, *context_bytes);
+      absl::StatusOr<SecretBytes> derived =
+          DeriveDataKey(CustodyMode::kE2e, first, *second, *context_bytes);
       if (!derived.ok()) return derived.status();
       dek = *std::move(derived);
       break;
@@ -843,8 +844,8 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
             "are '",
             absl::CHexEscape(first_wrap->jurisdiction()), "'"));
       }
-      absl::StatusOr<SecretBytes> derived = DeriveDataKey(
-          CustodyMode::kSplit, first, second, *context_bytes);
+      absl::StatusOr<SecretBytes> derived =
+          DeriveDataKey(CustodyMode::kSplit, first, second, *context_bytes);
       if (!derived.ok()) return derived.status();
       dek = *std::move(derived);
       break;

@@ -57,7 +57,8 @@ constexpr char kPolicy[] = R"pb(
 // Counts the calls a client starts on a channel, by method name
 // ("/residency.v1.KeyService/Unwrap"): what the client really sent, seen
 // from outside the client.
-class CallCounter : public grpc::experimental::ClientInterceptorFactoryInterface {
+class CallCounter
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
   explicit CallCounter(std::shared_ptr<std::map<std::string, int>> counts,
                        std::shared_ptr<std::mutex> mu)
@@ -159,9 +160,9 @@ class ClientTest : public ::testing::Test {
 
   // Options for `owner`: both key services (US first), the real node or
   // `storage_address`, key calls counted in calls_.
-  ClientOptions Options(const std::string& owner,
-                        std::optional<std::string> storage_address =
-                            std::nullopt) {
+  ClientOptions Options(
+      const std::string& owner,
+      std::optional<std::string> storage_address = std::nullopt) {
     absl::StatusOr<tls::Identity> identity =
         ca_->Issue("residency://user/" + owner);
     EXPECT_OK(identity.status());
@@ -431,7 +432,6 @@ TEST_F(ClientTamperTest, AnotherOwnersHeaderIsDataLoss) {
   EXPECT_TRUE(plaintext.empty());
 }
 
-
 // ------------------------------------------------------------ custody modes
 
 class CustodyModeTest : public ClientTest,
@@ -465,8 +465,8 @@ TEST_P(CustodyModeTest, HeaderRecordsTheModeAndItsWraps) {
   const v1::ObjectHeader& header = info.header();
   std::vector<std::string> wraps;
   for (const v1::WrappedKey& k : header.wrapped_keys()) {
-    wraps.push_back(absl::StrCat(v1::WrappedKey::Wrapper_Name(k.wrapper()),
-                                 "/", k.jurisdiction(), "/", k.share_index()));
+    wraps.push_back(absl::StrCat(v1::WrappedKey::Wrapper_Name(k.wrapper()), "/",
+                                 k.jurisdiction(), "/", k.share_index()));
   }
   switch (GetParam()) {
     case CustodyMode::kCustodian:
@@ -475,8 +475,8 @@ TEST_P(CustodyModeTest, HeaderRecordsTheModeAndItsWraps) {
       break;
     case CustodyMode::kE2e:
       EXPECT_EQ(header.custody_mode(), v1::CUSTODY_MODE_E2E);
-      EXPECT_THAT(wraps, ::testing::ElementsAre("KEY_SERVICE/US/1",
-                                                "DEVICE//2"));
+      EXPECT_THAT(wraps,
+                  ::testing::ElementsAre("KEY_SERVICE/US/1", "DEVICE//2"));
       break;
     case CustodyMode::kSplit:
       EXPECT_EQ(header.custody_mode(), v1::CUSTODY_MODE_SPLIT);
@@ -508,9 +508,9 @@ TEST_F(ClientTest, ParseCustodyModeNamesTheChoices) {
 TEST_F(ClientTest, ModesNeedTheirKeysAtCreation) {
   ClientOptions e2e = Options("alice");
   e2e.mode = CustodyMode::kE2e;
-  EXPECT_THAT(Client::Create(std::move(e2e)).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("device key")));
+  EXPECT_THAT(
+      Client::Create(std::move(e2e)).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("device key")));
   ClientOptions split = Options("alice");
   split.mode = CustodyMode::kSplit;
   split.key_services.pop_back();
@@ -542,10 +542,10 @@ class E2eTest : public ClientTest {
 };
 
 TEST_F(E2eTest, DeviceKeyFileIsPrivateAndNamedInHeaders) {
-  EXPECT_EQ(std::filesystem::status(dir_ + "/laptop.key").permissions() &
-                std::filesystem::perms::all,
-            std::filesystem::perms::owner_read |
-                std::filesystem::perms::owner_write);
+  EXPECT_EQ(
+      std::filesystem::status(dir_ + "/laptop.key").permissions() &
+          std::filesystem::perms::all,
+      std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_THAT(device_key_id_, ::testing::MatchesRegex("device-[0-9a-f]{16}"));
   ASSERT_OK_AND_ASSIGN(v1::ObjectInfo info, writer_->Head("diary"));
   EXPECT_EQ(info.header().wrapped_keys(1).key_id(), device_key_id_);
@@ -596,9 +596,9 @@ TEST_F(E2eTest, TheCustodiansShareAloneDoesNotDecrypt) {
   ASSERT_TRUE(stub->Unwrap(&context, request, &response).ok());
   ASSERT_EQ(response.plaintext_key().size(), 32u);
 
-  ASSERT_OK_AND_ASSIGN(
-      std::string object_context,
-      crypto::EncodeObjectContext("alice", "diary", info.header().object().version()));
+  ASSERT_OK_AND_ASSIGN(std::string object_context,
+                       crypto::EncodeObjectContext(
+                           "alice", "diary", info.header().object().version()));
   ASSERT_OK_AND_ASSIGN(
       crypto::ChunkedDecryptor decryptor,
       crypto::ChunkedDecryptor::Create(
@@ -640,10 +640,10 @@ TEST_F(E2eTest, TamperedDeviceWrapIsDataLoss) {
                        LoadDeviceKey(dir_ + "/laptop.key", false));
   ASSERT_OK_AND_ASSIGN(std::string other_context,
                        crypto::EncodeObjectContext("alice", "other", 1));
-  EXPECT_FALSE(key_service::UnwrapDataKey(
-                   device->key, device->key_id, 1, other_context,
-                   diary.header().wrapped_keys(1).wrapped())
-                   .ok());
+  EXPECT_FALSE(
+      key_service::UnwrapDataKey(device->key, device->key_id, 1, other_context,
+                                 diary.header().wrapped_keys(1).wrapped())
+          .ok());
   EXPECT_OK(key_service::UnwrapDataKey(device->key, device->key_id, 1,
                                        other_context,
                                        other.header().wrapped_keys(1).wrapped())
@@ -729,7 +729,8 @@ TEST_F(ClientTest, CacheServesRepeatedReadsWithOneUnwrap) {
   ASSERT_OK(Put(*client, "doc", "cached").status());
   const int before = calls_[kUnwrap];
   for (int i = 0; i < 3; ++i) {
-    EXPECT_THAT(Get(*client, "doc"), residency::testing::IsOkAndHolds("cached"));
+    EXPECT_THAT(Get(*client, "doc"),
+                residency::testing::IsOkAndHolds("cached"));
   }
   EXPECT_EQ(calls_[kUnwrap] - before, 1);
   // A new version has a new data key.
@@ -910,7 +911,6 @@ TEST_F(ClientTest, PutSealedSendsPreparedCiphertext) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("ciphertext ended after 2")));
 }
-
 
 TEST_F(ClientTest, DataKeyIsAskedForTheExpectedVersionAlongsideTheLookup) {
   constexpr char kGenerate[] = "/residency.v1.KeyService/GenerateDataKey";

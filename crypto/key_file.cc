@@ -77,7 +77,8 @@ absl::StatusOr<SecretBytes> LoadOrCreateKeyFile(const std::string& path,
     }
     return CreateKeyFile(path, options);
   }
-  if (fd < 0) return ErrnoError(absl::StrCat("cannot open ", what, " file"), path);
+  if (fd < 0)
+    return ErrnoError(absl::StrCat("cannot open ", what, " file"), path);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     ::close(fd);

@@ -40,7 +40,8 @@ class KeyFileTest : public ::testing::Test {
 
 TEST_F(KeyFileTest, CreatesAPrivateFileAndReadsTheSameKeyBack) {
   const mode_t old_umask = ::umask(0);  // A lax umask must not matter.
-  absl::StatusOr<SecretBytes> created = LoadOrCreateKeyFile(path_, Options(true));
+  absl::StatusOr<SecretBytes> created =
+      LoadOrCreateKeyFile(path_, Options(true));
   ::umask(old_umask);
   ASSERT_OK(created.status());
   EXPECT_EQ(created->size(), 32u);
@@ -63,9 +64,9 @@ TEST_F(KeyFileTest, MissingFileWithoutCreateIsNotFound) {
 TEST_F(KeyFileTest, GroupReadableFileIsRefused) {
   ASSERT_OK(LoadOrCreateKeyFile(path_, Options(true)).status());
   ASSERT_EQ(::chmod(path_.c_str(), 0640), 0);
-  EXPECT_THAT(LoadOrCreateKeyFile(path_, Options(false)),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("mode 0640")));
+  EXPECT_THAT(
+      LoadOrCreateKeyFile(path_, Options(false)),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("mode 0640")));
 }
 
 TEST_F(KeyFileTest, WrongSizeIsDataLoss) {
@@ -89,9 +90,11 @@ TEST_F(KeyFileTest, SymlinkIsNotFollowed) {
 }
 
 TEST_F(KeyFileTest, TwoCreatedKeysDiffer) {
-  ASSERT_OK_AND_ASSIGN(SecretBytes a, LoadOrCreateKeyFile(path_, Options(true)));
+  ASSERT_OK_AND_ASSIGN(SecretBytes a,
+                       LoadOrCreateKeyFile(path_, Options(true)));
   const std::string other = dir_ + "/other.key";
-  ASSERT_OK_AND_ASSIGN(SecretBytes b, LoadOrCreateKeyFile(other, Options(true)));
+  ASSERT_OK_AND_ASSIGN(SecretBytes b,
+                       LoadOrCreateKeyFile(other, Options(true)));
   EXPECT_FALSE(a == b);
   ::unlink(other.c_str());
 }

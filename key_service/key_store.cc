@@ -58,10 +58,10 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 absl::StatusOr<SecretBytes> LoadOrCreateRootKey(const std::string& path,
                                                 bool create_if_missing) {
-  return crypto::LoadOrCreateKeyFile(
-      path, {.what = "root key",
-             .size = kRootKeySize,
-             .create_if_missing = create_if_missing});
+  return crypto::LoadOrCreateKeyFile(path,
+                                     {.what = "root key",
+                                      .size = kRootKeySize,
+                                      .create_if_missing = create_if_missing});
 }
 
 const SecretBytes* KeySnapshot::Material(uint32_t version) const {

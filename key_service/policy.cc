@@ -377,9 +377,9 @@ absl::StatusOr<PolicyEngine> PolicyEngine::Parse(
   }
   Policy policy;
   TextFormat::ParseInfoTree locations;
-  if (absl::Status status =
-          proto::ParseTextProto(text_proto, absl::StrCat("policy ", source_name),
-                         &policy, &locations);
+  if (absl::Status status = proto::ParseTextProto(
+          text_proto, absl::StrCat("policy ", source_name), &policy,
+          &locations);
       !status.ok()) {
     return status;
   }

@@ -164,9 +164,9 @@ absl::Status RunAudit(const residency::v1::Audit& audit, World& world,
       world.StorageNode(audit.storage_node());
   if (!found.ok()) return found.status();
   const Endpoint& node = **found;
-  if (absl::Status s = world.NeedDataDirs(absl::StrCat(
-          "the security audit (it reads every file of ", node.name,
-          " and the key services' KEKs)"));
+  if (absl::Status s = world.NeedDataDirs(
+          absl::StrCat("the security audit (it reads every file of ", node.name,
+                       " and the key services' KEKs)"));
       !s.ok()) {
     return s;
   }

@@ -76,14 +76,13 @@ void Count(const AuditEntry& entry, const std::string& key_service,
 
 // The policy `ks` decides with: the in-process service's own, else the
 // scenario's (which a spawned service reads from a file of it).
-absl::StatusOr<key_service::PolicyDecision> AuditorDecision(World& world,
-                                                            const Endpoint& ks) {
+absl::StatusOr<key_service::PolicyDecision> AuditorDecision(
+    World& world, const Endpoint& ks) {
   key_service::PolicyRequest ask;
   ask.principal = kAuditorPrincipal;
   ask.operation = residency::v1::OPERATION_READ_AUDIT_LOG;
   ask.reason = residency::v1::Justification::SECURITY_AUDIT;
-  if (key_service::KeyServiceServer* server =
-          world.KeyServiceServer(ks.name)) {
+  if (key_service::KeyServiceServer* server = world.KeyServiceServer(ks.name)) {
     return server->custodian().policy().Decide(ask);
   }
   for (const auto& spec : world.scenario().world().key_services()) {
@@ -123,8 +122,7 @@ absl::Status ReadLog(World& world, const Endpoint& ks,
         world.mode() == ServiceMode::kInProcess
             ? "in-process"
             : "the custodian's own files (RocksDB secondary)",
-        " (the policy lets no auditor call ReadAuditLog: ", decision.rule,
-        ")");
+        " (the policy lets no auditor call ReadAuditLog: ", decision.rule, ")");
     return world.ReadStoredAuditLog(ks.name, sink);
   }
   *read_by = absl::StrCat("ReadAuditLog as ", ShortPrincipal(kAuditorPrincipal),

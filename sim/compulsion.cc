@@ -48,12 +48,12 @@ struct Seized {
   std::string ciphertext;
 };
 
-residency::v1::RequestMetadata LegalMetadata(
-    const residency::v1::Compulsion& c, const std::string& target,
-    uint64_t seed, int* counter) {
+residency::v1::RequestMetadata LegalMetadata(const residency::v1::Compulsion& c,
+                                             const std::string& target,
+                                             uint64_t seed, int* counter) {
   residency::v1::RequestMetadata metadata;
-  metadata.set_request_id(absl::StrCat("order-", Lower(c.jurisdiction()), "-",
-                                       ++*counter));
+  metadata.set_request_id(
+      absl::StrCat("order-", Lower(c.jurisdiction()), "-", ++*counter));
   auto* j = metadata.mutable_justification();
   j->set_reason(residency::v1::Justification::THIRD_PARTY_DATA_REQUEST);
   auto* lp = j->mutable_legal_process();
@@ -95,7 +95,8 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
     auto stub = residency::v1::StorageNode::NewStub(*channel);
     for (const std::string& target : targets) {
       residency::v1::ExportRequest request;
-      *request.mutable_metadata() = LegalMetadata(c, target, world.seed(), &counter);
+      *request.mutable_metadata() =
+          LegalMetadata(c, target, world.seed(), &counter);
       request.set_owner(target);
       grpc::ClientContext context;
       context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(2)));
@@ -117,7 +118,7 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
       }
     }
     ledger.Progress(absl::StrCat("  ", op, " handed over ", seized.size(),
-                          " object versions"));
+                                 " object versions"));
   }
   ledger.Update([&](Report& report) {
     Obtained& got = report.actors[authority];
@@ -129,10 +130,8 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
   });
 
   // 2. Key services are asked for the data keys (and the KEKs).
-  std::set<std::string> asked(c.key_services().begin(),
-                              c.key_services().end());
-  std::map<std::string, std::unique_ptr<residency::v1::KeyService::Stub>>
-      stubs;
+  std::set<std::string> asked(c.key_services().begin(), c.key_services().end());
+  std::map<std::string, std::unique_ptr<residency::v1::KeyService::Stub>> stubs;
   for (const Endpoint& ks : world.key_services()) {
     if (!asked.empty() && asked.count(ks.name) == 0) continue;
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
@@ -147,7 +146,8 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
     for (auto& [name, stub] : stubs) {
       for (const std::string& target : targets) {
         residency::v1::ExportKeyRequest request;
-        *request.mutable_metadata() = LegalMetadata(c, target, world.seed(), &counter);
+        *request.mutable_metadata() =
+            LegalMetadata(c, target, world.seed(), &counter);
         request.set_key_id(target + "-key");
         residency::v1::ExportKeyResponse response;
         grpc::ClientContext context;
@@ -164,7 +164,8 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
         for (auto& v : *response.mutable_versions()) {
           keks[name][request.key_id()][v.version()] = v.material();
           crypto::WipeString(v.mutable_material());
-          ledger.Update([&](Report& report) { ++report.actors[authority].keks; });
+          ledger.Update(
+              [&](Report& report) { ++report.actors[authority].keks; });
         }
       }
     }
@@ -180,7 +181,8 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
     std::map<uint32_t, SecretBytes> shares;
     for (const WrappedKey& wrapped : header.wrapped_keys()) {
       if (wrapped.wrapper() != WrappedKey::KEY_SERVICE) continue;
-      const Endpoint* owner = world.KeyServiceByPrincipal(wrapped.key_service());
+      const Endpoint* owner =
+          world.KeyServiceByPrincipal(wrapped.key_service());
       if (owner == nullptr) continue;
       const std::string& ks = owner->name;
       // A handed-over KEK opens the wrap without asking anyone.
@@ -267,9 +269,9 @@ absl::Status RecordOperatorHoldings(World& world, Ledger& ledger) {
     absl::Status status =
         rpc::FromGrpcStatus(stub->Stats(&context, request, &response));
     if (!status.ok()) {
-      return absl::Status(status.code(),
-                          absl::StrCat(op, " cannot read its own stats: ",
-                                       status.message()));
+      return absl::Status(
+          status.code(),
+          absl::StrCat(op, " cannot read its own stats: ", status.message()));
     }
     ledger.Update([&](Report& report) {
       Obtained& got = report.actors[op];

@@ -19,12 +19,13 @@ namespace fs = std::filesystem;
 std::string Describe(const residency::v1::Phase& phase) {
   switch (phase.action_case()) {
     case residency::v1::Phase::kWorkload:
-      return absl::StrCat(
-          "users ", residency::v1::Workload::Kind_Name(phase.workload().kind()));
+      return absl::StrCat("users ", residency::v1::Workload::Kind_Name(
+                                        phase.workload().kind()));
     case residency::v1::Phase::kCompulsion:
-      return absl::StrCat("authority/",
-                          absl::AsciiStrToLower(phase.compulsion().jurisdiction()),
-                          " compels operators and custodians");
+      return absl::StrCat(
+          "authority/",
+          absl::AsciiStrToLower(phase.compulsion().jurisdiction()),
+          " compels operators and custodians");
     case residency::v1::Phase::kKeyAction:
       return absl::StrCat(
           "owners ",
@@ -126,9 +127,9 @@ absl::StatusOr<Report> RunScenario(const residency::v1::Scenario& scenario,
     const std::string label =
         phase.name().empty() ? absl::StrCat("phase-", index) : phase.name();
     if (absl::Status s = RunPhase(phase, label, **world, ledger); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("phase ", index, " (",
-                                                 phase.name(), "): ",
-                                                 s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat("phase ", index, " (", phase.name(),
+                                       "): ", s.message()));
     }
   }
   if (absl::Status s = FinishTaps(**world, ledger); !s.ok()) return s;

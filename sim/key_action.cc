@@ -14,7 +14,8 @@ absl::Status RunKeyAction(const residency::v1::KeyAction& action, World& world,
     return absl::InvalidArgumentError("key action kind is not set");
   }
   const std::string op =
-      absl::AsciiStrToLower(residency::v1::KeyAction::Kind_Name(action.kind())) +
+      absl::AsciiStrToLower(
+          residency::v1::KeyAction::Kind_Name(action.kind())) +
       "_key";
   const std::set<std::string> only(action.users().begin(),
                                    action.users().end());

@@ -117,7 +117,8 @@ void WriteJsonAudit(const Report& r, std::ostream& out) {
         first_decision = false;
         bool first_principal = true;
         for (const auto& [principal, n] : principals) {
-          out << (first_principal ? "" : ", ") << JsonQuote(principal) << ": " << n;
+          out << (first_principal ? "" : ", ") << JsonQuote(principal) << ": "
+              << n;
           first_principal = false;
         }
         out << "}";
@@ -131,7 +132,8 @@ void WriteJsonAudit(const Report& r, std::ostream& out) {
           out << (first_row ? "" : ", ")
               << "{\"principal\": " << JsonQuote(principal)
               << ", \"decision\": " << JsonQuote(decision)
-              << ", \"rule\": " << JsonQuote(rule) << ", \"entries\": " << n << "}";
+              << ", \"rule\": " << JsonQuote(rule) << ", \"entries\": " << n
+              << "}";
           first_row = false;
         }
       }
@@ -185,7 +187,6 @@ std::string JsonQuote(absl::string_view s) {
   return out + "\"";
 }
 
-
 const char* ExpectationOpSymbol(residency::v1::Expectation::Op op) {
   switch (op) {
     case residency::v1::Expectation::EQ:
@@ -202,7 +203,6 @@ const char* ExpectationOpSymbol(residency::v1::Expectation::Op op) {
       return "?";
   }
 }
-
 
 double Percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
@@ -311,8 +311,9 @@ std::map<std::string, double> Report::Metrics() const {
   return m;
 }
 
-bool Report::Check(const google::protobuf::RepeatedPtrField<
-                   residency::v1::Expectation>& wanted) {
+bool Report::Check(
+    const google::protobuf::RepeatedPtrField<residency::v1::Expectation>&
+        wanted) {
   const std::map<std::string, double> metrics = Metrics();
   expectations.clear();
   bool all = true;
@@ -392,8 +393,7 @@ void WriteTextReport(const Report& r, std::ostream& out) {
       absl::StrAppend(&detail, detail.empty() ? "" : ", ", code, " ", n);
     }
     out << absl::StrFormat("  %-14s %7d %7d %9.1f %9.1f %9.1f %s\n", op,
-                           stats.ok, errors,
-                           Percentile(stats.latencies_ms, 50),
+                           stats.ok, errors, Percentile(stats.latencies_ms, 50),
                            Percentile(stats.latencies_ms, 95),
                            Percentile(stats.latencies_ms, 99), detail);
   }
@@ -430,9 +430,10 @@ void WriteTextReport(const Report& r, std::ostream& out) {
   out << "Expectations\n";
   for (const ExpectationResult& e : r.expectations) {
     failed += !e.passed;
-    out << "  [" << (e.passed ? "pass" : "FAIL") << "] "
-        << e.expectation.name() << ": " << e.expectation.metric() << " "
-        << ExpectationOpSymbol(e.expectation.op()) << " " << Number(e.expectation.value());
+    out << "  [" << (e.passed ? "pass" : "FAIL") << "] " << e.expectation.name()
+        << ": " << e.expectation.metric() << " "
+        << ExpectationOpSymbol(e.expectation.op()) << " "
+        << Number(e.expectation.value());
     if (e.found) {
       out << " (actual " << Number(e.actual) << ")\n";
     } else {
@@ -475,8 +476,8 @@ void WriteJsonReport(const Report& r, std::ostream& out) {
   out << ",\n  \"expectations\": [";
   first = true;
   for (const ExpectationResult& e : r.expectations) {
-    out << (first ? "\n" : ",\n") << "    {\"name\": "
-        << JsonQuote(e.expectation.name())
+    out << (first ? "\n" : ",\n")
+        << "    {\"name\": " << JsonQuote(e.expectation.name())
         << ", \"metric\": " << JsonQuote(e.expectation.metric())
         << ", \"op\": " << JsonQuote(ExpectationOpSymbol(e.expectation.op()))
         << ", \"value\": " << Number(e.expectation.value())

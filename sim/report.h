@@ -96,7 +96,7 @@ struct Timeline {
 
 struct ExpectationResult {
   residency::v1::Expectation expectation;
-  bool found = false;    // the metric exists in this report
+  bool found = false;  // the metric exists in this report
   double actual = 0;
   bool passed = false;
 };
@@ -149,8 +149,9 @@ struct Report {
   // Every figure as name -> value (see sim/README.md for the names).
   std::map<std::string, double> Metrics() const;
   // Evaluates `expectations` into this->expectations; true if all pass.
-  bool Check(const google::protobuf::RepeatedPtrField<
-             residency::v1::Expectation>& expectations);
+  bool Check(
+      const google::protobuf::RepeatedPtrField<residency::v1::Expectation>&
+          expectations);
 };
 
 // A JSON string literal of `s`: quotes, backslashes and control characters

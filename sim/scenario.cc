@@ -39,7 +39,8 @@ class Validator {
 
   absl::Status Run() {
     const auto& world = s_.world();
-    if (world.jurisdictions().empty()) return Error("world.jurisdictions", "is empty");
+    if (world.jurisdictions().empty())
+      return Error("world.jurisdictions", "is empty");
     for (const std::string& j : world.jurisdictions()) {
       if (j.empty() || j.size() > 16 ||
           !std::all_of(j.begin(), j.end(), absl::ascii_isupper)) {
@@ -48,7 +49,8 @@ class Validator {
                                   "' is not 1-16 upper-case letters"));
       }
       if (!jurisdictions_.insert(j).second) {
-        return Error("world.jurisdictions", absl::StrCat(j, " is listed twice"));
+        return Error("world.jurisdictions",
+                     absl::StrCat(j, " is listed twice"));
       }
     }
     if (world.storage_nodes().empty()) {
@@ -75,10 +77,10 @@ class Validator {
         return s;
       }
       if (ks.policy().jurisdiction() != ks.jurisdiction()) {
-        return Error(field + ".policy.jurisdiction",
-                     absl::StrCat("is '", ks.policy().jurisdiction(),
-                                  "', the key service is in ",
-                                  ks.jurisdiction()));
+        return Error(
+            field + ".policy.jurisdiction",
+            absl::StrCat("is '", ks.policy().jurisdiction(),
+                         "', the key service is in ", ks.jurisdiction()));
       }
       // The key service will parse the same policy; refuse it here first.
       std::string text;
@@ -142,18 +144,18 @@ class Validator {
 
   absl::Status Jurisdiction(const std::string& field, const std::string& j) {
     if (jurisdictions_.count(j) == 0) {
-      return Error(field, absl::StrCat("names jurisdiction '",
-                                       absl::CHexEscape(j),
-                                       "', which world.jurisdictions lacks"));
+      return Error(field,
+                   absl::StrCat("names jurisdiction '", absl::CHexEscape(j),
+                                "', which world.jurisdictions lacks"));
     }
     return absl::OkStatus();
   }
 
   absl::Status KnownNode(const std::string& field, const std::string& name) {
     if (nodes_.count(name) == 0) {
-      return Error(field, absl::StrCat("names storage node '",
-                                       absl::CHexEscape(name),
-                                       "', which the world lacks"));
+      return Error(field,
+                   absl::StrCat("names storage node '", absl::CHexEscape(name),
+                                "', which the world lacks"));
     }
     return absl::OkStatus();
   }
@@ -161,9 +163,9 @@ class Validator {
   absl::Status KnownKeyService(const std::string& field,
                                const std::string& name) {
     if (key_services_.count(name) == 0) {
-      return Error(field, absl::StrCat("names key service '",
-                                       absl::CHexEscape(name),
-                                       "', which the world lacks"));
+      return Error(field,
+                   absl::StrCat("names key service '", absl::CHexEscape(name),
+                                "', which the world lacks"));
     }
     return absl::OkStatus();
   }
@@ -176,8 +178,8 @@ class Validator {
     if (p.objects_per_user() > 100000) {
       return Error("population.objects_per_user", "must be at most 100000");
     }
-    if (absl::Status s = Jurisdiction("population.jurisdiction",
-                                      p.jurisdiction());
+    if (absl::Status s =
+            Jurisdiction("population.jurisdiction", p.jurisdiction());
         !s.ok()) {
       return s;
     }
@@ -322,7 +324,8 @@ absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path) {
   text.assign(std::istreambuf_iterator<char>(in),
               std::istreambuf_iterator<char>());
   if (in.bad()) {
-    return absl::InternalError(absl::StrCat("cannot read scenario file ", path));
+    return absl::InternalError(
+        absl::StrCat("cannot read scenario file ", path));
   }
   return ParseScenario(text, absl::StrCat("scenario file ", path));
 }
@@ -339,9 +342,9 @@ absl::StatusOr<Scenario> LoadBuiltinScenario(absl::string_view name) {
     }
     known.push_back(b.name);
   }
-  return absl::NotFoundError(absl::StrCat(
-      "no built-in scenario named '", absl::CHexEscape(name),
-      "'; known: ", absl::StrJoin(known, ", ")));
+  return absl::NotFoundError(
+      absl::StrCat("no built-in scenario named '", absl::CHexEscape(name),
+                   "'; known: ", absl::StrJoin(known, ", ")));
 }
 
 }  // namespace residency::sim

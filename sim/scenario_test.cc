@@ -34,8 +34,8 @@ TEST(ScenarioTest, EveryBuiltinParsesAndIsNamedAfterItsFile) {
 TEST(ScenarioTest, UnknownBuiltinListsTheKnownOnes) {
   EXPECT_THAT(LoadBuiltinScenario("gov_reqest"),
               StatusIs(absl::StatusCode::kNotFound,
-                       AllOf(HasSubstr("gov_reqest"),
-                             HasSubstr("known: "), HasSubstr("gov_request"))));
+                       AllOf(HasSubstr("gov_reqest"), HasSubstr("known: "),
+                             HasSubstr("gov_request"))));
 }
 
 TEST(ScenarioTest, SyntaxErrorNamesLineAndColumn) {
@@ -49,66 +49,63 @@ TEST(ScenarioTest, SyntaxErrorNamesLineAndColumn) {
 TEST(ScenarioTest, UnknownNamesAreRefusedNamingTheField) {
   const std::string text = GovRequest();
   EXPECT_THAT(
-      ParseScenario(absl::StrReplaceAll(
-                        text, {{"storage_node: \"cn-node\"",
-                                "storage_node: \"cn-nod\""}}),
+      ParseScenario(absl::StrReplaceAll(text, {{"storage_node: \"cn-node\"",
+                                                "storage_node: \"cn-nod\""}}),
                     "s"),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               AllOf(HasSubstr("population.storage_node"),
-                     HasSubstr("cn-nod"))));
-  EXPECT_THAT(
-      ParseScenario(absl::StrReplaceAll(text, {{"jurisdiction: \"CN\"\n    target",
-                                                "jurisdiction: \"RU\"\n    target"}}),
-                    "s"),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               AllOf(HasSubstr("phases[2].compulsion.jurisdiction"),
-                     HasSubstr("RU"))));
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          AllOf(HasSubstr("population.storage_node"), HasSubstr("cn-nod"))));
+  EXPECT_THAT(ParseScenario(absl::StrReplaceAll(
+                                text, {{"jurisdiction: \"CN\"\n    target",
+                                        "jurisdiction: \"RU\"\n    target"}}),
+                            "s"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("phases[2].compulsion.jurisdiction"),
+                             HasSubstr("RU"))));
 }
 
 TEST(ScenarioTest, PolicyOfAnotherJurisdictionIsRefused) {
-  EXPECT_THAT(
-      ParseScenario(absl::StrReplaceAll(GovRequest(),
-                                        {{"policy {\n      jurisdiction: \"US\"",
-                                          "policy {\n      jurisdiction: \"CN\""}}),
-                    "s"),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("world.key_services[0].policy.jurisdiction")));
+  EXPECT_THAT(ParseScenario(
+                  absl::StrReplaceAll(
+                      GovRequest(), {{"policy {\n      jurisdiction: \"US\"",
+                                      "policy {\n      jurisdiction: \"CN\""}}),
+                  "s"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("world.key_services[0].policy.jurisdiction")));
 }
 
 TEST(ScenarioTest, InvalidPolicyIsRefused) {
-  EXPECT_THAT(
-      ParseScenario(absl::StrReplaceAll(GovRequest(),
-                                        {{"residency://authority/us",
-                                          "residency://custodian/us"}}),
-                    "s"),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("world.key_services[0].policy")));
+  EXPECT_THAT(ParseScenario(absl::StrReplaceAll(GovRequest(),
+                                                {{"residency://authority/us",
+                                                  "residency://custodian/us"}}),
+                            "s"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("world.key_services[0].policy")));
 }
 
 TEST(ScenarioTest, PopulationMustBeUsable) {
-  EXPECT_THAT(ParseScenario(absl::StrReplaceAll(GovRequest(),
-                                                {{"users: 4", "users: 0"}}),
-                            "s"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("population.users")));
-  EXPECT_THAT(ParseScenario(absl::StrReplaceAll(
-                                GovRequest(),
-                                {{"min_bytes: 1024", "min_bytes: 999999"}}),
-                            "s"),
+  EXPECT_THAT(
+      ParseScenario(
+          absl::StrReplaceAll(GovRequest(), {{"users: 4", "users: 0"}}), "s"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("population.users")));
+  EXPECT_THAT(ParseScenario(
+                  absl::StrReplaceAll(
+                      GovRequest(), {{"min_bytes: 1024", "min_bytes: 999999"}}),
+                  "s"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("population.min_bytes")));
-  EXPECT_THAT(ParseScenario(absl::StrReplaceAll(
-                                GovRequest(),
-                                {{"CUSTODY_MODE_CUSTODIAN", "CUSTODY_MODE_SPLIT"}}),
-                            "s"),
+  EXPECT_THAT(ParseScenario(
+                  absl::StrReplaceAll(GovRequest(), {{"CUSTODY_MODE_CUSTODIAN",
+                                                      "CUSTODY_MODE_SPLIT"}}),
+                  "s"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("population.key_services")));
 }
 
 TEST(ScenarioTest, ExpectationNeedsAnOperator) {
-  EXPECT_THAT(ParseScenario(absl::StrReplaceAll(GovRequest(),
-                                                {{"  op: GT\n", ""}}),
-                            "s"),
+  EXPECT_THAT(ParseScenario(
+                  absl::StrReplaceAll(GovRequest(), {{"  op: GT\n", ""}}), "s"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("expectations[0].op")));
 }

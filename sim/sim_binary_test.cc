@@ -6,9 +6,9 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/process.h"
 #include "sim/scenario.h"
 #include "tests/status_matchers.h"
-#include "rpc/process.h"
 
 namespace residency::sim {
 namespace {
@@ -90,9 +90,9 @@ TEST_F(SimBinaryTest, UsageErrorsExitTwo) {
 
 TEST_F(SimBinaryTest, HelpDocumentsTheFlags) {
   ProcessResult r = Sim({"--help"});
-  for (const char* flag : {"--scenario", "--scenario_file", "--list",
-                           "--report", "--out", "--seed", "--compare",
-                           "--spawn", "--topology"}) {
+  for (const char* flag :
+       {"--scenario", "--scenario_file", "--list", "--report", "--out",
+        "--seed", "--compare", "--spawn", "--topology"}) {
     EXPECT_THAT(r.out + r.err, HasSubstr(flag)) << flag;
   }
 }

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <iterator>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -26,8 +26,7 @@
 #include "sim/topology.h"
 #include "sim/world.h"
 
-ABSL_FLAG(std::string, scenario, "",
-          "built-in scenario to run (see --list)");
+ABSL_FLAG(std::string, scenario, "", "built-in scenario to run (see --list)");
 ABSL_FLAG(std::string, scenario_file, "",
           "run the scenario in this text-format file instead "
           "(proto/residency/v1/scenario.proto)");
@@ -90,9 +89,9 @@ std::string UnknownFlag(int argc, char** argv) {
     // absl's own flags (--help, --helpfull, --flagfile, ...) are handled by
     // ParseCommandLine and not in the registry.
     static constexpr absl::string_view kAbslFlags[] = {
-        "help",     "helpfull",   "helpshort", "helppackage",
-        "helpon",   "helpmatch",  "version",   "only_check_args",
-        "flagfile", "fromenv",    "tryfromenv", "undefok"};
+        "help",     "helpfull",  "helpshort",  "helppackage",
+        "helpon",   "helpmatch", "version",    "only_check_args",
+        "flagfile", "fromenv",   "tryfromenv", "undefok"};
     if (std::find(std::begin(kAbslFlags), std::end(kAbslFlags), name) !=
         std::end(kAbslFlags)) {
       continue;
@@ -243,8 +242,8 @@ int main(int argc, char** argv) {
     std::error_code ec;
     fs::create_directories(work_dir, ec);
     if (!fs::is_directory(work_dir) || !fs::is_empty(work_dir)) {
-      return Usage(absl::StrCat("--work_dir=", work_dir,
-                                " must be an empty directory"));
+      return Usage(
+          absl::StrCat("--work_dir=", work_dir, " must be an empty directory"));
     }
   }
 

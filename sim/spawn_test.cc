@@ -60,7 +60,8 @@ class SimModesTest : public ::testing::Test {
       for (char& c : cmdline) {
         if (c == '\0') c = ' ';
       }
-      if (absl::StrContains(cmdline, text)) found.push_back(name + ": " + cmdline);
+      if (absl::StrContains(cmdline, text))
+        found.push_back(name + ": " + cmdline);
     }
     return found;
   }
@@ -99,8 +100,9 @@ class SimModesTest : public ::testing::Test {
     ks_args.insert(ks_args.end(),
                    {"--jurisdiction=US", "--policy=" + dir_ + "/us.policy",
                     "--data_dir=" + dir_ + "/ks"});
-    ASSERT_OK_AND_ASSIGN(keys_, ServerProcess::Start(RESIDENCY_KEY_SERVICE_BINARY,
-                                                     ks_args, dir_, "ks"));
+    ASSERT_OK_AND_ASSIGN(
+        keys_, ServerProcess::Start(RESIDENCY_KEY_SERVICE_BINARY, ks_args, dir_,
+                                    "ks"));
     std::vector<std::string> node_args = tls_flags("service.cn-node");
     node_args.insert(node_args.end(),
                      {"--jurisdiction=CN", "--data_dir=" + dir_ + "/sn",
@@ -194,8 +196,8 @@ TEST_F(SimModesTest, TopologyCannotRunPhasesThatNeedDataDirs) {
   ASSERT_OK_AND_ASSIGN(v1::Scenario insider,
                        LoadBuiltinScenario("insider_dump"));
   ASSERT_EQ(insider.world().storage_nodes(0).name(), "cn-node");
-  ProcessResult r = Sim({"--scenario=insider_dump",
-                         "--topology=" + WriteTopology(), "--quiet"});
+  ProcessResult r = Sim(
+      {"--scenario=insider_dump", "--topology=" + WriteTopology(), "--quiet"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_THAT(r.err, HasSubstr("needs the services' data directories"));
 }

@@ -20,9 +20,9 @@ using ::residency::v1::Topology;
 
 // "PATH:LINE:COL" of field `field` (index `index`, -1 for a singular one)
 // in `tree`, or "PATH" when it was not written.
-std::string Where(const std::string& source, const TextFormat::ParseInfoTree* tree,
-                  const char* field, int index,
-                  const google::protobuf::Descriptor* descriptor) {
+std::string Where(const std::string& source,
+                  const TextFormat::ParseInfoTree* tree, const char* field,
+                  int index, const google::protobuf::Descriptor* descriptor) {
   if (tree != nullptr) {
     const google::protobuf::FieldDescriptor* f =
         descriptor->FindFieldByName(field);
@@ -43,9 +43,9 @@ std::string Resolve(const fs::path& base, const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<Topology> ParseTopology(const std::string& text,
-                                       const std::string& path,
-                                       const residency::v1::Scenario& scenario) {
+absl::StatusOr<Topology> ParseTopology(
+    const std::string& text, const std::string& path,
+    const residency::v1::Scenario& scenario) {
   const std::string source = absl::StrCat("topology file ", path);
   Topology topology;
   TextFormat::ParseInfoTree locations;
@@ -70,8 +70,8 @@ absl::StatusOr<Topology> ParseTopology(const std::string& text,
   std::set<std::string> listed;
   for (int i = 0; i < topology.services_size(); ++i) {
     const Topology::Service& s = topology.services(i);
-    const TextFormat::ParseInfoTree* tree = locations.GetTreeForNested(
-        top->FindFieldByName("services"), i);
+    const TextFormat::ParseInfoTree* tree =
+        locations.GetTreeForNested(top->FindFieldByName("services"), i);
     const std::string entry = Where(source, &locations, "services", i, top);
     auto at = [&](const char* field) {
       const std::string w = Where(source, tree, field, -1, svc);
@@ -80,9 +80,10 @@ absl::StatusOr<Topology> ParseTopology(const std::string& text,
     if (s.name().empty()) return fail(entry, "a service without a name");
     auto kind = kinds.find(s.name());
     if (kind == kinds.end()) {
-      return fail(at("name"),
-                  absl::StrCat("'", s.name(), "' is not a key service or "
-                               "storage node of scenario ", scenario.name()));
+      return fail(at("name"), absl::StrCat("'", s.name(),
+                                           "' is not a key service or "
+                                           "storage node of scenario ",
+                                           scenario.name()));
     }
     if (!listed.insert(s.name()).second) {
       return fail(at("name"), absl::StrCat("'", s.name(), "' listed twice"));
@@ -110,18 +111,17 @@ absl::StatusOr<Topology> ParseTopology(const std::string& text,
     }
   }
   if (!missing.empty()) {
-    return fail(source, absl::StrCat("no address for ",
-                                     absl::StrJoin(missing, ", "),
-                                     " of scenario ", scenario.name(),
-                                     "'s world: list every service in "
-                                     "`services { name: ... address: ... }`"));
+    return fail(source,
+                absl::StrCat("no address for ", absl::StrJoin(missing, ", "),
+                             " of scenario ", scenario.name(),
+                             "'s world: list every service in "
+                             "`services { name: ... address: ... }`"));
   }
   if (topology.ca_file().empty()) {
     return fail(source, "no ca_file (the CA certificate the parties trust)");
   }
   if (topology.identity_dir().empty()) {
-    return fail(source,
-                "no identity_dir (the parties' certificates and keys)");
+    return fail(source, "no identity_dir (the parties' certificates and keys)");
   }
   const fs::path base = fs::path(path).parent_path();
   topology.set_ca_file(Resolve(base, topology.ca_file()));
@@ -136,7 +136,8 @@ absl::StatusOr<Topology> LoadTopology(const std::string& path,
                                       const residency::v1::Scenario& scenario) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open topology file ", path));
+    return absl::NotFoundError(
+        absl::StrCat("cannot open topology file ", path));
   }
   std::string text((std::istreambuf_iterator<char>(in)),
                    std::istreambuf_iterator<char>());

@@ -35,9 +35,8 @@ void ForEachUser(World& world, uint32_t concurrency, Fn&& fn) {
 
 // provider_plaintext: the provider's own services keep what users store
 // readable, beside the node's store.
-void KeepPlaintextCopy(World& world, const std::string& node,
-                       const User& user, const std::string& id,
-                       const std::string& data) {
+void KeepPlaintextCopy(World& world, const std::string& node, const User& user,
+                       const std::string& id, const std::string& data) {
   if (!world.NodeSpec(node).keeps_plaintext()) return;
   const std::string dir = world.PlaintextDir(node) + "/" + user.name;
   fs::create_directories(dir);
@@ -72,13 +71,13 @@ absl::Status PutAll(const residency::v1::Workload& workload, World& world,
       std::istringstream in(data);
       const absl::Time start = absl::Now();
       absl::StatusOr<residency::v1::ObjectRef> stored =
-          client.ok() ? (*client)->Put(id, in, data.size())
-                      : absl::StatusOr<residency::v1::ObjectRef>(
-                            client.status());
+          client.ok()
+              ? (*client)->Put(id, in, data.size())
+              : absl::StatusOr<residency::v1::ObjectRef>(client.status());
       ledger.Record("put", stored.status(), absl::Now() - start);
       if (stored.ok()) {
-        Truth truth{user.name, id, stored->version(), data.size(),
-                    Sha256(data), node};
+        Truth truth{user.name,   id,           stored->version(),
+                    data.size(), Sha256(data), node};
         ledger.Update([&](Report&) {
           if (slot < user.objects.size()) {
             user.objects[slot] = truth;
@@ -120,9 +119,9 @@ absl::Status GetAll(const residency::v1::Workload& workload, World& world,
       absl::StatusOr<client::Client*> client =
           world.ClientFor(user, truth.node, CacheOf(workload));
       absl::StatusOr<residency::v1::ObjectHeader> header =
-          client.ok() ? (*client)->Get(truth.object_id, 0, out)
-                      : absl::StatusOr<residency::v1::ObjectHeader>(
-                            client.status());
+          client.ok()
+              ? (*client)->Get(truth.object_id, 0, out)
+              : absl::StatusOr<residency::v1::ObjectHeader>(client.status());
       ledger.Record("get", header.status(), absl::Now() - start);
       if (header.ok() && Sha256(out.str()) != truth.sha256) {
         ledger.Update([](Report& report) { ++report.wrong_plaintext; });

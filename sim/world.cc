@@ -103,11 +103,10 @@ absl::StatusOr<std::unique_ptr<World>> World::Start(
     world->ca_ = std::make_unique<tls::CertificateAuthority>(*std::move(ca));
   }
   world->links_ = std::make_unique<Links>(scenario.world(), seed);
-  absl::Status started = options.mode == ServiceMode::kSpawn
-                             ? world->SpawnServices()
-                         : options.mode == ServiceMode::kTopology
-                             ? world->ConnectServices()
-                             : world->StartServices();
+  absl::Status started =
+      options.mode == ServiceMode::kSpawn      ? world->SpawnServices()
+      : options.mode == ServiceMode::kTopology ? world->ConnectServices()
+                                               : world->StartServices();
   if (!started.ok()) return started;
   if (absl::Status s = world->StartUsers(); !s.ok()) return s;
   return world;
@@ -183,8 +182,7 @@ absl::Status World::SpawnServices() {
   auto spawn = [&](const std::string& binary, std::vector<std::string> args,
                    const std::string& name) -> absl::StatusOr<std::string> {
     absl::StatusOr<std::unique_ptr<process::ServerProcess>> started =
-        process::ServerProcess::Start(binary, std::move(args), procs_dir,
-                                      name);
+        process::ServerProcess::Start(binary, std::move(args), procs_dir, name);
     if (!started.ok()) return started.status();
     std::string address = (*started)->address();
     processes_[name] = *std::move(started);
@@ -239,8 +237,9 @@ absl::Status World::ConnectServices() {
     return absl::InvalidArgumentError(
         absl::StrCat("the topology does not list '", name, "'"));
   };
-  auto endpoint = [&](const std::string& name, const std::string& jurisdiction)
-      -> absl::StatusOr<Endpoint> {
+  auto endpoint =
+      [&](const std::string& name,
+          const std::string& jurisdiction) -> absl::StatusOr<Endpoint> {
     absl::StatusOr<const residency::v1::Topology::Service*> s = find(name);
     if (!s.ok()) return s.status();
     Endpoint e{name,
@@ -279,13 +278,13 @@ absl::Status World::StartUsers() {
       if (!s.ok()) {
         return absl::Status(
             s.code(),
-            absl::StrCat(user.name, " cannot create its key at ",
-                         population.key_services(k), ": ", s.message(),
-                         absl::IsAlreadyExists(s) && mode_ ==
-                                 ServiceMode::kTopology
-                             ? " (a topology run needs fresh services: "
-                               "restart them with empty data directories)"
-                             : ""));
+            absl::StrCat(
+                user.name, " cannot create its key at ",
+                population.key_services(k), ": ", s.message(),
+                absl::IsAlreadyExists(s) && mode_ == ServiceMode::kTopology
+                    ? " (a topology run needs fresh services: "
+                      "restart them with empty data directories)"
+                    : ""));
       }
     }
   }
@@ -303,9 +302,9 @@ void World::Stop() {
   // Storage nodes first, as above; each closes its stores on SIGTERM.
   for (const bool key_services : {false, true}) {
     for (auto& [name, process] : processes_) {
-      const bool is_ks = std::any_of(
-          key_services_.begin(), key_services_.end(),
-          [&, n = name](const Endpoint& e) { return e.name == n; });
+      const bool is_ks =
+          std::any_of(key_services_.begin(), key_services_.end(),
+                      [&, n = name](const Endpoint& e) { return e.name == n; });
       if (is_ks == key_services) process->Terminate(absl::Seconds(10));
     }
   }
@@ -364,8 +363,7 @@ absl::Status World::ReadStoredAuditLog(const std::string& name,
 absl::StatusOr<std::map<std::string, key_service::KeyStore::Snapshot>>
 World::ReadKeks(const std::string& name,
                 const std::vector<std::string>& key_ids) {
-  if (absl::Status s = NeedDataDirs("reading KEKs from a key store");
-      !s.ok()) {
+  if (absl::Status s = NeedDataDirs("reading KEKs from a key store"); !s.ok()) {
     return s;
   }
   std::map<std::string, key_service::KeyStore::Snapshot> keks;
@@ -385,7 +383,8 @@ World::ReadKeks(const std::string& name,
   absl::StatusOr<std::unique_ptr<key_service::KeyStore>> store =
       absl::UnknownError("not copied");
   for (int attempt = 0; attempt < 3 && !store.ok(); ++attempt) {
-    absl::StatusOr<CopyStats> copied = CopyTree((*ks)->data_dir + "/keys", copy);
+    absl::StatusOr<CopyStats> copied =
+        CopyTree((*ks)->data_dir + "/keys", copy);
     if (!copied.ok()) return copied.status();
     absl::StatusOr<crypto::SecretBytes> root = key_service::LoadOrCreateRootKey(
         (*ks)->data_dir + "/root.key", /*create_if_missing=*/false);
@@ -470,9 +469,10 @@ absl::StatusOr<const tls::Identity*> World::Identity(
     if (!material.ok()) {
       return absl::Status(
           material.status().code(),
-          absl::StrCat("no usable certificate for ", principal, " (",
-                       stem, ".crt and .key, from the topology's "
-                       "identity_dir): ", material.status().message()));
+          absl::StrCat("no usable certificate for ", principal, " (", stem,
+                       ".crt and .key, from the topology's "
+                       "identity_dir): ",
+                       material.status().message()));
     }
     tls::Identity loaded;
     loaded.principal = principal;
@@ -487,8 +487,7 @@ absl::StatusOr<const tls::Identity*> World::Identity(
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> World::Channel(
-    const std::string& from, const Endpoint& to,
-    const std::string& principal) {
+    const std::string& from, const Endpoint& to, const std::string& principal) {
   absl::StatusOr<const tls::Identity*> id = Identity(principal);
   if (!id.ok()) return id.status();
   std::string address = to.address;
@@ -496,8 +495,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> World::Channel(
     // Only storage nodes are ever rerouted.
     std::lock_guard<std::mutex> lock(mu_);
     auto route = node_routes_.find(to.name);
-    const bool is_node = std::any_of(nodes_.begin(), nodes_.end(),
-                                     [&](const Endpoint& n) { return &n == &to; });
+    const bool is_node =
+        std::any_of(nodes_.begin(), nodes_.end(),
+                    [&](const Endpoint& n) { return &n == &to; });
     if (route != node_routes_.end() && is_node) address = route->second;
   }
   return links_->Channel(from, to.jurisdiction, address, (*id)->Material());
@@ -570,7 +570,8 @@ void World::RouteStorageNode(const std::string& node,
 std::string World::Content(const std::string& user, uint32_t index,
                            uint64_t version) const {
   const auto& p = scenario_.population();
-  std::seed_seq seq{seed_, static_cast<uint64_t>(std::hash<std::string>{}(user)),
+  std::seed_seq seq{seed_,
+                    static_cast<uint64_t>(std::hash<std::string>{}(user)),
                     uint64_t{index}, version};
   std::mt19937_64 rng(seq);
   const double lo =

@@ -162,7 +162,8 @@ class World {
   // certificate, to a service; it crosses the link between the two
   // jurisdictions.
   absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
-      const std::string& from, const Endpoint& to, const std::string& principal);
+      const std::string& from, const Endpoint& to,
+      const std::string& principal);
 
   std::vector<User>& users() { return users_; }
   // `user`'s client for storage node `node` (empty: the population's),
