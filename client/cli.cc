@@ -489,16 +489,6 @@ Connected Connect(Run& run, CustodyMode mode,
     target.key_id = key_id;
     options.key_services.push_back(std::move(target));
   }
-  // Client::Create wants a storage node and a key service even for commands
-  // that talk to only one of them: ls, head and rm never call a key service,
-  // keys never calls the storage node. The one not configured gets the
-  // other's channel as a stand-in that is never called.
-  if (options.storage == nullptr && !options.key_services.empty()) {
-    options.storage = options.key_services[0].channel;
-  }
-  if (options.key_services.empty() && options.storage != nullptr) {
-    options.key_services.push_back({options.storage, "", ""});
-  }
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Create(std::move(options));
   if (!client.ok()) {

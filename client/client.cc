@@ -144,7 +144,9 @@ class Client::Impl {
     for (const KeyServiceTarget& target : options.key_services) {
       keys_.push_back(residency::v1::KeyService::NewStub(target.channel));
     }
-    storage_ = residency::v1::StorageNode::NewStub(options.storage);
+    if (options.storage != nullptr) {
+      storage_ = residency::v1::StorageNode::NewStub(options.storage);
+    }
   }
 
   residency::v1::RequestMetadata Metadata() const {
@@ -205,6 +207,18 @@ class Client::Impl {
     return std::move(*response.mutable_key());
   }
   residency::v1::StorageNode::Stub* storage() { return storage_.get(); }
+
+  // FAILED_PRECONDITION naming what a call needs and this client lacks.
+  absl::Status NeedStorage() const {
+    if (storage_ != nullptr) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        "this client has no storage node configured");
+  }
+  absl::Status NeedKeyService() const {
+    if (!keys_.empty()) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        "this client has no key service configured");
+  }
 
   // GenerateDataKey at key service `service` for `object`: the plaintext
   // key (a share in E2E and SPLIT) and its wrap.
@@ -708,12 +722,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   if (options.owner.empty()) {
     return absl::InvalidArgumentError("a client needs an owner");
   }
-  if (options.storage == nullptr) {
+  // Either may be missing for a client that only lists objects or only
+  // manages keys; the calls that need it then fail FAILED_PRECONDITION.
+  if (options.storage == nullptr && options.key_services.empty()) {
     return absl::InvalidArgumentError(
-        "a client needs a channel to a storage node");
-  }
-  if (options.key_services.empty()) {
-    return absl::InvalidArgumentError("a client needs a key service");
+        "a client needs a storage node, a key service, or both");
   }
   for (const KeyServiceTarget& target : options.key_services) {
     if (target.channel == nullptr) {
@@ -739,6 +752,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
 absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
                                       std::istream& input, uint64_t size,
                                       const ProgressFn& progress) {
+  if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
+  if (absl::Status s = impl_->NeedKeyService(); !s.ok()) return s;
   ObjectRef object;
   object.set_owner(options_.owner);
   object.set_object_id(std::string(object_id));
@@ -904,6 +919,7 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
 
 absl::StatusOr<ObjectRef> Client::PutSealed(const ObjectHeader& header,
                                             std::istream& ciphertext) {
+  if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
   const uint64_t size = header.ciphertext_length();
   uint64_t read = 0;
   auto source = [&](std::string* out, bool* finished) -> absl::Status {
@@ -934,6 +950,7 @@ absl::StatusOr<ObjectHeader> Client::Get(absl::string_view object_id,
                                          uint64_t version, std::ostream& output,
                                          std::optional<Range> range,
                                          const ProgressFn& progress) {
+  if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
   residency::v1::GetRequest request;
   *request.mutable_metadata() = impl_->Metadata();
   request.mutable_object()->set_owner(options_.owner);
@@ -959,6 +976,7 @@ absl::StatusOr<ObjectHeader> Client::Get(absl::string_view object_id,
 
 absl::StatusOr<ObjectInfo> Client::Head(absl::string_view object_id,
                                         uint64_t version) {
+  if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
   residency::v1::HeadRequest request;
   *request.mutable_metadata() = impl_->Metadata();
   request.mutable_object()->set_owner(options_.owner);
@@ -975,6 +993,7 @@ absl::StatusOr<ObjectInfo> Client::Head(absl::string_view object_id,
 
 absl::StatusOr<std::vector<ObjectInfo>> Client::List(absl::string_view prefix,
                                                      bool all_versions) {
+  if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
   residency::v1::ListRequest request;
   *request.mutable_metadata() = impl_->Metadata();
   request.set_owner(options_.owner);
@@ -999,6 +1018,7 @@ absl::StatusOr<std::vector<ObjectInfo>> Client::List(absl::string_view prefix,
 
 absl::StatusOr<uint64_t> Client::Delete(absl::string_view object_id,
                                         uint64_t version) {
+  if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
   residency::v1::DeleteRequest request;
   *request.mutable_metadata() = impl_->Metadata();
   request.mutable_object()->set_owner(options_.owner);

@@ -104,11 +104,14 @@ struct ClientOptions {
   // header, whatever this says.
   CustodyMode mode = CustodyMode::kCustodian;
   // Every mode needs the first key service; split needs the second too.
+  // Without any, the client can still List, Head and Delete (Put and Get
+  // fail FAILED_PRECONDITION).
   std::vector<KeyServiceTarget> key_services;
   // E2E: the device key (see LoadDeviceKey); needed to write E2E objects and
   // to read them back.
   std::shared_ptr<const DeviceKey> device_key;
-  // mTLS channel to the storage node.
+  // mTLS channel to the storage node. Without it, the client can still
+  // manage keys (every object call fails FAILED_PRECONDITION).
   std::shared_ptr<grpc::Channel> storage;
   // Jurisdictions allowed to hold new objects (empty: anywhere).
   std::vector<std::string> residency;

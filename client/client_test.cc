@@ -941,5 +941,42 @@ TEST_F(ClientTest, MessagesSmallerThanAChunkStillCarryEveryByte) {
   EXPECT_TRUE(back == data);
 }
 
+TEST_F(ClientTest, AStorageOnlyClientListsButCannotEncrypt) {
+  ASSERT_OK(Put(*alice_, "doc", "x").status());
+  ClientOptions options = Options("alice");
+  options.key_services.clear();
+  std::unique_ptr<Client> lister = MakeClient(std::move(options));
+  ASSERT_NE(lister, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::ObjectInfo> objects, lister->List());
+  EXPECT_EQ(objects.size(), 1u);
+  EXPECT_THAT(Put(*lister, "new", "y").status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("no key service")));
+  EXPECT_THAT(Get(*lister, "doc").status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(lister->CreateKey("k").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("no key service 1")));
+}
+
+TEST_F(ClientTest, AKeyOnlyClientManagesKeysButHasNoObjects) {
+  ClientOptions options = Options("alice");
+  options.storage = nullptr;
+  std::unique_ptr<Client> keys = MakeClient(std::move(options));
+  ASSERT_NE(keys, nullptr);
+  ASSERT_OK(keys->RotateKey("alice-key").status());
+  for (absl::Status status :
+       {keys->Head("doc").status(), keys->List().status(),
+        keys->Delete("doc").status(), Put(*keys, "doc", "x").status()}) {
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                 HasSubstr("no storage node")));
+  }
+  ClientOptions neither = Options("alice");
+  neither.storage = nullptr;
+  neither.key_services.clear();
+  EXPECT_THAT(Client::Create(std::move(neither)).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace residency::client
