@@ -274,9 +274,9 @@ uint32_t ClampPageSize(uint32_t page_size) {
 
 // Holds an object's entry in locked_objects_ for its lifetime, waiting
 // while another holder has it.
-class ObjectStore::ObjectLock {
+class RocksObjectStore::ObjectLock {
  public:
-  ObjectLock(ObjectStore* store, std::string object_prefix)
+  ObjectLock(RocksObjectStore* store, std::string object_prefix)
       : store_(store), key_(std::move(object_prefix)) {
     absl::MutexLock lock(&store_->locks_mu_);
     Free free{&store_->locked_objects_, &key_};
@@ -298,7 +298,7 @@ class ObjectStore::ObjectLock {
     bool operator()() const { return !locked->contains(*key); }
   };
 
-  ObjectStore* const store_;
+  RocksObjectStore* const store_;
   const std::string key_;
 };
 
@@ -307,8 +307,8 @@ class ObjectStore::ObjectLock {
 // "o" record.
 class ObjectUpload final : public Upload {
  public:
-  ObjectUpload(ObjectStore* store, ObjectHeader header, std::string upload_id,
-               uint32_t segment_bytes)
+  ObjectUpload(RocksObjectStore* store, ObjectHeader header,
+               std::string upload_id, uint32_t segment_bytes)
       : store_(store),
         header_(std::move(header)),
         upload_id_(std::move(upload_id)),
@@ -378,8 +378,8 @@ class ObjectUpload final : public Upload {
       buffer_.shrink_to_fit();
     }
     const ObjectRef& ref = header_.object();
-    ObjectStore::ObjectLock lock(store_,
-                                 ObjectPrefix(ref.owner(), ref.object_id()));
+    RocksObjectStore::ObjectLock lock(
+        store_, ObjectPrefix(ref.owner(), ref.object_id()));
     if (absl::Status s = store_->CheckNoVersionAtOrAbove(ref); !s.ok()) {
       return Fail(std::move(s));
     }
@@ -448,7 +448,7 @@ class ObjectUpload final : public Upload {
     return absl::OkStatus();
   }
 
-  ObjectStore* const store_;
+  RocksObjectStore* const store_;
   const ObjectHeader header_;
   const std::string upload_id_;
   const uint32_t segment_bytes_;
@@ -459,13 +459,21 @@ class ObjectUpload final : public Upload {
   bool committed_ = false;
 };
 
-ObjectStore::ObjectStore(std::unique_ptr<rocksdb::DB> db,
-                         ObjectStoreOptions options)
+RocksObjectStore::RocksObjectStore(std::unique_ptr<rocksdb::DB> db,
+                                   ObjectStoreOptions options)
     : options_(std::move(options)), db_(std::move(db)) {}
 
-ObjectStore::~ObjectStore() = default;
+RocksObjectStore::~RocksObjectStore() = default;
 
 absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(
+    const std::string& dir, ObjectStoreOptions options) {
+  absl::StatusOr<std::unique_ptr<RocksObjectStore>> store =
+      RocksObjectStore::Open(dir, std::move(options));
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<ObjectStore>(*std::move(store));
+}
+
+absl::StatusOr<std::unique_ptr<RocksObjectStore>> RocksObjectStore::Open(
     const std::string& dir, ObjectStoreOptions options) {
   if (options.segment_bytes == 0 || options.segment_bytes > kMaxSegmentBytes) {
     return absl::InvalidArgumentError(absl::StrCat("segment_bytes must be 1-",
@@ -501,8 +509,8 @@ absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, dir, &raw);
   if (!s.ok()) return RocksError(absl::StrCat("cannot open ", dir), s);
-  std::unique_ptr<ObjectStore> store(
-      new ObjectStore(std::unique_ptr<rocksdb::DB>(raw), std::move(options)));
+  std::unique_ptr<RocksObjectStore> store(new RocksObjectStore(
+      std::unique_ptr<rocksdb::DB>(raw), std::move(options)));
   if (absl::Status collected = store->CollectPendingUploads();
       !collected.ok()) {
     return collected;
@@ -510,7 +518,7 @@ absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(
   return store;
 }
 
-absl::Status ObjectStore::CollectPendingUploads() {
+absl::Status RocksObjectStore::CollectPendingUploads() {
   const std::string begin(1, kPendingTag);
   const std::string end(1, kPendingTag + 1);
   rocksdb::Slice upper(end);
@@ -536,7 +544,7 @@ absl::Status ObjectStore::CollectPendingUploads() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<StoredVersion>> ObjectStore::Latest(
+absl::StatusOr<std::optional<StoredVersion>> RocksObjectStore::Latest(
     absl::string_view owner, absl::string_view object_id) const {
   const std::string prefix = ObjectPrefix(owner, object_id);
   // The bound keeps the backward seek from wandering through other objects'
@@ -560,7 +568,8 @@ absl::StatusOr<std::optional<StoredVersion>> ObjectStore::Latest(
   return *std::move(stored);
 }
 
-absl::Status ObjectStore::CheckNoVersionAtOrAbove(const ObjectRef& ref) const {
+absl::Status RocksObjectStore::CheckNoVersionAtOrAbove(
+    const ObjectRef& ref) const {
   absl::StatusOr<std::optional<StoredVersion>> latest =
       Latest(ref.owner(), ref.object_id());
   if (!latest.ok()) return latest.status();
@@ -575,7 +584,7 @@ absl::Status ObjectStore::CheckNoVersionAtOrAbove(const ObjectRef& ref) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Upload>> ObjectStore::BeginPut(
+absl::StatusOr<std::unique_ptr<Upload>> RocksObjectStore::BeginPut(
     const ObjectHeader& header) {
   const ObjectRef& ref = header.object();
   if (absl::Status s = CheckNames(ref.owner(), ref.object_id()); !s.ok()) {
@@ -617,9 +626,9 @@ absl::StatusOr<std::unique_ptr<Upload>> ObjectStore::BeginPut(
       static_cast<uint32_t>(options_.segment_bytes));
 }
 
-absl::StatusOr<StoredVersion> ObjectStore::Head(absl::string_view owner,
-                                                absl::string_view object_id,
-                                                uint64_t version) const {
+absl::StatusOr<StoredVersion> RocksObjectStore::Head(
+    absl::string_view owner, absl::string_view object_id,
+    uint64_t version) const {
   if (absl::Status s = CheckNames(owner, object_id); !s.ok()) return s;
   if (version == 0) {
     absl::StatusOr<std::optional<StoredVersion>> latest =
@@ -647,7 +656,7 @@ absl::StatusOr<StoredVersion> ObjectStore::Head(absl::string_view owner,
                             ToView(value));
 }
 
-absl::Status ObjectStore::ReadCiphertext(
+absl::Status RocksObjectStore::ReadCiphertext(
     const StoredVersion& version, CiphertextRange range,
     const std::function<bool(absl::string_view)>& sink) const {
   const ObjectRef& ref = version.info.header().object();
@@ -722,7 +731,7 @@ absl::Status ObjectStore::ReadCiphertext(
   return absl::OkStatus();
 }
 
-absl::StatusOr<ObjectStore::ListResult> ObjectStore::List(
+absl::StatusOr<RocksObjectStore::ListResult> RocksObjectStore::List(
     absl::string_view owner, absl::string_view object_id_prefix,
     bool all_versions, uint32_t page_size, absl::string_view page_token) const {
   if (absl::Status s = CheckOwner(owner); !s.ok()) return s;
@@ -803,9 +812,9 @@ absl::StatusOr<ObjectStore::ListResult> ObjectStore::List(
   return result;
 }
 
-absl::StatusOr<uint64_t> ObjectStore::Delete(absl::string_view owner,
-                                             absl::string_view object_id,
-                                             uint64_t version) {
+absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
+                                                  absl::string_view object_id,
+                                                  uint64_t version) {
   if (absl::Status s = CheckNames(owner, object_id); !s.ok()) return s;
   const std::string prefix = ObjectPrefix(owner, object_id);
   ObjectLock lock(this, prefix);
@@ -851,7 +860,7 @@ absl::StatusOr<uint64_t> ObjectStore::Delete(absl::string_view owner,
   return deleted;
 }
 
-absl::Status ObjectStore::ForEachObject(
+absl::Status RocksObjectStore::ForEachObject(
     absl::string_view owner,
     const std::function<bool(const StoredVersion&)>& visit) const {
   if (absl::Status s = CheckOwner(owner); !s.ok()) return s;
@@ -871,7 +880,7 @@ absl::Status ObjectStore::ForEachObject(
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<StatsResponse::OwnerUsage>> ObjectStore::Usage(
+absl::StatusOr<std::vector<StatsResponse::OwnerUsage>> RocksObjectStore::Usage(
     absl::string_view owner) const {
   std::string prefix(1, kObjectTag);
   if (!owner.empty()) {
@@ -916,7 +925,7 @@ absl::StatusOr<std::vector<StatsResponse::OwnerUsage>> ObjectStore::Usage(
   return usage;
 }
 
-uint64_t ObjectStore::pending_uploads() const {
+uint64_t RocksObjectStore::pending_uploads() const {
   const std::string begin(1, kPendingTag);
   const std::string end(1, kPendingTag + 1);
   rocksdb::Slice upper(end);

@@ -72,7 +72,79 @@ struct CiphertextRange {
   uint64_t length = 0;
 };
 
-// The node's embedded object store (RocksDB): object versions, each a header
+// Where a storage node keeps object versions: the seam between NodeCore and
+// the bytes on disk. ObjectStore::Open gives the RocksDB store below; other
+// implementations stand in for it in benchmarks (a store that discards, the
+// baseline for the RocksDB cost) and in fault tests (a store that fails as a
+// full or broken disk would).
+//
+// Contract for every implementation: all methods may be called
+// concurrently; a version is visible only after its Upload::Commit returned
+// OK, and then durably; errors are the codes listed for RocksObjectStore.
+class ObjectStore {
+ public:
+  // The RocksDB store (RocksObjectStore) in `dir`, created if missing.
+  static absl::StatusOr<std::unique_ptr<ObjectStore>> Open(
+      const std::string& dir, ObjectStoreOptions options = {});
+  virtual ~ObjectStore() = default;
+
+  // Starts an upload for header.object (its version is the one stored).
+  // The header must already be validated by the caller (envelope checks);
+  // the store checks names, the size limit, and that no version at or above
+  // it exists yet (ALREADY_EXISTS, checked again at Commit).
+  virtual absl::StatusOr<std::unique_ptr<Upload>> BeginPut(
+      const residency::v1::ObjectHeader& header) = 0;
+
+  // One stored version; version 0 means the latest.
+  virtual absl::StatusOr<StoredVersion> Head(absl::string_view owner,
+                                             absl::string_view object_id,
+                                             uint64_t version) const = 0;
+
+  // Streams ciphertext bytes [range.offset, range.offset + range.length) of
+  // a stored version to `sink` in pieces of at most segment_bytes. `sink`
+  // returns false to stop (OK is returned). OUT_OF_RANGE when the range
+  // does not lie within the ciphertext; NOT_FOUND when the version was
+  // deleted while being read. The read sees the store as it was when the
+  // read began, so NOT_FOUND means the version was gone by then (e.g.
+  // deleted after `version` was obtained from Head); a delete that comes
+  // later does not cut the read short.
+  virtual absl::Status ReadCiphertext(
+      const StoredVersion& version, CiphertextRange range,
+      const std::function<bool(absl::string_view)>& sink) const = 0;
+
+  struct ListResult {
+    std::vector<residency::v1::ObjectInfo> objects;
+    std::string next_page_token;  // empty on the last page
+  };
+  // Ordered by object id, then version. page_size is clamped to 1-1000.
+  virtual absl::StatusOr<ListResult> List(
+      absl::string_view owner, absl::string_view object_id_prefix,
+      bool all_versions, uint32_t page_size,
+      absl::string_view page_token) const = 0;
+
+  // Deletes one version (version > 0) or all versions of the object.
+  // Returns how many were deleted; NOT_FOUND when none existed.
+  virtual absl::StatusOr<uint64_t> Delete(absl::string_view owner,
+                                          absl::string_view object_id,
+                                          uint64_t version) = 0;
+
+  // Every stored version of the owner, ordered as List; `visit` returns
+  // false to stop.
+  virtual absl::Status ForEachObject(
+      absl::string_view owner,
+      const std::function<bool(const StoredVersion&)>& visit) const = 0;
+
+  // Usage per owner (all owners when `owner` is empty), ordered by owner.
+  // All owners: only owners with at least one version appear. A named owner
+  // with no versions gets one entry of zeros.
+  virtual absl::StatusOr<std::vector<residency::v1::StatsResponse::OwnerUsage>>
+  Usage(absl::string_view owner) const = 0;
+
+  // Uploads not committed (for tests and stats).
+  virtual uint64_t pending_uploads() const = 0;
+};
+
+// The node's embedded object store on RocksDB: object versions, each a header
 // (ObjectInfo) and its ciphertext, stored in segments.
 //
 // Layout (RocksDB keys; owner and object id are 1-128 and 1-1024 bytes, so
@@ -95,74 +167,42 @@ struct CiphertextRange {
 // object or version, ALREADY_EXISTS, RESOURCE_EXHAUSTED for an object above
 // max_object_bytes, DATA_LOSS for a stored record that does not parse or a
 // segment that is missing, INTERNAL for RocksDB failures.
-class ObjectStore {
+class RocksObjectStore final : public ObjectStore {
  public:
-  static absl::StatusOr<std::unique_ptr<ObjectStore>> Open(
+  static absl::StatusOr<std::unique_ptr<RocksObjectStore>> Open(
       const std::string& dir, ObjectStoreOptions options = {});
-  ~ObjectStore();
-  ObjectStore(const ObjectStore&) = delete;
-  ObjectStore& operator=(const ObjectStore&) = delete;
+  ~RocksObjectStore() override;
+  RocksObjectStore(const RocksObjectStore&) = delete;
+  RocksObjectStore& operator=(const RocksObjectStore&) = delete;
 
-  // Starts an upload for header.object (its version is the one stored).
-  // The header must already be validated by the caller (envelope checks);
-  // the store checks names, the size limit, and that no version at or above
-  // it exists yet (ALREADY_EXISTS, checked again at Commit).
   absl::StatusOr<std::unique_ptr<Upload>> BeginPut(
-      const residency::v1::ObjectHeader& header);
-
-  // One stored version; version 0 means the latest.
+      const residency::v1::ObjectHeader& header) override;
   absl::StatusOr<StoredVersion> Head(absl::string_view owner,
                                      absl::string_view object_id,
-                                     uint64_t version) const;
-
-  // Streams ciphertext bytes [range.offset, range.offset + range.length) of
-  // a stored version to `sink` in pieces of at most segment_bytes. `sink`
-  // returns false to stop (OK is returned). OUT_OF_RANGE when the range
-  // does not lie within the ciphertext; NOT_FOUND when the version was
-  // deleted while being read. The read sees the store as it was when the
-  // read began (a RocksDB snapshot), so NOT_FOUND means the version was gone
-  // by then (e.g. deleted after `version` was obtained from Head); a delete
-  // that comes later does not cut the read short.
+                                     uint64_t version) const override;
   absl::Status ReadCiphertext(
       const StoredVersion& version, CiphertextRange range,
-      const std::function<bool(absl::string_view)>& sink) const;
-
-  struct ListResult {
-    std::vector<residency::v1::ObjectInfo> objects;
-    std::string next_page_token;  // empty on the last page
-  };
-  // Ordered by object id, then version. page_size is clamped to 1-1000.
+      const std::function<bool(absl::string_view)>& sink) const override;
   absl::StatusOr<ListResult> List(absl::string_view owner,
                                   absl::string_view object_id_prefix,
                                   bool all_versions, uint32_t page_size,
-                                  absl::string_view page_token) const;
-
-  // Deletes one version (version > 0) or all versions of the object.
-  // Returns how many were deleted; NOT_FOUND when none existed.
+                                  absl::string_view page_token) const override;
   absl::StatusOr<uint64_t> Delete(absl::string_view owner,
                                   absl::string_view object_id,
-                                  uint64_t version);
-
-  // Every stored version of the owner, ordered as List; `visit` returns
-  // false to stop.
+                                  uint64_t version) override;
   absl::Status ForEachObject(
       absl::string_view owner,
-      const std::function<bool(const StoredVersion&)>& visit) const;
-
-  // Usage per owner (all owners when `owner` is empty), ordered by owner.
-  // All owners: only owners with at least one version appear. A named owner
-  // with no versions gets one entry of zeros.
+      const std::function<bool(const StoredVersion&)>& visit) const override;
   absl::StatusOr<std::vector<residency::v1::StatsResponse::OwnerUsage>> Usage(
-      absl::string_view owner) const;
-
-  // Uploads not committed (for tests and stats): the "u" records present.
-  uint64_t pending_uploads() const;
+      absl::string_view owner) const override;
+  // The "u" records present.
+  uint64_t pending_uploads() const override;
 
  private:
   friend class ObjectUpload;  // object_store.cc: the Upload implementation
   class ObjectLock;
 
-  ObjectStore(std::unique_ptr<rocksdb::DB> db, ObjectStoreOptions options);
+  RocksObjectStore(std::unique_ptr<rocksdb::DB> db, ObjectStoreOptions options);
 
   // Deletes every "u" record and its segments (uploads a crash interrupted).
   absl::Status CollectPendingUploads();

@@ -61,8 +61,10 @@ absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
       tls::MakeServerCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
   if (absl::Status s = MakeDirectory(options.data_dir); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<ObjectStore>> store = ObjectStore::Open(
-      absl::StrCat(options.data_dir, "/objects"), options.store);
+  const std::string store_dir = absl::StrCat(options.data_dir, "/objects");
+  absl::StatusOr<std::unique_ptr<ObjectStore>> store =
+      options.open_store ? options.open_store(store_dir, options.store)
+                         : ObjectStore::Open(store_dir, options.store);
   if (!store.ok()) return store.status();
 
   std::unique_ptr<StorageNodeServer> server(new StorageNodeServer());

@@ -1,6 +1,7 @@
 #ifndef RESIDENCY_STORAGE_NODE_SERVER_H_
 #define RESIDENCY_STORAGE_NODE_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,12 @@ struct StorageNodeServerOptions {
   // Holds the RocksDB object store; created (mode 0700) if missing.
   std::string data_dir;
   ObjectStoreOptions store;
+  // Opens the object store in data_dir/objects. Unset: ObjectStore::Open,
+  // the RocksDB store. Benchmarks and fault tests put another store behind
+  // the node here (DiscardingObjectStore, a failing store).
+  std::function<absl::StatusOr<std::unique_ptr<ObjectStore>>(
+      const std::string& dir, const ObjectStoreOptions& options)>
+      open_store;
   // Largest data message the node sends and accepts (plus protobuf framing).
   size_t max_data_message_bytes = 1 << 20;
   // Bounds concurrent streams (one handler thread each).

@@ -18,6 +18,7 @@
 #include "residency/v1/storage.grpc.pb.h"
 #include "rpc/health.h"
 #include "rpc/status.h"
+#include "storage_node/discarding_store.h"
 #include "storage_node/server.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -733,6 +734,52 @@ TEST_F(StorageNodeTest, ClientWithoutCertificateIsRefused) {
       grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl)));
   EXPECT_THAT(anonymous.Head(e.header.object()).status(),
               StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// The store seam: a node opened with another store writes to it and not to
+// RocksDB (the storage benchmark's baseline node).
+TEST(StorageNodeStoreSeamTest, NodeUsesTheStoreItIsGiven) {
+  char tmpl[] = "/tmp/storage_node_seam.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
+                       tls::CertificateAuthority::Create("test-ca"));
+  ASSERT_OK_AND_ASSIGN(tls::Identity node,
+                       ca.Issue("residency://service/cn-node"));
+  DiscardingObjectStore* discarding = nullptr;
+  std::string opened_dir;
+  StorageNodeServerOptions options;
+  options.tls = node.Material();
+  options.jurisdiction = "CN";
+  options.operator_principal = kOperator;
+  options.data_dir = dir + "/node";
+  options.open_store = [&](const std::string& store_dir,
+                           const ObjectStoreOptions&)
+      -> absl::StatusOr<std::unique_ptr<ObjectStore>> {
+    opened_dir = store_dir;
+    auto store = std::make_unique<DiscardingObjectStore>();
+    discarding = store.get();
+    return std::unique_ptr<ObjectStore>(std::move(store));
+  };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<StorageNodeServer> server,
+                       StorageNodeServer::Start(std::move(options)));
+  EXPECT_EQ(opened_dir, dir + "/node/objects");
+  ASSERT_NE(discarding, nullptr);
+
+  ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca.Issue(kAlice));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<grpc::Channel> channel,
+                       tls::MakeChannel(server->address(), alice.Material()));
+  Client client(channel);
+  Envelope e = MakeEnvelope("alice", "a", 1, 100000);
+  ASSERT_OK(client.Put(e.header, e.ciphertext, 10000).status());
+  EXPECT_EQ(discarding->committed_versions(), 1u);
+  EXPECT_EQ(discarding->committed_bytes(), e.ciphertext.size());
+  EXPECT_THAT(client.Head(e.header.object()).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+  // RocksDB was never opened.
+  EXPECT_FALSE(std::filesystem::exists(dir + "/node/objects"));
+  server.reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(StorageNodeTest, HealthServiceReportsServing) {
