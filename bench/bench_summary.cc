@@ -1,6 +1,10 @@
 #include "bench/bench_summary.h"
 
+#include <sys/resource.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <ostream>
 
 #include "absl/strings/str_format.h"
@@ -21,6 +25,14 @@ bool RateOf(const benchmark::BenchmarkReporter::Run& run, Rate* rate) {
   return false;
 }
 
+// The largest resident set this process has had, in MiB (servers that a
+// suite runs in-process included).
+double PeakRssMiB() {
+  struct rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is KiB
+}
+
 std::string FormatRate(const Rate& rate) {
   if (!rate.bytes) return absl::StrFormat("%.0f /s", rate.value);
   if (rate.value >= 1e6) return absl::StrFormat("%.1f MB/s", rate.value / 1e6);
@@ -31,7 +43,10 @@ std::string FormatRate(const Rate& rate) {
 
 void SummaryReporter::ReportRuns(const std::vector<Run>& runs) {
   for (const Run& run : runs) {
-    if (run.error_occurred) continue;
+    if (run.error_occurred) {
+      ++errors_;
+      continue;
+    }
     const std::string name = run.run_name.str();
     auto ratio = run.counters.find("ratio");
     if (ratio != run.counters.end() &&
@@ -63,6 +78,15 @@ void SummaryReporter::Finalize() {
     *rate = r->second;
     return true;
   };
+  std::ofstream rows;
+  if (const char* path = std::getenv("RESIDENCY_BENCH_SUMMARY")) {
+    rows.open(path, std::ios::app);
+    if (!rows) {
+      std::fprintf(stderr, "cannot append to RESIDENCY_BENCH_SUMMARY=%s\n",
+                   path);
+      ++errors_;
+    }
+  }
   out << "\nSummary (each figure beside its same-run baseline; \"paired\": "
          "ratio timed\nalternately with the baseline in one loop)\n";
   out << absl::StrFormat("%-40s %14s %14s %7s %7s\n", "figure", "measured",
@@ -72,6 +96,7 @@ void SummaryReporter::Finalize() {
     if (!lookup(c.subject, &subject) || !lookup(c.baseline, &baseline) ||
         baseline.value <= 0) {
       out << absl::StrFormat("%-40s %14s\n", c.label, "(not run)");
+      if (rows) rows << suite_ << '\t' << c.label << "\t(not run)\n";
       continue;
     }
     double ratio = subject.value / baseline.value;
@@ -79,7 +104,7 @@ void SummaryReporter::Finalize() {
     if (auto paired = ratios_.find(c.paired);
         !c.paired.empty() && paired != ratios_.end()) {
       ratio = paired->second;
-      how = " (paired)";
+      how = "paired";
     }
     std::string target = "-";
     if (c.target > 0) {
@@ -88,18 +113,34 @@ void SummaryReporter::Finalize() {
     }
     out << absl::StrFormat("%-40s %14s %14s %7.3f %7s%s\n", c.label,
                            FormatRate(subject), FormatRate(baseline), ratio,
-                           target, how);
+                           target, how.empty() ? "" : " (" + how + ")");
+    if (rows) {
+      rows << absl::StrFormat("%s\t%s\t%s\t%s\t%.3f\t%s\t%s\n", suite_, c.label,
+                              FormatRate(subject), FormatRate(baseline), ratio,
+                              target, how);
+    }
   }
+  const double rss = PeakRssMiB();
+  out << absl::StrFormat("peak RSS of %s: %.1f MiB\n", suite_, rss);
+  if (errors_ > 0) {
+    out << absl::StrFormat("%d case(s) reported an error (see above)\n",
+                           errors_);
+  }
+  if (rows) rows << absl::StrFormat("%s\tpeak RSS\t%.1f MiB\n", suite_, rss);
   out.flush();
 }
 
 int RunWithSummary(int argc, char** argv, std::vector<Comparison> comparisons) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  SummaryReporter reporter(std::move(comparisons));
+  std::string suite = argc > 0 ? argv[0] : "bench";
+  if (size_t slash = suite.rfind('/'); slash != std::string::npos) {
+    suite.erase(0, slash + 1);
+  }
+  SummaryReporter reporter(std::move(suite), std::move(comparisons));
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
-  return 0;
+  return reporter.errors() > 0 ? 1 : 0;
 }
 
 }  // namespace residency::bench

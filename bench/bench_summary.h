@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "benchmark/benchmark.h"
@@ -26,13 +27,20 @@ struct Comparison {
 };
 
 // A console reporter that also collects rates and, at the end, prints a
-// summary table with the ratio of each comparison. With repetitions, the
-// median aggregate is used. Numbers never change the exit code: a ratio below
-// target is marked, not failed.
+// summary table with the ratio of each comparison and the process's peak
+// RSS. With repetitions, the median aggregate is used. Numbers never change
+// the exit code: a ratio below target is marked, not failed; a case that
+// could not run (an error) is counted.
+//
+// When RESIDENCY_BENCH_SUMMARY names a file, the summary rows are also
+// appended to it as tab-separated lines, which bench/run gathers into one
+// table for all suites:
+//   suite  figure  measured  baseline  ratio  target  note
+//   suite  peak RSS  <MiB>
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:
-  explicit SummaryReporter(std::vector<Comparison> comparisons)
-      : comparisons_(std::move(comparisons)) {}
+  SummaryReporter(std::string suite, std::vector<Comparison> comparisons)
+      : suite_(std::move(suite)), comparisons_(std::move(comparisons)) {}
 
   // A rate as Google Benchmark reports it: bytes or items per second.
   struct Rate {
@@ -43,14 +51,21 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override;
   void Finalize() override;
 
+  // Cases that reported an error instead of a figure.
+  int errors() const { return errors_; }
+
  private:
+  std::string suite_;
   std::vector<Comparison> comparisons_;
+  int errors_ = 0;
   std::map<std::string, Rate> rates_;         // single runs, by name
   std::map<std::string, Rate> median_rates_;  // median aggregates
   std::map<std::string, double> ratios_;      // "ratio" counters, by name
 };
 
 // Runs the registered benchmarks with a SummaryReporter; call from main.
+// Returns 1 when a case reported an error or an argument was not
+// understood, 0 otherwise (whatever the numbers).
 int RunWithSummary(int argc, char** argv, std::vector<Comparison> comparisons);
 
 }  // namespace residency::bench

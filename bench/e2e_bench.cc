@@ -8,6 +8,10 @@
 //    starts, so it pays neither the key service nor the encryption. One
 //    prepared ciphertext per size is sent under fresh object ids: the node
 //    checks only lengths and header shape.
+//  - Storage Put (PutSealed, the node storing in RocksDB with a synced
+//    commit): the same PutSealed to a second node whose store keeps nothing
+//    (storage_node::DiscardingObjectStore), so the ratio is what the node's
+//    disk work costs an upload.
 //  - Get: the storage node's Get stream read raw (ciphertext, no Unwrap, no
 //    decryption) on the same kind of channel.
 //
@@ -63,6 +67,7 @@
 #include "key_service/server.h"
 #include "residency/v1/storage.grpc.pb.h"
 #include "rpc/status.h"
+#include "storage_node/discarding_store.h"
 #include "storage_node/server.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
@@ -148,6 +153,10 @@ struct World {
   std::optional<tls::CertificateAuthority> ca;
   std::unique_ptr<key_service::KeyServiceServer> key_service;
   std::unique_ptr<storage_node::StorageNodeServer> storage_node;
+  // A second node whose store keeps nothing (DiscardingObjectStore), and a
+  // client of it alone: the baseline of the storage Put.
+  std::unique_ptr<storage_node::StorageNodeServer> discarding_node;
+  std::unique_ptr<Client> discarding_client;
   std::unique_ptr<Client> client;
   std::unique_ptr<v1::StorageNode::Stub> storage;
 
@@ -248,6 +257,20 @@ void SetUpWorld() {
       Check(storage_node::StorageNodeServer::Start(std::move(sn_options)),
             "storage node");
 
+  storage_node::StorageNodeServerOptions discard_options;
+  discard_options.tls = sn_identity.Material();
+  discard_options.jurisdiction = "CN";
+  discard_options.operator_principal = "residency://operator/bench-operator";
+  discard_options.data_dir = world->dir + "/sn-discarding";
+  discard_options.open_store = [](const std::string&,
+                                  const storage_node::ObjectStoreOptions&)
+      -> absl::StatusOr<std::unique_ptr<storage_node::ObjectStore>> {
+    return std::make_unique<storage_node::DiscardingObjectStore>();
+  };
+  world->discarding_node =
+      Check(storage_node::StorageNodeServer::Start(std::move(discard_options)),
+            "discarding storage node");
+
   ClientOptions options;
   options.owner = kOwner;
   options.mode = CustodyMode::kCustodian;
@@ -262,6 +285,14 @@ void SetUpWorld() {
   if (const char* bytes = std::getenv("RESIDENCY_E2E_MESSAGE_BYTES")) {
     options.message_bytes = std::strtoul(bytes, nullptr, 10);
   }
+  ClientOptions discarding_options;
+  discarding_options.owner = kOwner;
+  discarding_options.storage = Check(
+      tls::MakeChannel(world->discarding_node->address(), user.Material()),
+      "discarding storage channel");
+  discarding_options.message_bytes = options.message_bytes;
+  world->discarding_client =
+      Check(Client::Create(std::move(discarding_options)), "discarding client");
   world->client = Check(Client::Create(std::move(options)), "client");
   world->storage = v1::StorageNode::NewStub(world->client->options().storage);
   Check(world->client->CreateKey(kKeyId).status(), "CreateKey");
@@ -290,8 +321,10 @@ void SetUpWorld() {
 void TearDownWorld() {
   if (world == nullptr) return;
   world->client.reset();
+  world->discarding_client.reset();
   world->storage.reset();
   world->storage_node.reset();
+  world->discarding_node.reset();
   world->key_service.reset();
   std::filesystem::remove_all(world->dir);
   if (!world->ks_dir.empty()) std::filesystem::remove_all(world->ks_dir);
@@ -380,6 +413,19 @@ absl::Status SealedPut(Cleanup& cleanup, int64_t size) {
   return world->client->PutSealed(header, in).status();
 }
 
+// The same upload to the node that keeps nothing: the node's work without
+// its disk (RocksDB writes and the synced commit).
+absl::Status DiscardedPut(int64_t size) {
+  const World::Prepared& p = world->prepared.at(size);
+  v1::ObjectHeader header = p.header;
+  header.mutable_object()->set_object_id(
+      absl::StrCat("discarded/", size, "/", next_object++));
+  header.mutable_object()->set_version(1);
+  MemoryBuf buf(p.ciphertext);
+  std::istream in(&buf);
+  return world->discarding_client->PutSealed(header, in).status();
+}
+
 void BM_Put(benchmark::State& state) {
   const int64_t size = state.range(0);
   Cleanup cleanup;
@@ -399,6 +445,17 @@ void BM_PutSealed(benchmark::State& state) {
   Cleanup cleanup;
   for (auto _ : state) {
     if (absl::Status s = SealedPut(cleanup, size); !s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
+      break;
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * size);
+}
+
+void BM_PutSealedDiscarding(benchmark::State& state) {
+  const int64_t size = state.range(0);
+  for (auto _ : state) {
+    if (absl::Status s = DiscardedPut(size); !s.ok()) {
       state.SkipWithError(s.ToString().c_str());
       break;
     }
@@ -615,6 +672,7 @@ void Register(bool quick) {
   const std::pair<const char*, Fn> kinds[] = {
       {"BM_Put", BM_Put},
       {"BM_PutSealed", BM_PutSealed},
+      {"BM_PutSealedDiscarding", BM_PutSealedDiscarding},
       {"BM_Get", BM_Get},
       {"BM_GetCiphertext", BM_GetCiphertext},
   };
@@ -663,6 +721,7 @@ std::vector<bench::Comparison> Comparisons(bool quick) {
   };
   for (int64_t size : kSizes) {
     for (int streams : kStreams) {
+      if (!Runs(size, streams, quick)) continue;
       const bool target = size == kMiB;
       out.push_back(
           {label("Put", size, streams), RunName("BM_Put", size, streams, quick),
@@ -674,6 +733,16 @@ std::vector<bench::Comparison> Comparisons(bool quick) {
   }
   for (int64_t size : kSizes) {
     for (int streams : kStreams) {
+      if (!Runs(size, streams, quick)) continue;
+      out.push_back({label("Storage Put", size, streams),
+                     RunName("BM_PutSealed", size, streams, quick),
+                     RunName("BM_PutSealedDiscarding", size, streams, quick), 0,
+                     ""});
+    }
+  }
+  for (int64_t size : kSizes) {
+    for (int streams : kStreams) {
+      if (!Runs(size, streams, quick)) continue;
       out.push_back({label("Get", size, streams),
                      RunName("BM_Get", size, streams, quick),
                      RunName("BM_GetCiphertext", size, streams, quick), 0, ""});
