@@ -13,6 +13,8 @@
 #include "residency/v1/object_store.pb.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -54,9 +56,16 @@ const std::string& MaxVersionSuffix() {
   return *suffix;
 }
 
+// A RocksDB failure as a status: a full disk is RESOURCE_EXHAUSTED, another
+// I/O error UNAVAILABLE (the disk may come back; nothing was acknowledged),
+// corruption DATA_LOSS, the rest INTERNAL.
 absl::Status RocksError(absl::string_view what, const rocksdb::Status& s) {
-  return absl::InternalError(
-      absl::StrCat("object store: ", what, ": ", s.ToString()));
+  const std::string message =
+      absl::StrCat("object store: ", what, ": ", s.ToString());
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(message);
+  if (s.IsIOError()) return absl::UnavailableError(message);
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  return absl::InternalError(message);
 }
 
 rocksdb::Slice ToSlice(absl::string_view s) {
@@ -405,7 +414,9 @@ class ObjectUpload final : public Upload {
     write_options.sync = true;
     rocksdb::Status s = store_->db_->Write(write_options, &batch);
     if (!s.ok()) {
-      return Fail(RocksError(absl::StrCat("commit ", Name()), s));
+      absl::Status error = RocksError(absl::StrCat("commit ", Name()), s);
+      store_->ResumeAfter(error);
+      return Fail(std::move(error));
     }
     committed_ = true;
     StoredVersion stored;
@@ -441,8 +452,10 @@ class ObjectUpload final : public Upload {
         store_->db_->Put(rocksdb::WriteOptions(),
                          SegmentKey(upload_id_, next_segment_), ToSlice(bytes));
     if (!s.ok()) {
-      return RocksError(
+      absl::Status error = RocksError(
           absl::StrCat("write segment ", next_segment_, " of ", Name()), s);
+      store_->ResumeAfter(error);
+      return error;
     }
     ++next_segment_;
     return absl::OkStatus();
@@ -459,11 +472,42 @@ class ObjectUpload final : public Upload {
   bool committed_ = false;
 };
 
-RocksObjectStore::RocksObjectStore(std::unique_ptr<rocksdb::DB> db,
+RocksObjectStore::RocksObjectStore(std::unique_ptr<rocksdb::Env> env,
+                                   std::unique_ptr<rocksdb::DB> db,
                                    ObjectStoreOptions options)
-    : options_(std::move(options)), db_(std::move(db)) {}
+    : options_(std::move(options)), env_(std::move(env)), db_(std::move(db)) {}
 
 RocksObjectStore::~RocksObjectStore() = default;
+
+void RocksObjectStore::ResumeAfter(const absl::Status& write_error) {
+  if (absl::IsUnavailable(write_error) ||
+      absl::IsResourceExhausted(write_error)) {
+    stopped_ = true;
+  }
+}
+
+absl::Status RocksObjectStore::ResumeIfStopped() {
+  if (!stopped_.load()) return absl::OkStatus();
+  absl::MutexLock lock(&resume_mu_);
+  if (!stopped_.load()) return absl::OkStatus();
+  // Resume flushes the memtables and checks the disk (Busy while RocksDB's
+  // own recovery runs). A failed sync of the write-ahead log is never
+  // resumed from: what reached the disk is unknown, so writing stays
+  // stopped until the node restarts and recovery replays the log.
+  rocksdb::Status s = db_->Resume();
+  if (s.IsBusy()) {
+    return absl::UnavailableError(
+        "object store: recovering from a disk error; try again");
+  }
+  if (!s.ok()) {
+    return RocksError(
+        "writing stopped after a disk error; restart the node once the disk "
+        "is sound",
+        s);
+  }
+  stopped_ = false;
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(
     const std::string& dir, ObjectStoreOptions options) {
@@ -506,11 +550,17 @@ absl::StatusOr<std::unique_ptr<RocksObjectStore>> RocksObjectStore::Open(
   db_options.enable_blob_garbage_collection = true;
   db_options.blob_compression_type = rocksdb::kNoCompression;
 
+  std::unique_ptr<rocksdb::Env> env;
+  if (options.file_system != nullptr) {
+    env = rocksdb::NewCompositeEnv(options.file_system);
+    db_options.env = env.get();
+  }
+
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, dir, &raw);
   if (!s.ok()) return RocksError(absl::StrCat("cannot open ", dir), s);
   std::unique_ptr<RocksObjectStore> store(new RocksObjectStore(
-      std::unique_ptr<rocksdb::DB>(raw), std::move(options)));
+      std::move(env), std::unique_ptr<rocksdb::DB>(raw), std::move(options)));
   if (absl::Status collected = store->CollectPendingUploads();
       !collected.ok()) {
     return collected;
@@ -590,6 +640,7 @@ absl::StatusOr<std::unique_ptr<Upload>> RocksObjectStore::BeginPut(
   if (absl::Status s = CheckNames(ref.owner(), ref.object_id()); !s.ok()) {
     return s;
   }
+  if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
   if (ref.version() == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(ObjectName(ref.owner(), ref.object_id()),
@@ -616,10 +667,12 @@ absl::StatusOr<std::unique_ptr<Upload>> RocksObjectStore::BeginPut(
   rocksdb::Status s = db_->Put(rocksdb::WriteOptions(), PendingKey(*upload_id),
                                pending.SerializeAsString());
   if (!s.ok()) {
-    return RocksError(
+    absl::Status error = RocksError(
         absl::StrCat("begin upload of ",
                      VersionName(ref.owner(), ref.object_id(), ref.version())),
         s);
+    ResumeAfter(error);
+    return error;
   }
   return std::make_unique<ObjectUpload>(
       this, header, *std::move(upload_id),
@@ -816,6 +869,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
                                                   absl::string_view object_id,
                                                   uint64_t version) {
   if (absl::Status s = CheckNames(owner, object_id); !s.ok()) return s;
+  if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
   const std::string prefix = ObjectPrefix(owner, object_id);
   ObjectLock lock(this, prefix);
   rocksdb::WriteBatch batch;
@@ -855,7 +909,10 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
   write_options.sync = true;
   rocksdb::Status s = db_->Write(write_options, &batch);
   if (!s.ok()) {
-    return RocksError(absl::StrCat("delete ", ObjectName(owner, object_id)), s);
+    absl::Status error =
+        RocksError(absl::StrCat("delete ", ObjectName(owner, object_id)), s);
+    ResumeAfter(error);
+    return error;
   }
   return deleted;
 }

@@ -1,6 +1,7 @@
 #ifndef RESIDENCY_STORAGE_NODE_OBJECT_STORE_H_
 #define RESIDENCY_STORAGE_NODE_OBJECT_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,7 +20,9 @@
 
 namespace rocksdb {
 class DB;
-}
+class Env;
+class FileSystem;
+}  // namespace rocksdb
 
 namespace residency::storage_node {
 
@@ -34,6 +37,9 @@ struct ObjectStoreOptions {
   size_t write_buffer_bytes = 8 << 20;
   size_t block_cache_bytes = 8 << 20;
   std::function<absl::Time()> clock = absl::Now;
+  // The file system RocksDB writes through; null is the machine's. Fault
+  // tests put one here that fails as a full or broken disk would.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
 // A stored version as the store knows it: the info a client sees plus
@@ -166,7 +172,15 @@ class ObjectStore {
 // Errors: INVALID_ARGUMENT for malformed names, NOT_FOUND for a missing
 // object or version, ALREADY_EXISTS, RESOURCE_EXHAUSTED for an object above
 // max_object_bytes, DATA_LOSS for a stored record that does not parse or a
-// segment that is missing, INTERNAL for RocksDB failures.
+// segment that is missing (or RocksDB corruption). A disk that fails under
+// RocksDB gives RESOURCE_EXHAUSTED when it is full and UNAVAILABLE for other
+// I/O errors (a failed write or sync); either way the write was not
+// acknowledged. Reads go on. Writes stay refused until RocksDB resumes
+// (rocksdb::DB::Resume, tried at the next write): after a full disk it may,
+// once there is space again and its own recovery has not failed meanwhile;
+// after a failed sync it does not, since what reached the disk is then
+// unknown, and the store must be opened again (the node restarted). Other
+// RocksDB failures are INTERNAL.
 class RocksObjectStore final : public ObjectStore {
  public:
   static absl::StatusOr<std::unique_ptr<RocksObjectStore>> Open(
@@ -202,7 +216,8 @@ class RocksObjectStore final : public ObjectStore {
   friend class ObjectUpload;  // object_store.cc: the Upload implementation
   class ObjectLock;
 
-  RocksObjectStore(std::unique_ptr<rocksdb::DB> db, ObjectStoreOptions options);
+  RocksObjectStore(std::unique_ptr<rocksdb::Env> env,
+                   std::unique_ptr<rocksdb::DB> db, ObjectStoreOptions options);
 
   // Deletes every "u" record and its segments (uploads a crash interrupted).
   absl::Status CollectPendingUploads();
@@ -213,8 +228,18 @@ class RocksObjectStore final : public ObjectStore {
   absl::Status CheckNoVersionAtOrAbove(
       const residency::v1::ObjectRef& ref) const;
 
+  // After a write failed for the disk (UNAVAILABLE, RESOURCE_EXHAUSTED),
+  // RocksDB refuses every write until it is resumed: ResumeAfter notes it,
+  // and the next BeginPut or Delete first resumes (ResumeIfStopped, which
+  // fails as long as the disk does).
+  void ResumeAfter(const absl::Status& write_error);
+  absl::Status ResumeIfStopped();
+
   const ObjectStoreOptions options_;
+  std::unique_ptr<rocksdb::Env> env_;  // over options_.file_system, or null
   std::unique_ptr<rocksdb::DB> db_;
+  std::atomic<bool> stopped_{false};
+  absl::Mutex resume_mu_;  // one Resume at a time
 
   // Objects (as "o" owner 0x00 object_id 0x00) whose commit or delete is in
   // progress: the version check and the write of one object happen while

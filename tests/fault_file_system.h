@@ -1,0 +1,143 @@
+#ifndef RESIDENCY_TESTS_FAULT_FILE_SYSTEM_H_
+#define RESIDENCY_TESTS_FAULT_FILE_SYSTEM_H_
+
+// A RocksDB file system that fails on demand as a disk does: full (every
+// write of file data fails with ENOSPC's NoSpace) or broken under sync
+// (fsync fails, data written before it may or may not be on disk). Put it
+// in ObjectStoreOptions::file_system; switch faults on and off while the
+// store runs. For tests only.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "rocksdb/file_system.h"
+
+namespace residency::testing {
+
+class FaultFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  enum class Fault { kNone, kDiskFull, kSyncFails };
+
+  explicit FaultFileSystem(std::shared_ptr<rocksdb::FileSystem> base =
+                               rocksdb::FileSystem::Default())
+      : FileSystemWrapper(std::move(base)) {}
+
+  static const char* kClassName() { return "ResidencyFaultFileSystem"; }
+  const char* Name() const override { return kClassName(); }
+
+  void set_fault(Fault fault) { fault_ = fault; }
+  // How many calls failed because of an injected fault.
+  uint64_t injected() const { return injected_.load(); }
+
+  rocksdb::IOStatus NewWritableFile(
+      const std::string& name, const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSWritableFile>* result,
+      rocksdb::IODebugContext* dbg) override {
+    if (Failing(Fault::kDiskFull)) return DiskFull();
+    rocksdb::IOStatus s = target()->NewWritableFile(name, options, result, dbg);
+    if (s.ok()) *result = std::make_unique<File>(this, std::move(*result));
+    return s;
+  }
+  rocksdb::IOStatus ReopenWritableFile(
+      const std::string& name, const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSWritableFile>* result,
+      rocksdb::IODebugContext* dbg) override {
+    if (Failing(Fault::kDiskFull)) return DiskFull();
+    rocksdb::IOStatus s =
+        target()->ReopenWritableFile(name, options, result, dbg);
+    if (s.ok()) *result = std::make_unique<File>(this, std::move(*result));
+    return s;
+  }
+  rocksdb::IOStatus ReuseWritableFile(
+      const std::string& name, const std::string& old_name,
+      const rocksdb::FileOptions& options,
+      std::unique_ptr<rocksdb::FSWritableFile>* result,
+      rocksdb::IODebugContext* dbg) override {
+    if (Failing(Fault::kDiskFull)) return DiskFull();
+    rocksdb::IOStatus s =
+        target()->ReuseWritableFile(name, old_name, options, result, dbg);
+    if (s.ok()) *result = std::make_unique<File>(this, std::move(*result));
+    return s;
+  }
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(FaultFileSystem* fs, std::unique_ptr<rocksdb::FSWritableFile> file)
+        : FSWritableFileOwnerWrapper(std::move(file)), fs_(fs) {}
+
+    rocksdb::IOStatus Append(const rocksdb::Slice& data,
+                             const rocksdb::IOOptions& options,
+                             rocksdb::IODebugContext* dbg) override {
+      if (fs_->Failing(Fault::kDiskFull)) return DiskFull();
+      return FSWritableFileOwnerWrapper::Append(data, options, dbg);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data,
+                             const rocksdb::IOOptions& options,
+                             const rocksdb::DataVerificationInfo& info,
+                             rocksdb::IODebugContext* dbg) override {
+      if (fs_->Failing(Fault::kDiskFull)) return DiskFull();
+      return FSWritableFileOwnerWrapper::Append(data, options, info, dbg);
+    }
+    rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data,
+                                       uint64_t offset,
+                                       const rocksdb::IOOptions& options,
+                                       rocksdb::IODebugContext* dbg) override {
+      if (fs_->Failing(Fault::kDiskFull)) return DiskFull();
+      return FSWritableFileOwnerWrapper::PositionedAppend(data, offset, options,
+                                                          dbg);
+    }
+    rocksdb::IOStatus PositionedAppend(
+        const rocksdb::Slice& data, uint64_t offset,
+        const rocksdb::IOOptions& options,
+        const rocksdb::DataVerificationInfo& info,
+        rocksdb::IODebugContext* dbg) override {
+      if (fs_->Failing(Fault::kDiskFull)) return DiskFull();
+      return FSWritableFileOwnerWrapper::PositionedAppend(data, offset, options,
+                                                          info, dbg);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
+                           rocksdb::IODebugContext* dbg) override {
+      if (fs_->Failing(Fault::kSyncFails)) return SyncFailed();
+      return FSWritableFileOwnerWrapper::Sync(options, dbg);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
+                            rocksdb::IODebugContext* dbg) override {
+      if (fs_->Failing(Fault::kSyncFails)) return SyncFailed();
+      return FSWritableFileOwnerWrapper::Fsync(options, dbg);
+    }
+    rocksdb::IOStatus RangeSync(uint64_t offset, uint64_t nbytes,
+                                const rocksdb::IOOptions& options,
+                                rocksdb::IODebugContext* dbg) override {
+      if (fs_->Failing(Fault::kSyncFails)) return SyncFailed();
+      return FSWritableFileOwnerWrapper::RangeSync(offset, nbytes, options,
+                                                   dbg);
+    }
+
+   private:
+    FaultFileSystem* const fs_;
+  };
+
+  static rocksdb::IOStatus DiskFull() {
+    return rocksdb::IOStatus::NoSpace(
+        "injected fault: no space left on device");
+  }
+  static rocksdb::IOStatus SyncFailed() {
+    return rocksdb::IOStatus::IOError("injected fault: fsync failed");
+  }
+
+  bool Failing(Fault fault) {
+    if (fault_.load() != fault) return false;
+    ++injected_;
+    return true;
+  }
+
+  std::atomic<Fault> fault_{Fault::kNone};
+  std::atomic<uint64_t> injected_{0};
+};
+
+}  // namespace residency::testing
+
+#endif  // RESIDENCY_TESTS_FAULT_FILE_SYSTEM_H_
