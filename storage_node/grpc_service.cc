@@ -30,7 +30,7 @@ class StorageNodeGrpc::Slot {
         principal_(std::move(principal)),
         context_(context) {}
   ~Slot() { service_->Release(principal_, context_); }
-  void Touch() { service_->Touch(context_); }
+  void Touch(uint64_t bytes) { service_->Touch(context_, bytes); }
 
  private:
   StorageNodeGrpc* const service_;
@@ -62,7 +62,7 @@ absl::StatusOr<std::unique_ptr<StorageNodeGrpc::Slot>> StorageNodeGrpc::Claim(
         " calls open on this node; wait for one to finish"));
   }
   ++calls;
-  streams_[context] = absl::Now();
+  streams_[context] = Progress{absl::Now(), 0};
   return std::make_unique<Slot>(this, caller.uri, context);
 }
 
@@ -74,10 +74,15 @@ void StorageNodeGrpc::Release(const std::string& principal,
   if (it != calls_.end() && --it->second <= 0) calls_.erase(it);
 }
 
-void StorageNodeGrpc::Touch(grpc::ServerContext* context) {
+void StorageNodeGrpc::Touch(grpc::ServerContext* context, uint64_t bytes) {
   absl::MutexLock lock(&mu_);
   auto it = streams_.find(context);
-  if (it != streams_.end()) it->second = absl::Now();
+  if (it == streams_.end()) return;
+  Progress& progress = it->second;
+  progress.bytes += bytes;
+  if (progress.bytes >= limits_.min_progress_bytes) {
+    progress = Progress{absl::Now(), 0};
+  }
 }
 
 void StorageNodeGrpc::Watch() {
@@ -87,10 +92,10 @@ void StorageNodeGrpc::Watch() {
   while (!stopping_) {
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), period);
     const absl::Time now = absl::Now();
-    for (auto& [context, last] : streams_) {
-      if (now - last > limits_.idle_timeout) {
+    for (auto& [context, progress] : streams_) {
+      if (now - progress.since > limits_.idle_timeout) {
         context->TryCancel();
-        last = now;  // once per idle period is enough
+        progress = Progress{now, 0};  // once per period is enough
       }
     }
   }
@@ -132,7 +137,7 @@ grpc::Status StorageNodeGrpc::Put(
           if (!message.has_data()) {
             return absl::InvalidArgumentError("a Put message carries nothing");
           }
-          slot.Touch();
+          slot.Touch(message.data().size());
           if (absl::Status s = (*upload)->Append(message.data()); !s.ok()) {
             return s;
           }
@@ -151,11 +156,14 @@ grpc::Status StorageNodeGrpc::Put(
 grpc::Status StorageNodeGrpc::Get(
     grpc::ServerContext* context, const residency::v1::GetRequest* request,
     grpc::ServerWriter<residency::v1::GetResponse>* writer) {
-  return Serve(context, [&](const tls::Principal& caller, Slot&) {
-    return core_->Get(
-        caller, *request, [&](const residency::v1::GetResponse& message) {
-          return !context->IsCancelled() && writer->Write(message);
-        });
+  return Serve(context, [&](const tls::Principal& caller, Slot& slot) {
+    return core_->Get(caller, *request,
+                      [&](const residency::v1::GetResponse& message) {
+                        if (context->IsCancelled() || !writer->Write(message))
+                          return false;
+                        slot.Touch(message.ByteSizeLong());
+                        return true;
+                      });
   });
 }
 
@@ -186,10 +194,12 @@ grpc::Status StorageNodeGrpc::Delete(
 grpc::Status StorageNodeGrpc::Export(
     grpc::ServerContext* context, const residency::v1::ExportRequest* request,
     grpc::ServerWriter<residency::v1::ExportResponse>* writer) {
-  return Serve(context, [&](const tls::Principal& caller, Slot&) {
+  return Serve(context, [&](const tls::Principal& caller, Slot& slot) {
     return core_->Export(
         caller, *request, [&](const residency::v1::ExportResponse& message) {
-          return !context->IsCancelled() && writer->Write(message);
+          if (context->IsCancelled() || !writer->Write(message)) return false;
+          slot.Touch(message.ByteSizeLong());
+          return true;
         });
   });
 }

@@ -34,10 +34,12 @@ struct StreamLimits {
   // Calls one principal may have open at once; more are RESOURCE_EXHAUSTED,
   // so one client cannot take every handler thread.
   int max_calls_per_principal = 16;
-  // A Put, Get or Export that moves no message for this long is cancelled
-  // (an abandoned Put leaves nothing), so an idle client cannot hold a
-  // thread forever.
+  // A Put, Get or Export that moves fewer than min_progress_bytes within
+  // idle_timeout is cancelled (an abandoned Put leaves nothing), so neither
+  // an idle client nor one that trickles a byte at a time can hold a
+  // handler thread for long. The default asks for about 1 KiB/s.
   absl::Duration idle_timeout = absl::Seconds(60);
+  uint64_t min_progress_bytes = 64 * 1024;
 };
 
 class StorageNodeGrpc final : public residency::v1::StorageNode::Service {
@@ -82,14 +84,20 @@ class StorageNodeGrpc final : public residency::v1::StorageNode::Service {
   absl::StatusOr<std::unique_ptr<Slot>> Claim(const tls::Principal& caller,
                                               grpc::ServerContext* context);
   void Release(const std::string& principal, grpc::ServerContext* context);
-  void Touch(grpc::ServerContext* context);
+  // Counts `bytes` moved by the stream; once min_progress_bytes have moved
+  // since its last progress, that is progress.
+  void Touch(grpc::ServerContext* context, uint64_t bytes);
   void Watch();
 
   NodeCore* const core_;
   const StreamLimits limits_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<grpc::ServerContext*, absl::Time> streams_
+  struct Progress {
+    absl::Time since;    // last time the stream made progress
+    uint64_t bytes = 0;  // moved since then
+  };
+  absl::flat_hash_map<grpc::ServerContext*, Progress> streams_
       ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread watchdog_;

@@ -36,6 +36,12 @@ ABSL_FLAG(int64_t, max_object_bytes, int64_t{4} << 30,
           "largest object (ciphertext bytes) accepted");
 ABSL_FLAG(int64_t, max_streams, 64,
           "most concurrent calls (one handler thread each)");
+ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(60),
+          "a Put, Get or Export that moves fewer than --stream_min_bytes "
+          "within this long is cancelled (e.g. 60s, 2m)");
+ABSL_FLAG(int64_t, stream_min_bytes, 64 * 1024,
+          "bytes a stream must move per --stream_idle_timeout (1 = only "
+          "idle streams are cancelled)");
 ABSL_FLAG(std::string, port_file, "",
           "if set, write the bound port here once serving (for --listen "
           "with port 0)");
@@ -94,6 +100,12 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_max_streams) > 4096) {
     return Usage("--max_streams must be between 4 and 4096");
   }
+  if (absl::GetFlag(FLAGS_stream_idle_timeout) < absl::Seconds(1)) {
+    return Usage("--stream_idle_timeout must be at least 1s");
+  }
+  if (absl::GetFlag(FLAGS_stream_min_bytes) < 1) {
+    return Usage("--stream_min_bytes must be at least 1");
+  }
   residency::rpc::BlockShutdownSignals();
 
   absl::StatusOr<residency::tls::TlsMaterial> tls =
@@ -108,6 +120,9 @@ int main(int argc, char** argv) {
   options.store.max_object_bytes =
       static_cast<uint64_t>(absl::GetFlag(FLAGS_max_object_bytes));
   options.max_threads = static_cast<int>(absl::GetFlag(FLAGS_max_streams));
+  options.limits.idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
+  options.limits.min_progress_bytes =
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_stream_min_bytes));
   absl::StatusOr<std::unique_ptr<residency::storage_node::StorageNodeServer>>
       server =
           residency::storage_node::StorageNodeServer::Start(std::move(options));

@@ -679,6 +679,36 @@ TEST_F(StorageNodeTest, IdleStreamIsCancelledAndLeavesNothing) {
   ExpectNothingStored(e.header.object());
 }
 
+// A slow-loris upload: one byte a second is not progress (the node asks
+// for 64 KiB per idle period, 2 s here). It is cancelled, leaves nothing,
+// and other clients are served meanwhile.
+TEST_F(StorageNodeTest, TricklingStreamIsCancelledAndOthersAreServed) {
+  ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
+  Envelope e = MakeEnvelope("alice", "trickle", 1, 100000);
+  std::unique_ptr<OpenPut> put = StartPut(server_->address(), alice, e.header);
+  // At most 10 bytes (10 s): the node should cancel long before. Were it
+  // not to, the stream ends short and the node's answer is not CANCELLED.
+  std::thread trickle([&] {
+    for (size_t i = 0; i < 10; ++i) {
+      v1::PutRequest data;
+      data.set_data(e.ciphertext.substr(i, 1));
+      if (!put->writer->Write(data)) return;  // the node cancelled it
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    put->writer->WritesDone();
+  });
+  // Bob stores and reads while alice trickles.
+  Envelope other = MakeEnvelope("bob", "meanwhile", 1, 200000);
+  ASSERT_OK(As(kBob).Put(other.header, other.ciphertext, 65536).status());
+  ASSERT_OK_AND_ASSIGN(Client::Got got, As(kBob).Get(other.header.object()));
+  EXPECT_TRUE(got.data == other.ciphertext);
+
+  trickle.join();
+  EXPECT_THAT(rpc::FromGrpcStatus(put->writer->Finish()),
+              StatusIs(absl::StatusCode::kCancelled));
+  ExpectNothingStored(e.header.object());
+}
+
 TEST_F(StorageNodeTest, CallsPerPrincipalAreCapped) {
   ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
   std::vector<std::unique_ptr<OpenPut>> open;
