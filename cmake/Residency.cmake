@@ -17,6 +17,16 @@ function(residency_warnings target)
   endif()
 endfunction()
 
+# Sanitizer support for every executable: with RESIDENCY_TSAN_ABSL (the tsan
+# preset) each links the Abseil synchronization annotations
+# (tests/tsan/absl_sync_annotations.cc) and its tests run with the TSan
+# suppressions in tests/tsan/suppressions.txt.
+function(residency_sanitizer_support target)
+  if(RESIDENCY_TSAN_ABSL)
+    target_link_libraries(${target} PRIVATE residency_tsan_absl)
+  endif()
+endfunction()
+
 # residency_library(NAME SRCS a.cc b.cc DEPS x y)
 function(residency_library name)
   cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
@@ -33,15 +43,20 @@ function(residency_test name)
   add_executable(${name} ${ARG_SRCS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   residency_warnings(${name})
+  residency_sanitizer_support(${name})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
+  set(env)
+  if(RESIDENCY_TSAN_ABSL)
+    set(env ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan/suppressions.txt")
+  endif()
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ${env}
     DISCOVERY_TIMEOUT 60)
 endfunction()
 
@@ -51,6 +66,7 @@ function(residency_binary name)
   add_executable(${name} ${ARG_SRCS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
   residency_warnings(${name})
+  residency_sanitizer_support(${name})
 endfunction()
 
 # residency_grpc_proto(NAME ROOT dir PROTOS a.proto b.proto [DEPS x])
