@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/cli.h"
+#include "rpc/server.h"
 #include "tls/flags.h"
 
 // Connection and identity.
@@ -242,6 +243,11 @@ int main(int argc, char** argv) {
   }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // The process holds data keys and the device key: no core dumps.
+  if (absl::Status s = residency::rpc::ForbidCoreDumps(); !s.ok()) {
+    std::cerr << "residency: " << s.message() << "\n";
+    return residency::client::kExitFailed;
+  }
 
   residency::client::CliOptions o;
   o.storage = absl::GetFlag(FLAGS_storage);

@@ -86,6 +86,12 @@ int main(int argc, char** argv) {
   // Signals are taken by a dedicated thread; block them before gRPC starts
   // threads of its own so none of those receives them.
   residency::rpc::BlockShutdownSignals();
+  // The process holds the root key and unsealed KEKs: no core dumps.
+  if (absl::Status s = residency::rpc::ForbidCoreDumps(); !s.ok()) {
+    std::fprintf(stderr, "key_service: cannot start: %s\n",
+                 std::string(s.message()).c_str());
+    return 1;
+  }
 
   absl::StatusOr<residency::key_service::PolicyEngine> policy =
       residency::key_service::PolicyEngine::LoadFile(

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -42,6 +44,12 @@ constexpr char kPolicy[] = R"pb(
     effect: ALLOW
     principals: "residency://operator/us-ops"
     justifications: CUSTODIAN_INITIATED_SERVICE
+  }
+  rules {
+    name: "alice-uses-her-keys"
+    effect: ALLOW
+    principals: "residency://user/alice"
+    justifications: CUSTOMER_INITIATED_ACCESS
   }
 )pb";
 
@@ -98,6 +106,7 @@ class Child {
   }
 
   void Kill(int signal) { ::kill(pid_, signal); }
+  pid_t pid() const { return pid_; }
   bool alive() { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
 
  private:
@@ -149,6 +158,7 @@ class KeyServiceProcessTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     const int port = std::stoi(ReadFile(dir_ + "/port"));
+    port_ = port;
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
         tls::MakeChannel(absl::StrCat("127.0.0.1:", port), ops_.Material());
     EXPECT_OK(channel.status());
@@ -186,8 +196,20 @@ class KeyServiceProcessTest : public ::testing::Test {
   std::optional<tls::CertificateAuthority> ca_;
   tls::Identity ops_;
   std::unique_ptr<KeyService::Stub> stub_;
+  int port_ = 0;
   int counter_ = 0;
 };
+
+// `haystack` holds `secret` raw, in hex (either case) or in base64.
+bool Contains(const std::string& haystack, const std::string& secret) {
+  for (const std::string& form :
+       {secret, absl::BytesToHexString(secret),
+        absl::AsciiStrToUpper(absl::BytesToHexString(secret)),
+        absl::Base64Escape(secret)}) {
+    if (haystack.find(form) != std::string::npos) return true;
+  }
+  return false;
+}
 
 TEST_F(KeyServiceProcessTest,
        KillNineRightAfterAcknowledgedChangesLosesNothing) {
@@ -240,6 +262,57 @@ TEST_F(KeyServiceProcessTest,
   }));
   EXPECT_EQ(creates, kRounds);
   EXPECT_EQ(rotates, kRounds);
+}
+
+// A crash of the custodian leaves no key behind: core dumps are off for
+// the process (and it is not dumpable), and what it printed up to and at
+// the crash holds neither a data key it handed out nor its root key.
+TEST_F(KeyServiceProcessTest, CrashLeavesNoCoreAndNoKeyBytesInItsOutput) {
+  std::unique_ptr<Child> service = StartService();
+  ASSERT_GT(port_, 0);
+  const std::string limits =
+      ReadFile(absl::StrCat("/proc/", service->pid(), "/limits"));
+  EXPECT_THAT(limits,
+              ::testing::ContainsRegex("Max core file size +0 +0 +bytes"));
+
+  ASSERT_OK(Call(&KeyService::Stub::CreateKey, "alice-key", "alice").status());
+  ASSERT_OK_AND_ASSIGN(tls::Identity alice,
+                       ca_->Issue("residency://user/alice"));
+  ASSERT_OK_AND_ASSIGN(
+      std::shared_ptr<grpc::Channel> channel,
+      tls::MakeChannel(absl::StrCat("127.0.0.1:", port_), alice.Material()));
+  std::vector<std::string> data_keys;
+  for (int i = 0; i < 3; ++i) {
+    v1::GenerateDataKeyRequest request;
+    request.mutable_metadata()->set_request_id(absl::StrCat("gdk-", i));
+    request.mutable_metadata()->mutable_justification()->set_reason(
+        Justification::CUSTOMER_INITIATED_ACCESS);
+    request.set_key_id("alice-key");
+    request.mutable_context()->set_owner("alice");
+    request.mutable_context()->set_object_id(absl::StrCat("o", i));
+    request.mutable_context()->set_version(1);
+    grpc::ClientContext context;
+    v1::GenerateDataKeyResponse response;
+    ASSERT_TRUE(KeyService::NewStub(channel)
+                    ->GenerateDataKey(&context, request, &response)
+                    .ok());
+    ASSERT_EQ(response.plaintext_key().size(), 32u);
+    data_keys.push_back(response.plaintext_key());
+  }
+  const std::string root_key = ReadFile(dir_ + "/data/root.key");
+  ASSERT_FALSE(root_key.empty());
+
+  service->Kill(SIGSEGV);
+  EXPECT_EQ(service->Wait(std::chrono::seconds(10)), -SIGSEGV);
+  const std::string output = ReadFile(dir_ + "/stderr");
+  for (const std::string& key : data_keys) EXPECT_FALSE(Contains(output, key));
+  EXPECT_FALSE(Contains(output, root_key));
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(dir_)) {
+    EXPECT_THAT(entry.path().filename().string(),
+                ::testing::Not(::testing::StartsWith("core")))
+        << entry.path();
+  }
 }
 
 TEST_F(KeyServiceProcessTest, MissingPolicyFileStopsStartup) {

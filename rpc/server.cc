@@ -4,8 +4,12 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -80,6 +84,19 @@ void Server::Shutdown(absl::Duration grace) {
 
 void Server::Wait() {
   if (server_ != nullptr) server_->Wait();
+}
+
+absl::Status ForbidCoreDumps() {
+  const struct rlimit none = {0, 0};
+  if (::setrlimit(RLIMIT_CORE, &none) != 0) {
+    return absl::InternalError(absl::StrCat(
+        "cannot turn core dumps off (setrlimit): ", std::strerror(errno)));
+  }
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return absl::InternalError(absl::StrCat(
+        "cannot make the process undumpable (prctl): ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 void BlockShutdownSignals() {

@@ -68,6 +68,13 @@ absl::Status ServeUntilSignal(Server& server, const std::string& port_file,
                               absl::string_view name);
 void BlockShutdownSignals();
 
+// For the main of a binary that holds keys: no core dump of this process
+// (RLIMIT_CORE 0, and not dumpable, which also keeps other processes of the
+// same user from ptrace-attaching or reading its memory through /proc), so
+// a crash cannot leave data keys, KEKs or the root key in a core file.
+// INTERNAL when the kernel refuses.
+absl::Status ForbidCoreDumps();
+
 }  // namespace residency::rpc
 
 #endif  // RESIDENCY_RPC_SERVER_H_
