@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -21,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "crypto/chunked.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -223,26 +226,42 @@ class StorageNodeProcessTest : public ::testing::Test {
   std::unique_ptr<StorageNode::Stub> stub_;
 };
 
+// Rounds of concurrent uploads, each ended by kill -9 at a seeded random
+// moment (RESIDENCY_CRASH_SEED picks another sequence; the seed is printed).
 TEST_F(StorageNodeProcessTest, KillNineDuringPutsLosesNoAcknowledgedObject) {
+  constexpr int kWriters = 4;
+  constexpr int kRounds = 4;
+  uint64_t seed = 42;
+  if (const char* env = std::getenv("RESIDENCY_CRASH_SEED")) {
+    ASSERT_TRUE(absl::SimpleAtoi(env, &seed)) << env;
+  }
+  std::printf("crash seed %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 random(seed);
+  absl::Mutex mu;
   std::map<std::string, std::pair<v1::ObjectHeader, uint64_t>> acknowledged;
-  std::mt19937_64 random(42);
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; round < kRounds; ++round) {
     std::unique_ptr<Node> node = Start();
     std::atomic<bool> stop{false};
-    std::thread writer([&] {
-      for (int i = 0; !stop; ++i) {
-        const std::string id = absl::StrCat("r", round, "-", i);
-        v1::ObjectHeader header = Header(id, random() % (300 * 1024));
-        const uint64_t seed = round * 1000 + i;
-        absl::Status s = Put(header, seed, 64 * 1024);
-        if (s.ok()) acknowledged[id] = {header, seed};
-        if (!s.ok()) break;  // the node died
-      }
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(700 + 300 * round));
+    std::vector<std::thread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w, writer_seed = random()] {
+        std::mt19937_64 sizes(writer_seed);
+        for (int i = 0; !stop; ++i) {
+          const std::string id = absl::StrCat("r", round, "-", w * 100000 + i);
+          v1::ObjectHeader header = Header(id, sizes() % (300 * 1024));
+          const uint64_t content = round * 1000000 + w * 100000 + i;
+          absl::Status s = Put(header, content, 64 * 1024);
+          if (!s.ok()) break;  // the node died
+          absl::MutexLock lock(&mu);
+          acknowledged[id] = {header, content};
+        }
+      });
+    }
+    const int delay_ms = 200 + static_cast<int>(random() % 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     node->Kill(SIGKILL);
     stop = true;
-    writer.join();
+    for (std::thread& t : writers) t.join();
   }
   ASSERT_GT(acknowledged.size(), 5u);
   std::unique_ptr<Node> node = Start();
@@ -270,12 +289,14 @@ TEST_F(StorageNodeProcessTest, KillNineDuringPutsLosesNoAcknowledgedObject) {
     const std::string& id = info.header().object().object_id();
     if (acknowledged.contains(id)) continue;
     ++unacknowledged;
-    // Its seed is derived from its name, as the writer made it.
+    // Its content seed is derived from its name, as the writer made it.
     std::vector<std::string> parts = absl::StrSplit(id.substr(1), '-');
-    const uint64_t seed = std::stoull(parts[0]) * 1000 + std::stoull(parts[1]);
-    EXPECT_OK(GetAndCheck(info.header(), seed)) << id;
+    const uint64_t content =
+        std::stoull(parts[0]) * 1000000 + std::stoull(parts[1]);
+    EXPECT_OK(GetAndCheck(info.header(), content)) << id;
   }
-  EXPECT_LE(unacknowledged, 3u);
+  // At most the uploads in flight at each kill.
+  EXPECT_LE(unacknowledged, static_cast<size_t>(kWriters * kRounds));
   EXPECT_EQ(objects.size(), acknowledged.size() + unacknowledged);
 }
 
