@@ -925,6 +925,7 @@ absl::StatusOr<std::string> ConcurrencyCurve(const Setup& setup,
         "key_service RSS %.1f MiB (peak %.1f)\n",
         SizeName(size).c_str(), MiB(memory.node_rss), MiB(memory.node_peak),
         MiB(memory.keys_rss), MiB(memory.keys_peak));
+    std::fflush(stdout);
     if (puts.size() >= 2) {
       bends.push_back(ConcurrencyBend(puts, setup.cores, setup.min_gain));
       bends.push_back(ConcurrencyBend(gets, setup.cores, setup.min_gain));
