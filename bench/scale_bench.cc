@@ -397,6 +397,8 @@ class Services {
   std::string node_pid() const { return std::to_string(node_->pid()); }
   std::string keys_pid() const { return std::to_string(keys_->pid()); }
   const std::string& node_data() const { return sn_data_; }
+  // The node keeps its RocksDB database here (storage_node/server.cc).
+  std::string node_rocksdb() const { return sn_data_ + "/objects"; }
   std::string key_service_data() const { return ks_dir_ + "/ks"; }
   bool running() { return node_->running() && keys_->running(); }
   std::string logs() const {
@@ -950,6 +952,11 @@ struct Level {
   int64_t objects = 0;
   double fill_seconds = 0;
   int64_t filled = 0;  // objects added to reach this level
+  // Objects of earlier levels' Put steps, deleted before this level was
+  // measured: their space stays on disk until compaction drops it.
+  int64_t deleted_before = 0;
+  // Disk growth from the previous level over the objects added.
+  double marginal_bytes_per_object = 0;
   double fill_cpu_client = 0, fill_cpu_node = 0, fill_cpu_keys = 0;
   double fill_machine_busy = 0;
   DiskUsage disk;
@@ -1026,9 +1033,15 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
   for (int t = 0; t < fill_clients; ++t) {
     plaintexts.push_back(RandomBytes(static_cast<size_t>(object_bytes)));
   }
-  const std::string rocks_log = s.node_data() + "/LOG";
+  const std::string rocks_log = s.node_rocksdb() + "/LOG";
+  if (!fs::exists(rocks_log)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no RocksDB LOG at ", rocks_log));
+  }
   std::vector<Level> levels;
   int64_t stored = 0;
+  int64_t deleted = 0;
+  uint64_t previous_disk = 0;
   for (int64_t target : targets) {
     if (interrupted) break;
     Level level;
@@ -1059,6 +1072,11 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
     const RocksLog log1 = ReadRocksLog(rocks_log);
     level.fill_log = log1.Minus(log0);
     level.disk = WalkDisk(s.node_data());
+    level.deleted_before = deleted;
+    level.marginal_bytes_per_object = (static_cast<double>(level.disk.total) -
+                                       static_cast<double>(previous_disk)) /
+                                      static_cast<double>(level.filled);
+    previous_disk = level.disk.total;
     level.keys_disk = WalkDisk(s.key_service_data()).total;
     level.memory = ReadMemory(s);
 
@@ -1087,9 +1105,10 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
     const RocksLog log2 = ReadRocksLog(rocks_log);
     level.steps_log = log2.Minus(log1);
     level.lsm_state = log2.lsm_state;
-    if (absl::Status deleted = DeleteAll(s, ids); !deleted.ok()) {
-      return deleted;
+    if (absl::Status removed = DeleteAll(s, ids); !removed.ok()) {
+      return removed;
     }
+    for (const std::vector<std::string>& v : ids) deleted += v.size();
     if (absl::Status alive = ServicesAlive(s); !alive.ok()) return alive;
     std::fprintf(stderr,
                  "scale_bench: %s objects: filled %" PRId64
@@ -1108,25 +1127,27 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
   std::printf(
       "\n-- the node at each level (after the fill, before the steps; "
       "RocksDB figures from its LOG)\n");
-  std::printf(
-      "%s", absl::StrFormat("%-7s %8s %8s %6s %6s %6s  %7s %7s %8s "
-                            "%7s %6s %6s %6s  %5s %5s %6s %5s  %5s "
-                            "%6s %5s\n",
-                            "objects", "fill s", "fill/s", "client", "node",
-                            "keys", "RSS MiB", "peak", "B/obj", "SST MiB",
-                            "blob", "WAL", "ks MiB", "flush", "comp", "comp s",
-                            "stall", "comp", "comp s", "stall")
-                .c_str());
+  std::printf("%s", absl::StrFormat("%-7s %8s %8s %6s %6s %6s  %7s %7s %6s %6s "
+                                    "%7s %7s %6s %6s %6s  %5s %5s %6s %5s  %5s "
+                                    "%6s %5s\n",
+                                    "objects", "fill s", "fill/s", "client",
+                                    "node", "keys", "RSS MiB", "peak", "B/obj",
+                                    "+B/obj", "deleted", "SST MiB", "blob",
+                                    "WAL", "ks MiB", "flush", "comp", "comp s",
+                                    "stall", "comp", "comp s", "stall")
+                        .c_str());
   for (const Level& l : levels) {
     std::printf(
         "%s", absl::StrFormat(
-                  "%-7s %8.1f %8.0f %6.2f %6.2f %6.2f  %7.1f %7.1f %8.0f %7.1f "
-                  "%6.1f %6.1f %6.1f  %5d %5d %6.1f %5d  %5d %6.1f %5d\n",
+                  "%-7s %8.1f %8.0f %6.2f %6.2f %6.2f  %7.1f %7.1f %6.0f "
+                  "%6.0f %7d %7.1f %6.1f %6.1f %6.1f  %5d %5d %6.1f %5d  %5d "
+                  "%6.1f %5d\n",
                   CountName(l.objects), l.fill_seconds,
                   l.fill_seconds > 0 ? l.filled / l.fill_seconds : 0,
                   l.fill_cpu_client, l.fill_cpu_node, l.fill_cpu_keys,
                   MiB(l.memory.node_rss), MiB(l.memory.node_peak),
                   static_cast<double>(l.disk.total) / l.objects,
+                  l.marginal_bytes_per_object, l.deleted_before,
                   MiB(l.disk.sst), MiB(l.disk.blob), MiB(l.disk.wal),
                   MiB(l.keys_disk), l.fill_log.flushes, l.fill_log.compactions,
                   l.fill_log.compaction_seconds, l.fill_log.stalls,
@@ -1137,7 +1158,10 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
   std::printf(
       "   fill s, fill/s: time and objects/s to fill from the previous "
       "level; client/node/keys: cores busy during the fill; B/obj: the "
-      "node's data directory over the objects; ks MiB: the key service's "
+      "node's data directory over the objects; +B/obj: its growth since the "
+      "previous level over the objects added; deleted: objects of earlier "
+      "Put steps deleted before this level (their space stays until a "
+      "compaction drops it); ks MiB: the key service's "
       "data directory (keys and audit log); flush/comp/comp s/stall: "
       "RocksDB flushes, compactions, compaction seconds and write-stall "
       "warnings during the fill, then (last three) during the timed "
@@ -1161,6 +1185,7 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
         "\"fill_cpu_client\": %.3f, \"fill_cpu_storage_node\": %.3f, "
         "\"fill_cpu_key_service\": %.3f, \"fill_machine_busy_cores\": %.3f, "
         "\"disk_bytes\": %d, \"disk_bytes_per_object\": %.1f, "
+        "\"marginal_disk_bytes_per_object\": %.1f, \"deleted_before\": %d, "
         "\"sst_bytes\": %d, \"blob_bytes\": %d, \"wal_bytes\": %d, "
         "\"key_service_disk_bytes\": %d, %s, "
         "\"fill_rocksdb\": {\"flushes\": %d, \"compactions\": %d, "
@@ -1173,7 +1198,8 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
         l.objects, object_bytes, l.filled, l.fill_seconds,
         l.fill_seconds > 0 ? l.filled / l.fill_seconds : 0, l.fill_cpu_client,
         l.fill_cpu_node, l.fill_cpu_keys, l.fill_machine_busy, l.disk.total,
-        static_cast<double>(l.disk.total) / l.objects, l.disk.sst, l.disk.blob,
+        static_cast<double>(l.disk.total) / l.objects,
+        l.marginal_bytes_per_object, l.deleted_before, l.disk.sst, l.disk.blob,
         l.disk.wal, l.keys_disk, MemoryJson(l.memory), l.fill_log.flushes,
         l.fill_log.compactions, l.fill_log.compaction_seconds,
         l.fill_log.compaction_cpu_seconds, l.fill_log.compaction_output_bytes,
