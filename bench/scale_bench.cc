@@ -769,7 +769,8 @@ std::string JsonString(absl::string_view s) {
   return out + "\"";
 }
 
-std::string StepJson(const StepResult& r) {
+// One step as a JSON object; `extra` is more fields ("\"a\": 1, ...").
+std::string StepJson(const StepResult& r, absl::string_view extra = "") {
   return absl::StrFormat(
       "{\"op\": \"%s\", \"clients\": %d, \"object_bytes\": %d, "
       "\"seconds\": %.3f, \"ops\": %d, \"errors\": %d, \"ops_per_s\": %.2f, "
@@ -778,11 +779,12 @@ std::string StepJson(const StepResult& r) {
       "\"last_ms\": %.3f, \"cpu_client\": %.3f, \"cpu_storage_node\": %.3f, "
       "\"cpu_key_service\": %.3f, \"cpu_other\": %.3f, "
       "\"machine_busy_cores\": %.3f, \"machine_iowait_cores\": %.3f, "
-      "\"first_error\": %s}",
+      "\"first_error\": %s%s%s}",
       r.op, r.clients, r.object_bytes, r.wall, r.ops, r.errors, r.ops_per_s(),
       r.mb_per_s(), r.p50_ms, r.p99_ms, r.mean_ms, r.first_ms, r.stream_ms,
       r.last_ms, r.cpu_client, r.cpu_node, r.cpu_keys, r.others(),
-      r.machine_busy, r.machine_iowait, JsonString(r.first_error));
+      r.machine_busy, r.machine_iowait, JsonString(r.first_error),
+      extra.empty() ? "" : ", ", extra);
 }
 
 // ---------------------------------------------------------------------------
@@ -908,12 +910,8 @@ absl::StatusOr<std::string> ConcurrencyCurve(const Setup& setup,
           });
       PrintStep(absl::StrCat(n), get);
       const Memory memory = ReadMemory(s);
-      json_steps.push_back(
-          absl::StrCat(StepJson(put).substr(0, StepJson(put).size() - 1), ", ",
-                       MemoryJson(memory), "}"));
-      json_steps.push_back(
-          absl::StrCat(StepJson(get).substr(0, StepJson(get).size() - 1), ", ",
-                       MemoryJson(memory), "}"));
+      json_steps.push_back(StepJson(put, MemoryJson(memory)));
+      json_steps.push_back(StepJson(get, MemoryJson(memory)));
       puts.push_back(put);
       gets.push_back(get);
       if (absl::Status deleted = DeleteAll(s, ids); !deleted.ok()) {
