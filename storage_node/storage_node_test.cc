@@ -756,6 +756,70 @@ TEST_F(StorageNodeTest, MissingMetadataIsInvalid) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("request_id")));
 }
 
+// A channel presenting `who` as its client certificate, built without the
+// checks MakeChannel makes (a misbehaving client skips them).
+Client RawClient(const std::string& target, const tls::CertificateAuthority& ca,
+                 const tls::Identity& who) {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ca.certificate_pem();
+  ssl.pem_cert_chain = who.certificate_pem;
+  ssl.pem_private_key = std::string(who.private_key_pem.view());
+  return Client(grpc::CreateChannel(target, grpc::SslCredentials(ssl)));
+}
+
+TEST_F(StorageNodeTest, HostileCertificatesAreRefusedAndOthersServed) {
+  Envelope e = MakeEnvelope("alice", "a", 1, 10);
+  ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());
+  // Expired: the handshake fails.
+  ASSERT_OK_AND_ASSIGN(tls::Identity expired,
+                       ca_->Issue(kAlice, {.expired = true}));
+  EXPECT_THAT(RawClient(server_->address(), *ca_, expired)
+                  .Head(e.header.object())
+                  .status(),
+              StatusIs(absl::StatusCode::kUnavailable));
+  // Signed by another CA, naming alice: the handshake fails.
+  ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority other,
+                       tls::CertificateAuthority::Create("other-ca"));
+  ASSERT_OK_AND_ASSIGN(tls::Identity forged, other.Issue(kAlice));
+  {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_->certificate_pem();
+    ssl.pem_cert_chain = forged.certificate_pem;
+    ssl.pem_private_key = std::string(forged.private_key_pem.view());
+    Client client(
+        grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl)));
+    EXPECT_THAT(client.Head(e.header.object()).status(),
+                StatusIs(absl::StatusCode::kUnavailable));
+  }
+  // Our CA, but an identity that is no residency user (a service SAN):
+  // it reaches the node and is refused there.
+  ASSERT_OK_AND_ASSIGN(tls::Identity service,
+                       ca_->Issue("residency://service/rogue"));
+  EXPECT_THAT(RawClient(server_->address(), *ca_, service)
+                  .Head(e.header.object())
+                  .status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // The node the client expects is named by its certificate: a client that
+  // wants another host name than the node's certificate carries refuses
+  // the connection.
+  {
+    ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_->certificate_pem();
+    ssl.pem_cert_chain = alice.certificate_pem;
+    ssl.pem_private_key = std::string(alice.private_key_pem.view());
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("not-the-node.example");
+    Client client(grpc::CreateCustomChannel(server_->address(),
+                                            grpc::SslCredentials(ssl), args));
+    EXPECT_THAT(client.Head(e.header.object()).status(),
+                StatusIs(absl::StatusCode::kUnavailable));
+  }
+  // None of it disturbed the node.
+  ASSERT_OK_AND_ASSIGN(Client::Got got, As(kAlice).Get(e.header.object()));
+  EXPECT_TRUE(got.data == e.ciphertext);
+}
+
 TEST_F(StorageNodeTest, ClientWithoutCertificateIsRefused) {
   Envelope e = MakeEnvelope("alice", "a", 1, 10);
   ASSERT_OK(As(kAlice).Put(e.header, e.ciphertext).status());  // control
