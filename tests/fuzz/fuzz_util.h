@@ -50,6 +50,26 @@ inline constexpr uint8_t kKekFill = 0x4b;
 // with.
 inline constexpr uint8_t kAuditSeedFill = 0x41;
 
+// When `message` points into `text` as "WHERE:LINE:COL: ...", the line
+// exists: a location past the end would send a reader to the wrong place.
+inline bool ErrorLineIsInText(absl::string_view message,
+                              absl::string_view where, absl::string_view text) {
+  const std::string prefix = std::string(where) + ":";
+  const size_t at = message.find(prefix);
+  if (at == absl::string_view::npos) return true;
+  absl::string_view rest = message.substr(at + prefix.size());
+  uint64_t line = 0;
+  size_t digits = 0;
+  while (digits < rest.size() && digits < 12 && rest[digits] >= '0' &&
+         rest[digits] <= '9') {
+    line = line * 10 + static_cast<uint64_t>(rest[digits++] - '0');
+  }
+  if (digits == 0) return true;
+  uint64_t lines = 1;
+  for (char c : text) lines += c == '\n';
+  return line >= 1 && line <= lines;
+}
+
 // Reads fields off the front of a fuzz input; past the end it yields zeros
 // and empty strings, so every input maps to some field values.
 class InputReader {

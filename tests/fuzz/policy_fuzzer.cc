@@ -27,13 +27,14 @@ using key_service::PolicyDecision;
 using key_service::PolicyEngine;
 using key_service::PolicyRequest;
 
+const char* const kPrincipals[] = {
+    "residency://user/alice", "residency://operator/us-ops",
+    "residency://authority/us", "residency://authority/cn",
+    "residency://service/auditor"};
+
 // A spread of requests: each kind of caller, an owner and a stranger, each
 // operation and reason, with and without a key and a legal process.
 std::vector<PolicyRequest> Requests(const std::vector<std::string>& names) {
-  static const char* const kPrincipals[] = {
-      "residency://user/alice", "residency://operator/us-ops",
-      "residency://authority/us", "residency://authority/cn",
-      "residency://service/auditor"};
   std::vector<PolicyRequest> requests;
   for (const char* principal : kPrincipals) {
     for (int op = 0; op <= 12; ++op) {
@@ -54,6 +55,25 @@ std::vector<PolicyRequest> Requests(const std::vector<std::string>& names) {
   return requests;
 }
 
+// The reference semantics of a pattern, by dynamic programming over
+// prefixes: match[i][j] is whether pattern[0, i) matches text[0, j).
+bool ReferenceMatch(absl::string_view pattern, absl::string_view text) {
+  std::vector<std::vector<bool>> match(
+      pattern.size() + 1, std::vector<bool>(text.size() + 1, false));
+  match[0][0] = true;
+  for (size_t i = 1; i <= pattern.size(); ++i) {
+    for (size_t j = 0; j <= text.size(); ++j) {
+      if (pattern[i - 1] == '*') {
+        match[i][j] = match[i - 1][j] || (j > 0 && match[i][j - 1]);
+      } else {
+        match[i][j] =
+            j > 0 && match[i - 1][j - 1] && pattern[i - 1] == text[j - 1];
+      }
+    }
+  }
+  return match[pattern.size()][text.size()];
+}
+
 bool Same(const PolicyDecision& a, const PolicyDecision& b) {
   return a.allowed == b.allowed && a.rule == b.rule;
 }
@@ -68,6 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<PolicyEngine> policy = PolicyEngine::Parse(text, "fuzz");
   if (!policy.ok()) {
     FUZZ_CHECK(policy.status().code() == absl::StatusCode::kInvalidArgument);
+    FUZZ_CHECK(
+        ErrorLineIsInText(policy.status().message(), "policy fuzz", text));
     return 0;
   }
 
@@ -85,9 +107,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const std::string& pattern : rule.key_ids()) {
       names.push_back(absl::StrReplaceAll(pattern, {{"*", "x"}}));
       FUZZ_CHECK(key_service::PolicyPatternMatches(pattern, names.back()));
+      if (pattern.size() <= 256) {
+        FUZZ_CHECK(ReferenceMatch(pattern, names.back()));
+      }
     }
     for (const std::string& pattern : rule.principals()) {
       FUZZ_CHECK(key_service::PolicyPatternMatches("*", pattern));
+      for (absl::string_view principal : kPrincipals) {
+        FUZZ_CHECK(key_service::PolicyPatternMatches(pattern, principal) ==
+                   ReferenceMatch(pattern, principal));
+      }
       if (pattern.find('*') == std::string::npos) {
         FUZZ_CHECK(key_service::PolicyPatternMatches(pattern, pattern));
       }

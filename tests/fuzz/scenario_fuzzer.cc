@@ -23,6 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!scenario.ok()) {
     FUZZ_CHECK(scenario.status().code() == absl::StatusCode::kInvalidArgument);
     FUZZ_CHECK(absl::StrContains(scenario.status().message(), "fuzz"));
+    FUZZ_CHECK(residency::fuzz::ErrorLineIsInText(scenario.status().message(),
+                                                  "fuzz", text));
     return 0;
   }
   std::string printed;
