@@ -35,7 +35,6 @@ using ::residency::v1::AuditEntry;
 using ::residency::v1::ReadAuditLogResponse;
 using ::testing::HasSubstr;
 
-constexpr absl::StatusCode kDataLoss = absl::StatusCode::kDataLoss;
 constexpr uint64_t kEntries = 20;
 constexpr uint64_t kCheckpointEvery = 4;
 

@@ -406,9 +406,11 @@ void WriteTextReport(const Report& r, std::ostream& out) {
     out << absl::StrFormat("  %-10s %7s %6s %11s %11s %11s\n", "link", "calls",
                            "lost", "partitioned", "requests", "responses");
     for (const auto& [link, f] : r.links) {
-      auto get = [&](const char* k) {
-        auto it = f.find(k);
-        return it == f.end() ? 0.0 : it->second;
+      // An init-capture: clang before 16 cannot capture a structured
+      // binding.
+      auto get = [&fields = f](const char* k) {
+        auto it = fields.find(k);
+        return it == fields.end() ? 0.0 : it->second;
       };
       out << absl::StrFormat("  %-10s %7.0f %6.0f %11.0f %11s %11s\n", link,
                              get("calls"), get("lost"), get("partitioned"),

@@ -731,9 +731,11 @@ void WriteHtmlReport(const Report& r, std::ostream& out) {
     HtmlTableStart(
         out, {"link", "calls", "lost", "partitioned", "requests", "responses"});
     for (const auto& [link, f] : r.links) {
-      auto get = [&](const char* k) {
-        auto it = f.find(k);
-        return it == f.end() ? 0.0 : it->second;
+      // An init-capture: clang before 16 cannot capture a structured
+      // binding.
+      auto get = [&fields = f](const char* k) {
+        auto it = fields.find(k);
+        return it == fields.end() ? 0.0 : it->second;
       };
       out << "<tr><td class=\"l\">" << HtmlEscape(link) << "</td><td>"
           << Num(get("calls")) << "</td><td>" << Num(get("lost")) << "</td><td>"
