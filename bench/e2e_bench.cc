@@ -58,6 +58,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "bench/bench_summary.h"
+#include "bench/streams.h"
 #include "benchmark/benchmark.h"
 #include "client/client.h"
 #include "crypto/chunked.h"
@@ -116,34 +117,8 @@ T Check(absl::StatusOr<T> value, const char* what) {
   return *std::move(value);
 }
 
-// An istream source over bytes that stay put, without the copy that
-// std::istringstream makes of its string.
-class MemoryBuf : public std::streambuf {
- public:
-  explicit MemoryBuf(absl::string_view bytes) {
-    char* begin = const_cast<char*>(bytes.data());
-    setg(begin, begin, begin + bytes.size());
-  }
-};
-
-// An ostream sink that only counts what it is given.
-class CountingBuf : public std::streambuf {
- public:
-  uint64_t count() const { return count_; }
-
- protected:
-  std::streamsize xsputn(const char*, std::streamsize n) override {
-    count_ += static_cast<uint64_t>(n);
-    return n;
-  }
-  int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof())) ++count_;
-    return traits_type::not_eof(c);
-  }
-
- private:
-  uint64_t count_ = 0;
-};
+using ::residency::bench::CountingBuf;
+using ::residency::bench::MemoryBuf;
 
 // What the benchmarks share: both servers, one client (one channel to each
 // server, as an application would hold it), and the prepared inputs.

@@ -70,9 +70,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bench/streams.h"
 #include "client/client.h"
 #include "crypto/random.h"
 #include "rpc/process.h"
+#include "rpc/unknown_flag.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -289,33 +291,8 @@ RocksLog ReadRocksLog(const std::string& path) {
 // ---------------------------------------------------------------------------
 // The services and the clients.
 
-// An istream over bytes that stay put.
-class MemoryBuf : public std::streambuf {
- public:
-  explicit MemoryBuf(absl::string_view bytes) {
-    char* begin = const_cast<char*>(bytes.data());
-    setg(begin, begin, begin + bytes.size());
-  }
-};
-
-// An ostream sink that only counts.
-class CountingBuf : public std::streambuf {
- public:
-  uint64_t count() const { return count_; }
-
- protected:
-  std::streamsize xsputn(const char*, std::streamsize n) override {
-    count_ += static_cast<uint64_t>(n);
-    return n;
-  }
-  int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof())) ++count_;
-    return traits_type::not_eof(c);
-  }
-
- private:
-  uint64_t count_ = 0;
-};
+using ::residency::bench::CountingBuf;
+using ::residency::bench::MemoryBuf;
 
 std::string UserName(int i) { return absl::StrFormat("u%02d", i); }
 
@@ -1218,33 +1195,6 @@ int Usage(const std::string& message) {
   return kUsage;
 }
 
-// absl exits with status 1 on an unknown flag; catch them first so that a
-// typo is a usage error (2), as in the other mains of this tree.
-std::string UnknownFlag(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") break;
-    if (!absl::StartsWith(arg, "-")) continue;
-    arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
-    absl::string_view name = arg.substr(0, arg.find('='));
-    static constexpr absl::string_view kAbslFlags[] = {
-        "help",     "helpfull",  "helpshort",  "helppackage",
-        "helpon",   "helpmatch", "version",    "only_check_args",
-        "flagfile", "fromenv",   "tryfromenv", "undefok"};
-    if (std::find(std::begin(kAbslFlags), std::end(kAbslFlags), name) !=
-        std::end(kAbslFlags)) {
-      continue;
-    }
-    if (absl::FindCommandLineFlag(name) != nullptr) continue;
-    if (absl::StartsWith(name, "no") &&
-        absl::FindCommandLineFlag(name.substr(2)) != nullptr) {
-      continue;
-    }
-    return std::string(argv[i]);
-  }
-  return "";
-}
-
 // "65536", "64K", "1M".
 std::optional<int64_t> ParseSize(absl::string_view s) {
   int64_t unit = 1;
@@ -1283,7 +1233,7 @@ int Main(int argc, char** argv) {
       "  bench/scale --quick         # short run (up to 10^4, 3 s steps)\n"
       "  scale_bench --curves=count --max_objects=100000 --json=out.json\n\n"
       "Exit status: 0 done; 1 the run failed; 2 usage error.");
-  if (std::string bad = UnknownFlag(argc, argv); !bad.empty()) {
+  if (std::string bad = residency::rpc::UnknownFlag(argc, argv); !bad.empty()) {
     return Usage(absl::StrCat("unknown flag ", bad));
   }
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);

@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "rpc/unknown_flag.h"
 #include "sim/compare.h"
 #include "sim/engine.h"
 #include "sim/report.h"
@@ -77,35 +78,6 @@ int Usage(const std::string& message) {
   return kUsage;
 }
 
-// absl exits with status 1 on an unknown flag, which here means "an
-// expectation failed"; catch them first so a typo is a usage error.
-std::string UnknownFlag(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") break;
-    if (!absl::StartsWith(arg, "-")) continue;
-    arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
-    absl::string_view name = arg.substr(0, arg.find('='));
-    // absl's own flags (--help, --helpfull, --flagfile, ...) are handled by
-    // ParseCommandLine and not in the registry.
-    static constexpr absl::string_view kAbslFlags[] = {
-        "help",     "helpfull",  "helpshort",  "helppackage",
-        "helpon",   "helpmatch", "version",    "only_check_args",
-        "flagfile", "fromenv",   "tryfromenv", "undefok"};
-    if (std::find(std::begin(kAbslFlags), std::end(kAbslFlags), name) !=
-        std::end(kAbslFlags)) {
-      continue;
-    }
-    if (absl::FindCommandLineFlag(name) != nullptr) continue;
-    if (absl::StartsWith(name, "no") &&
-        absl::FindCommandLineFlag(name.substr(2)) != nullptr) {
-      continue;
-    }
-    return std::string(argv[i]);
-  }
-  return "";
-}
-
 // The key_service or storage_node binary of this build tree: next to this
 // binary's directory (build/sim/sim -> build/key_service/key_service), or
 // where the build put it.
@@ -136,7 +108,7 @@ int main(int argc, char** argv) {
       "  sim/run --scenario=gov_request --topology=lab.textproto\n\n"
       "Exit status: 0 every expectation met; 1 an expectation failed (the "
       "report names it); 2 usage error; 3 the run itself failed.");
-  if (std::string bad = UnknownFlag(argc, argv); !bad.empty()) {
+  if (std::string bad = residency::rpc::UnknownFlag(argc, argv); !bad.empty()) {
     return Usage(absl::StrCat("unknown flag ", bad));
   }
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
