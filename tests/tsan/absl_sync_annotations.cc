@@ -37,16 +37,16 @@ void* Real(const char* name) {
 
 // Declares `name` under the mangled symbol `sym` and defines it as: resolve
 // the library's function once, then run `body`, in which `real` is it.
-#define RESIDENCY_SHIM(ret, name, sym, params)         \
-  extern "C" ret name params __asm__(sym);             \
+#define RESIDENCY_SHIM(ret, name, sym, params) \
+  extern "C" ret name params __asm__(sym);     \
   extern "C" ret name params
 
 using Condition = void;
 
 // Lock / unlock.
 RESIDENCY_SHIM(void, ShimLock, "_ZN4absl7debian35Mutex4LockEv", (void* mu)) {
-  static auto* real = reinterpret_cast<void (*)(void*)>(
-      Real("_ZN4absl7debian35Mutex4LockEv"));
+  static auto* real =
+      reinterpret_cast<void (*)(void*)>(Real("_ZN4absl7debian35Mutex4LockEv"));
   real(mu);
   __tsan_acquire(mu);
 }
@@ -85,8 +85,8 @@ RESIDENCY_SHIM(void, ShimUnlock, "_ZN4absl7debian35Mutex6UnlockEv",
   real(mu);
 }
 
-RESIDENCY_SHIM(void, ShimReaderUnlock,
-               "_ZN4absl7debian35Mutex12ReaderUnlockEv", (void* mu)) {
+RESIDENCY_SHIM(void, ShimReaderUnlock, "_ZN4absl7debian35Mutex12ReaderUnlockEv",
+               (void* mu)) {
   static auto* real = reinterpret_cast<void (*)(void*)>(
       Real("_ZN4absl7debian35Mutex12ReaderUnlockEv"));
   __tsan_release(mu);
@@ -220,10 +220,9 @@ RESIDENCY_SHIM(bool, ShimCondVarWaitWithTimeout,
                "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_"
                "8DurationE",
                (void* cv, void* mu, absl::Duration timeout)) {
-  static auto* real =
-      reinterpret_cast<bool (*)(void*, void*, absl::Duration)>(
-          Real("_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_"
-               "8DurationE"));
+  static auto* real = reinterpret_cast<bool (*)(void*, void*, absl::Duration)>(
+      Real("_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_"
+           "8DurationE"));
   __tsan_release(mu);
   const bool timed_out = real(cv, mu, timeout);
   __tsan_acquire(mu);
@@ -273,10 +272,11 @@ RESIDENCY_SHIM(bool, ShimWaitForNotificationWithTimeout,
   return notified;
 }
 
-RESIDENCY_SHIM(bool, ShimWaitForNotificationWithDeadline,
-               "_ZNK4absl7debian312Notification31WaitForNotificationWithDeadline"
-               "ENS0_4TimeE",
-               (const void* n, absl::Time deadline)) {
+RESIDENCY_SHIM(
+    bool, ShimWaitForNotificationWithDeadline,
+    "_ZNK4absl7debian312Notification31WaitForNotificationWithDeadline"
+    "ENS0_4TimeE",
+    (const void* n, absl::Time deadline)) {
   static auto* real = reinterpret_cast<bool (*)(const void*, absl::Time)>(
       Real("_ZNK4absl7debian312Notification31WaitForNotificationWithDeadline"
            "ENS0_4TimeE"));
