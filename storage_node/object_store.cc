@@ -334,7 +334,9 @@ class ObjectUpload final : public Upload {
     rocksdb::WriteBatch batch;
     DeleteUpload(upload_id_, &batch);
     // A failure leaves the "u" record in place, so Open collects it.
-    store_->db_->Write(rocksdb::WriteOptions(), &batch).PermitUncheckedError();
+    if (store_->db_->Write(rocksdb::WriteOptions(), &batch).ok()) {
+      store_->NoteDeleted(received_ - buffer_.size());
+    }
   }
 
   absl::Status Append(absl::string_view ciphertext) override {
@@ -475,9 +477,122 @@ class ObjectUpload final : public Upload {
 RocksObjectStore::RocksObjectStore(std::unique_ptr<rocksdb::Env> env,
                                    std::unique_ptr<rocksdb::DB> db,
                                    ObjectStoreOptions options)
-    : options_(std::move(options)), env_(std::move(env)), db_(std::move(db)) {}
+    : options_(std::move(options)),
+      env_(std::move(env)),
+      db_(std::move(db)),
+      reclaimer_([this] { ReclaimLoop(); }) {}
 
-RocksObjectStore::~RocksObjectStore() = default;
+RocksObjectStore::~RocksObjectStore() {
+  {
+    absl::MutexLock lock(&reclaim_mu_);
+    closing_ = true;
+    reclaim_cv_.Signal();
+  }
+  // A collection in progress stops at its next step instead of finishing
+  // the whole key range.
+  db_->DisableManualCompaction();
+  reclaimer_.join();
+}
+
+uint64_t RocksObjectStore::blob_file_bytes() const {
+  uint64_t bytes = 0;
+  if (!db_->GetIntProperty("rocksdb.live-blob-file-size", &bytes)) return 0;
+  return bytes;
+}
+
+uint64_t RocksObjectStore::blob_garbage_bytes() const {
+  uint64_t bytes = 0;
+  if (!db_->GetIntProperty("rocksdb.live-blob-file-garbage-size", &bytes)) {
+    return 0;
+  }
+  return bytes;
+}
+
+void RocksObjectStore::NoteDeleted(uint64_t bytes) {
+  const uint64_t deleted = deleted_bytes_ += bytes;
+  if (deleted < options_.reclaim_min_bytes ||
+      static_cast<double>(deleted) <
+          options_.reclaim_share * static_cast<double>(blob_file_bytes())) {
+    return;
+  }
+  absl::MutexLock lock(&reclaim_mu_);
+  reclaim_wanted_ = true;
+  reclaim_cv_.Signal();
+}
+
+void RocksObjectStore::ReclaimLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&reclaim_mu_);
+      while (!reclaim_wanted_ && !closing_) reclaim_cv_.Wait(&reclaim_mu_);
+      if (closing_) return;
+      reclaim_wanted_ = false;
+    }
+    // A failure keeps the count of deleted bytes, so the next deletion asks
+    // again; a disk failure also stops writes (ResumeAfter).
+    Collect(/*force=*/false).IgnoreError();
+  }
+}
+
+absl::Status RocksObjectStore::ReclaimSpace() {
+  return Collect(/*force=*/true);
+}
+
+absl::Status RocksObjectStore::CompactAll(bool collect_blobs) {
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForce;
+  // Automatic compactions go on meanwhile: holding them back would let
+  // level-0 files pile up until Puts stall.
+  compact.exclusive_manual_compaction = false;
+  if (collect_blobs) {
+    // For this compaction only, and then for every blob file (age cutoff
+    // 1.0): each is rewritten without its dead blobs.
+    rocksdb::Status s =
+        db_->SetOptions({{"enable_blob_garbage_collection", "true"},
+                         {"blob_garbage_collection_age_cutoff", "1.0"}});
+    if (!s.ok()) return RocksError("turn on blob garbage collection", s);
+  }
+  const rocksdb::Status compacted =
+      db_->CompactRange(compact, nullptr, nullptr);
+  if (collect_blobs) {
+    rocksdb::Status s =
+        db_->SetOptions({{"enable_blob_garbage_collection", "false"}});
+    if (!s.ok() && compacted.ok()) {
+      return RocksError("turn off blob garbage collection", s);
+    }
+  }
+  if (!compacted.ok()) {
+    absl::Status error = RocksError("collect deleted ciphertext", compacted);
+    ResumeAfter(error);
+    return error;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksObjectStore::Collect(bool force) {
+  absl::MutexLock lock(&collect_mu_);
+  if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
+  const uint64_t deleted = deleted_bytes_.load();
+  // First a compaction that only drops the keys of deleted versions: RocksDB
+  // then counts their blobs as garbage and removes blob files that hold
+  // nothing else. It is cheap, since table files hold only keys and blob
+  // references, and it is all that versions deleted together need.
+  if (absl::Status s = CompactAll(/*collect_blobs=*/false); !s.ok()) return s;
+  // Blob files that mix live and dead blobs are rewritten only when their
+  // garbage is a large share of all blob bytes: a rewrite copies every
+  // live blob, so this bounds the copying to about one byte per byte
+  // deleted (at the default share of 0.5).
+  const uint64_t garbage = blob_garbage_bytes();
+  const double total = static_cast<double>(blob_file_bytes());
+  if (garbage > 0 && (force || static_cast<double>(garbage) >=
+                                   options_.reclaim_share * total)) {
+    if (absl::Status s = CompactAll(/*collect_blobs=*/true); !s.ok()) return s;
+  }
+  // What was deleted during the compaction waits for the next collection.
+  deleted_bytes_ -= deleted;
+  return absl::OkStatus();
+}
 
 void RocksObjectStore::ResumeAfter(const absl::Status& write_error) {
   if (absl::IsUnavailable(write_error) ||
@@ -543,11 +658,11 @@ absl::StatusOr<std::unique_ptr<RocksObjectStore>> RocksObjectStore::Open(
       rocksdb::NewBlockBasedTableFactory(table_options));
   // Segments go to blob files (BlobDB): compaction then moves only the small
   // keys and blob references instead of rewriting the ciphertext at every
-  // level. Garbage collection relocates the live blobs of old blob files so
-  // that space of deleted objects comes back. Ciphertext does not compress.
+  // level. Garbage collection stays off except in ReclaimSpace, which gives
+  // the space of deleted objects back. Ciphertext does not compress.
   db_options.enable_blob_files = true;
   db_options.min_blob_size = kMinBlobBytes;
-  db_options.enable_blob_garbage_collection = true;
+  db_options.enable_blob_garbage_collection = false;
   db_options.blob_compression_type = rocksdb::kNoCompression;
 
   std::unique_ptr<rocksdb::Env> env;
@@ -565,6 +680,9 @@ absl::StatusOr<std::unique_ptr<RocksObjectStore>> RocksObjectStore::Open(
       !collected.ok()) {
     return collected;
   }
+  // Garbage RocksDB has already found (blobs of versions deleted before a
+  // restart, whose compaction has run) counts as deleted.
+  store->NoteDeleted(store->blob_garbage_bytes());
   return store;
 }
 
@@ -874,6 +992,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
   ObjectLock lock(this, prefix);
   rocksdb::WriteBatch batch;
   uint64_t deleted = 0;
+  uint64_t deleted_bytes = 0;
   if (version > 0) {
     absl::StatusOr<StoredVersion> stored = Head(owner, object_id, version);
     if (!stored.ok()) return stored.status();
@@ -881,6 +1000,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
     batch.DeleteRange(SegmentPrefix(stored->upload_id),
                       SegmentRangeEnd(stored->upload_id));
     deleted = 1;
+    deleted_bytes = stored->info.header().ciphertext_length();
   } else {
     const std::string end = AfterObject(prefix);
     rocksdb::Slice upper(end);
@@ -895,6 +1015,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
       batch.DeleteRange(SegmentPrefix(stored->upload_id),
                         SegmentRangeEnd(stored->upload_id));
       ++deleted;
+      deleted_bytes += stored->info.header().ciphertext_length();
     }
     if (!it->status().ok()) {
       return RocksError(absl::StrCat("read ", ObjectName(owner, object_id)),
@@ -914,6 +1035,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
     ResumeAfter(error);
     return error;
   }
+  NoteDeleted(deleted_bytes);
   return deleted;
 }
 

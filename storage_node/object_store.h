@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -37,6 +38,14 @@ struct ObjectStoreOptions {
   size_t write_buffer_bytes = 8 << 20;
   size_t block_cache_bytes = 8 << 20;
   std::function<absl::Time()> clock = absl::Now;
+  // Space of deleted versions: ciphertext sits in BlobDB blob files, which
+  // RocksDB rewrites to drop dead blobs only when blob garbage collection
+  // runs. Collecting on every compaction relocates live blobs over and over
+  // (it took most of the node's CPU under steady Puts), so the store
+  // collects only once the ciphertext deleted since the last collection
+  // reaches both bounds below (see RocksObjectStore::ReclaimSpace).
+  double reclaim_share = 0.5;  // of the blob file bytes, garbage included
+  uint64_t reclaim_min_bytes = uint64_t{64} << 20;
   // The file system RocksDB writes through; null is the machine's. Fault
   // tests put one here that fails as a full or broken disk would.
   std::shared_ptr<rocksdb::FileSystem> file_system;
@@ -212,6 +221,24 @@ class RocksObjectStore final : public ObjectStore {
   // The "u" records present.
   uint64_t pending_uploads() const override;
 
+  // Gives back the disk space of deleted versions now: compacts the whole
+  // key range, which drops blob files that hold only deleted ciphertext,
+  // then again with blob garbage collection on, which rewrites the others
+  // without their dead blobs. The store also collects by itself, on a
+  // background thread, once enough has been deleted (reclaim_min_bytes and
+  // reclaim_share; the rewrite only when the garbage left is at least
+  // reclaim_share of the blob bytes). Reads and writes go on meanwhile.
+  // Errors as for writes (UNAVAILABLE, RESOURCE_EXHAUSTED for a failing
+  // disk).
+  absl::Status ReclaimSpace();
+  // Bytes of blob files on disk, live and garbage ("rocksdb.live-blob-file-
+  // size"); the garbage among them that compaction has found so far
+  // ("rocksdb.live-blob-file-garbage-size"); and ciphertext deleted since
+  // the last collection.
+  uint64_t blob_file_bytes() const;
+  uint64_t blob_garbage_bytes() const;
+  uint64_t deleted_since_reclaim() const { return deleted_bytes_.load(); }
+
  private:
   friend class ObjectUpload;  // object_store.cc: the Upload implementation
   class ObjectLock;
@@ -235,6 +262,15 @@ class RocksObjectStore final : public ObjectStore {
   void ResumeAfter(const absl::Status& write_error);
   absl::Status ResumeIfStopped();
 
+  // Counts deleted ciphertext and wakes the reclaimer when both bounds of
+  // ObjectStoreOptions are reached.
+  void NoteDeleted(uint64_t bytes);
+  void ReclaimLoop();
+  // Drops deleted versions' keys, then rewrites blob files when `force` or
+  // when their garbage reaches reclaim_share of all blob bytes.
+  absl::Status Collect(bool force);
+  absl::Status CompactAll(bool collect_blobs);
+
   const ObjectStoreOptions options_;
   std::unique_ptr<rocksdb::Env> env_;  // over options_.file_system, or null
   std::unique_ptr<rocksdb::DB> db_;
@@ -246,6 +282,14 @@ class RocksObjectStore final : public ObjectStore {
   // its entry is held (ObjectLock), one holder at a time.
   absl::Mutex locks_mu_;
   absl::flat_hash_set<std::string> locked_objects_ ABSL_GUARDED_BY(locks_mu_);
+
+  std::atomic<uint64_t> deleted_bytes_{0};
+  absl::Mutex collect_mu_;  // one ReclaimSpace at a time
+  absl::Mutex reclaim_mu_;
+  absl::CondVar reclaim_cv_;
+  bool reclaim_wanted_ ABSL_GUARDED_BY(reclaim_mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(reclaim_mu_) = false;
+  std::thread reclaimer_;  // runs ReclaimLoop; last member, started last
 };
 
 }  // namespace residency::storage_node

@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "crypto/big_endian.h"
 #include "crypto/chunked.h"
 #include "gmock/gmock.h"
@@ -391,6 +392,123 @@ TEST_F(ObjectStoreTest, SegmentsOfLargeObjectsLiveInBlobFiles) {
     if (entry.path().extension() == ".blob") ++blob_files;
   }
   EXPECT_GE(blob_files, 1);
+}
+
+TEST_F(ObjectStoreTest, ReclaimSpaceGivesBackDeletedCiphertext) {
+  options_.segment_bytes = 64 * 1024;
+  options_.reclaim_min_bytes = std::numeric_limits<uint64_t>::max();
+  Reopen();
+  auto* rocks = dynamic_cast<RocksObjectStore*>(store_.get());
+  ASSERT_NE(rocks, nullptr);
+  constexpr uint64_t kMiB = 1 << 20;
+  for (uint64_t v = 1; v <= 8; ++v) {
+    ASSERT_OK(PutSized("alice", absl::StrCat("o", v), v, kMiB).status());
+  }
+  const uint64_t before = rocks->blob_file_bytes();
+  EXPECT_GE(before, 6 * kMiB);
+  for (uint64_t v = 1; v <= 6; ++v) {
+    ASSERT_OK(store_->Delete("alice", absl::StrCat("o", v), 0).status());
+  }
+  EXPECT_EQ(rocks->deleted_since_reclaim(), 6 * kMiB);
+  // Collection is off between reclaims, and the bounds are out of reach:
+  // nothing has given the space back yet.
+  EXPECT_GE(rocks->blob_file_bytes(), before);
+
+  ASSERT_OK(rocks->ReclaimSpace());
+  EXPECT_LE(rocks->blob_file_bytes(), 2 * kMiB + kMiB / 2);
+  EXPECT_EQ(rocks->deleted_since_reclaim(), 0u);
+  for (uint64_t v = 7; v <= 8; ++v) {
+    ASSERT_OK_AND_ASSIGN(StoredVersion kept,
+                         store_->Head("alice", absl::StrCat("o", v), 0));
+    EXPECT_THAT(ReadAll(kept),
+                IsOkAndHolds(TestBytes(kMiB, static_cast<uint32_t>(v))));
+  }
+  // The collected store reopens with everything kept.
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(StoredVersion kept, store_->Head("alice", "o8", 0));
+  EXPECT_THAT(ReadAll(kept), IsOkAndHolds(TestBytes(kMiB, 8)));
+  EXPECT_THAT(store_->Head("alice", "o1", 0),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(ObjectStoreTest, DeletingPastTheBoundsReclaimsByItself) {
+  options_.segment_bytes = 64 * 1024;
+  constexpr uint64_t kMiB = 1 << 20;
+  options_.reclaim_min_bytes = 4 * kMiB;
+  options_.reclaim_share = 0.25;
+  Reopen();
+  auto* rocks = dynamic_cast<RocksObjectStore*>(store_.get());
+  ASSERT_NE(rocks, nullptr);
+  for (uint64_t v = 1; v <= 8; ++v) {
+    ASSERT_OK(PutSized("alice", absl::StrCat("o", v), v, kMiB).status());
+  }
+  // Three deleted MiB stay below the 4 MiB bound.
+  for (uint64_t v = 1; v <= 3; ++v) {
+    ASSERT_OK(store_->Delete("alice", absl::StrCat("o", v), 0).status());
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(rocks->deleted_since_reclaim(), 3 * kMiB);
+  for (uint64_t v = 4; v <= 6; ++v) {
+    ASSERT_OK(store_->Delete("alice", absl::StrCat("o", v), 0).status());
+  }
+  // The background collection runs after the delete that crossed the bound.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (rocks->blob_file_bytes() > 2 * kMiB + kMiB / 2 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_LE(rocks->blob_file_bytes(), 2 * kMiB + kMiB / 2);
+  ASSERT_OK_AND_ASSIGN(StoredVersion kept, store_->Head("alice", "o7", 0));
+  EXPECT_THAT(ReadAll(kept), IsOkAndHolds(TestBytes(kMiB, 7)));
+}
+
+TEST_F(ObjectStoreTest, BlobFilesAreRewrittenOnlyPastTheGarbageShare) {
+  options_.segment_bytes = 64 * 1024;
+  constexpr uint64_t kMiB = 1 << 20;
+  constexpr uint64_t kHalf = kMiB / 2;
+  options_.reclaim_min_bytes = kMiB;
+  options_.reclaim_share = 0.5;
+  Reopen();
+  auto* rocks = dynamic_cast<RocksObjectStore*>(store_.get());
+  ASSERT_NE(rocks, nullptr);
+  // 4 MiB written together and deleted together, so their blob files hold
+  // nothing else; then 6 MiB in which every third object is deleted, so
+  // those blob files mix live and dead blobs.
+  for (uint64_t v = 1; v <= 8; ++v) {
+    ASSERT_OK(PutSized("alice", absl::StrCat("old", v), v, kHalf).status());
+  }
+  for (uint64_t v = 1; v <= 4; ++v) {
+    ASSERT_OK(PutSized("alice", absl::StrCat("keep", v), v, kHalf).status());
+    ASSERT_OK(PutSized("alice", absl::StrCat("drop", v), v, kHalf).status());
+    ASSERT_OK(
+        PutSized("alice", absl::StrCat("keep", v + 4), v + 4, kHalf).status());
+  }
+  for (uint64_t v = 1; v <= 8; ++v) {
+    ASSERT_OK(store_->Delete("alice", absl::StrCat("old", v), 0).status());
+  }
+  for (uint64_t v = 1; v <= 4; ++v) {
+    ASSERT_OK(store_->Delete("alice", absl::StrCat("drop", v), 0).status());
+  }
+  // 6 of 10 MiB deleted: the background collection runs. It removes the
+  // blob files of the old objects; the garbage left, about 2 of 6 MiB, is
+  // below the 0.5 share, so the mixed files are not rewritten.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (rocks->blob_file_bytes() > 7 * kMiB && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_LE(rocks->blob_file_bytes(), 7 * kMiB);
+  EXPECT_GE(rocks->blob_file_bytes(), 5 * kMiB + kHalf);
+  EXPECT_GE(rocks->blob_garbage_bytes(), kMiB + kHalf);
+  // Asked for, the rewrite happens whatever the share.
+  ASSERT_OK(rocks->ReclaimSpace());
+  EXPECT_LE(rocks->blob_file_bytes(), 4 * kMiB + kHalf);
+  EXPECT_EQ(rocks->blob_garbage_bytes(), 0u);
+  for (uint64_t v = 1; v <= 8; ++v) {
+    ASSERT_OK_AND_ASSIGN(StoredVersion kept,
+                         store_->Head("alice", absl::StrCat("keep", v), 0));
+    EXPECT_THAT(ReadAll(kept),
+                IsOkAndHolds(TestBytes(kHalf, static_cast<uint32_t>(v))));
+  }
 }
 
 TEST_F(ObjectStoreTest, AbandonedUploadLeavesNothing) {
