@@ -1068,6 +1068,65 @@ TEST_F(KeyServiceTest, ClientFromAnotherCaIsRefused) {
               StatusIs(absl::StatusCode::kUnavailable));
 }
 
+// Certificates that still must not get through: an expired one from our
+// CA, and ones of our CA whose SAN gives alice's name under another kind of
+// principal. A client expecting another server name refuses the service.
+// The service keeps serving alice.
+TEST_F(KeyServiceTest, HostileCertificatesAreRefusedAndOthersServed) {
+  AliceData data = MakeAliceData();
+  ASSERT_FALSE(data.dek.empty());
+  // Straight gRPC credentials: tls::MakeChannel would refuse to present
+  // an expired certificate at all.
+  auto client_with = [&](const tls::Identity& identity) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_->certificate_pem();
+    ssl.pem_cert_chain = identity.certificate_pem;
+    ssl.pem_private_key = std::string(identity.private_key_pem.view());
+    return std::make_unique<Client>(
+        grpc::CreateChannel(server_->address(), grpc::SslCredentials(ssl)));
+  };
+  const RequestMetadata meta = Meta(Justification::CUSTOMER_INITIATED_ACCESS);
+
+  // Expired: the handshake fails.
+  ASSERT_OK_AND_ASSIGN(tls::Identity expired,
+                       ca_->Issue(kAlice, {.expired = true}));
+  EXPECT_THAT(
+      client_with(expired)->Unwrap(data.wrapped, data.object, meta).status(),
+      StatusIs(absl::StatusCode::kUnavailable));
+
+  // Signed by our CA, but alice's name under another kind of principal:
+  // the call arrives and is denied, naming no rule that lets it through.
+  for (const std::string principal :
+       {"residency://service/alice", "residency://operator/alice",
+        "residency://authority/alice"}) {
+    ASSERT_OK_AND_ASSIGN(tls::Identity identity, ca_->Issue(principal));
+    EXPECT_THAT(
+        client_with(identity)->Unwrap(data.wrapped, data.object, meta).status(),
+        StatusIs(absl::StatusCode::kPermissionDenied))
+        << principal;
+  }
+
+  // The client checks the server's name: a client that expects another
+  // host name than the service's certificate carries refuses to go on.
+  {
+    ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_->certificate_pem();
+    ssl.pem_cert_chain = alice.certificate_pem;
+    ssl.pem_private_key = std::string(alice.private_key_pem.view());
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("not-the-custodian.example");
+    Client client(grpc::CreateCustomChannel(server_->address(),
+                                            grpc::SslCredentials(ssl), args));
+    EXPECT_THAT(client.Unwrap(data.wrapped, data.object, meta).status(),
+                StatusIs(absl::StatusCode::kUnavailable));
+  }
+
+  // None of it disturbed the service.
+  EXPECT_THAT(As(kAlice).Unwrap(data.wrapped, data.object, meta),
+              IsOkAndHolds(data.dek));
+}
+
 // ----------------------------------------------------------------- audit
 
 TEST_F(KeyServiceTest, EveryDecisionIsAuditedAndTheLogVerifies) {
