@@ -1,5 +1,6 @@
 #include "key_service/key_store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -145,6 +146,19 @@ KeyStore::Snapshot KeyStore::Find(absl::string_view key_id) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = keys_.find(key_id);
   return it == keys_.end() ? nullptr : it->second;
+}
+
+std::vector<KeyStore::Snapshot> KeyStore::All() const {
+  std::vector<Snapshot> all;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    all.reserve(keys_.size());
+    for (const auto& [id, key] : keys_) all.push_back(key);
+  }
+  std::sort(all.begin(), all.end(), [](const Snapshot& a, const Snapshot& b) {
+    return a->info.key_id() < b->info.key_id();
+  });
+  return all;
 }
 
 size_t KeyStore::key_count() const {

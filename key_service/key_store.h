@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -107,6 +108,8 @@ class KeyStore {
 
   // nullptr when no key has this id.
   Snapshot Find(absl::string_view key_id) const;
+  // Every key, ordered by key id.
+  std::vector<Snapshot> All() const;
 
   // Creates a key with version 1, enabled, for `owner`.
   absl::StatusOr<Snapshot> Create(absl::string_view key_id,

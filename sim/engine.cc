@@ -155,6 +155,7 @@ absl::StatusOr<Report> RunScenario(const residency::v1::Scenario& scenario,
   if (!audit_reads.ok()) return audit_reads.status();
   report.world = scenario.world();
   report.population = scenario.population();
+  if (options.before_stop) options.before_stop(**world);
   (*world)->Stop();
   ledger.Progress(absl::StrCat("services stopped (",
                                ServiceModeName((*world)->mode()), ")"));

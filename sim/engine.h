@@ -28,6 +28,9 @@ struct RunOptions {
   std::ostream* progress = nullptr;
   // Replaces population.seed when non-zero.
   uint64_t seed = 0;
+  // Runs after the phases and the audit-log reads, while every service
+  // still runs: tests read the world's keys here.
+  std::function<void(World& world)> before_stop;
   // Runs once every service has stopped and closed its stores, before the
   // stored audit logs are verified offline: tests tamper with them here.
   std::function<void(const std::string& work_dir)> after_stop;
