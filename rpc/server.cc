@@ -43,8 +43,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   if (options.max_threads > 0) {
+    // The quota counts gRPC's polling threads as well as the handlers: a
+    // call that finds no thread is refused ("Server Threadpool Exhausted",
+    // RESOURCE_EXHAUSTED). One completion queue with at most kPollers
+    // pollers leaves exactly max_threads for handlers.
+    constexpr int kPollers = 2;
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
+                                1);
+    builder.SetSyncServerOption(
+        grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+    builder.SetSyncServerOption(
+        grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kPollers);
     grpc::ResourceQuota quota("residency-server");
-    quota.SetMaxThreads(options.max_threads);
+    quota.SetMaxThreads(options.max_threads + kPollers);
     builder.SetResourceQuota(quota);
   }
   if (options.stream_window_bytes > 0) {

@@ -23,7 +23,9 @@ struct ServerOptions {
   std::string health_service_name;
   // Larger messages are refused by gRPC (RESOURCE_EXHAUSTED) before parsing.
   int max_receive_message_bytes = 4 << 20;
-  // Bounds the threads of synchronous handlers; 0 leaves gRPC's default.
+  // Synchronous handlers that may run at once (one per call in progress);
+  // a call beyond them is refused with RESOURCE_EXHAUSTED. 0 leaves gRPC's
+  // default.
   int max_threads = 0;
   // When > 0: the HTTP/2 flow-control window of each stream stays at this
   // many bytes (no bandwidth-delay probing growing it), which bounds what a

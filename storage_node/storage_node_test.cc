@@ -709,6 +709,43 @@ TEST_F(StorageNodeTest, TricklingStreamIsCancelledAndOthersAreServed) {
   ExpectNothingStored(e.header.object());
 }
 
+// --max_streams N means N calls at once, each on its own handler thread:
+// gRPC's own polling threads must not eat into them (they count against
+// the same thread quota).
+TEST_F(StorageNodeTest, AsManyConcurrentStreamsAsHandlerThreadsAreServed) {
+  constexpr int kStreams = 6;
+  ASSERT_OK_AND_ASSIGN(tls::Identity node_identity,
+                       ca_->Issue("residency://service/cn-node"));
+  StorageNodeServerOptions options;
+  options.tls = node_identity.Material();
+  options.jurisdiction = "CN";
+  options.operator_principal = kOperator;
+  options.data_dir = dir_ + "/threads";
+  options.max_threads = kStreams;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<StorageNodeServer> node,
+                       StorageNodeServer::Start(std::move(options)));
+  std::vector<Envelope> envelopes;
+  std::vector<std::unique_ptr<OpenPut>> open;
+  for (int i = 0; i < kStreams; ++i) {
+    const std::string user = absl::StrCat("u", i);
+    ASSERT_OK_AND_ASSIGN(tls::Identity who,
+                         ca_->Issue(absl::StrCat("residency://user/", user)));
+    envelopes.push_back(MakeEnvelope(user, "o", 1, 50000));
+    open.push_back(StartPut(node->address(), who, envelopes.back().header));
+  }
+  // Every stream is open (each holds a handler thread) before any ends.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < kStreams; ++i) {
+    v1::PutRequest data;
+    data.set_data(envelopes[i].ciphertext);
+    open[i]->writer->Write(data);
+    open[i]->writer->WritesDone();
+  }
+  for (int i = 0; i < kStreams; ++i) {
+    EXPECT_OK(rpc::FromGrpcStatus(open[i]->writer->Finish())) << i;
+  }
+}
+
 TEST_F(StorageNodeTest, CallsPerPrincipalAreCapped) {
   ASSERT_OK_AND_ASSIGN(tls::Identity alice, ca_->Issue(kAlice));
   std::vector<std::unique_ptr<OpenPut>> open;
