@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "residency/v1/storage.grpc.pb.h"
 #include "rpc/status.h"
+#include "tests/sanitizers.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
@@ -330,7 +331,11 @@ TEST_F(StorageNodeProcessTest, OneGibibytePutAndGetStayWithinTheStreamWindow) {
       "storage_node RSS: idle %.1f MiB; peak above idle %.1f MiB during the "
       "1 GiB Put, %.1f MiB overall\n",
       idle / 1048576.0, (put_peak - idle) / 1048576.0, growth / 1048576.0);
-  EXPECT_LT(growth, uint64_t{64} << 20);
+  // A sanitizer's allocator keeps freed memory (quarantine, shadow): the
+  // transfer is checked above, the bound only without one.
+  if (!residency::testing::kUnderSanitizer) {
+    EXPECT_LT(growth, uint64_t{64} << 20);
+  }
 }
 
 TEST_F(StorageNodeProcessTest, HelpDocumentsTheFlags) {

@@ -1,0 +1,37 @@
+#ifndef RESIDENCY_TESTS_SANITIZERS_H_
+#define RESIDENCY_TESTS_SANITIZERS_H_
+
+// Whether this build runs under a sanitizer (the asan and tsan presets).
+// Tests whose expectation a sanitizer changes by design say so with these:
+// its allocator keeps freed memory in quarantine and shadow memory, so RSS
+// bounds do not hold; ASan's SIGSEGV handler reports the crash and exits
+// with status 1 instead of dying by the signal.
+namespace residency::testing {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kUnderSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kUnderSanitizer = true;
+#else
+inline constexpr bool kUnderSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderSanitizer = false;
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kUnderAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kUnderAddressSanitizer = true;
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+
+}  // namespace residency::testing
+
+#endif  // RESIDENCY_TESTS_SANITIZERS_H_
