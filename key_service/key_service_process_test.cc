@@ -27,6 +27,7 @@
 #include "key_service/audit_log.h"
 #include "key_service/audit_verifier.h"
 #include "residency/v1/key_service.grpc.pb.h"
+#include "tests/crash_seed.h"
 #include "tests/sanitizers.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -197,6 +198,35 @@ class KeyServiceProcessTest : public ::testing::Test {
     return response.key();
   }
 
+  // The stored audit log, verified offline: its entry count and the
+  // allowed (status 0) entries per operation.
+  struct AuditCounts {
+    uint64_t entries = 0;
+    std::map<v1::Operation, size_t> allowed;
+  };
+  absl::StatusOr<AuditCounts> VerifyAndCountAudit() const {
+    absl::StatusOr<std::string> public_key =
+        ReadPublicKeyPemFile(dir_ + "/data/audit_public_key.pem");
+    if (!public_key.ok()) return public_key.status();
+    absl::StatusOr<AuditVerification> verified =
+        VerifyAuditDirectory(dir_ + "/data/audit", *public_key);
+    if (!verified.ok()) return verified.status();
+    absl::StatusOr<std::unique_ptr<AuditLogReader>> reader =
+        AuditLogReader::Open(dir_ + "/data/audit");
+    if (!reader.ok()) return reader.status();
+    AuditCounts counts;
+    counts.entries = verified->entries;
+    absl::Status read =
+        (*reader)->Read(0, 0, [&](const v1::ReadAuditLogResponse& item) {
+          if (item.has_entry() && item.entry().status_code() == 0) {
+            ++counts.allowed[item.entry().operation()];
+          }
+          return true;
+        });
+    if (!read.ok()) return read;
+    return counts;
+  }
+
   std::string dir_;
   std::optional<tls::CertificateAuthority> ca_;
   tls::Identity ops_;
@@ -249,24 +279,10 @@ TEST_F(KeyServiceProcessTest,
 
   // Every acknowledged change also left its audit entry, and the log still
   // verifies across the kills.
-  ASSERT_OK_AND_ASSIGN(
-      std::string public_key,
-      ReadPublicKeyPemFile(dir_ + "/data/audit_public_key.pem"));
-  ASSERT_OK_AND_ASSIGN(AuditVerification verified,
-                       VerifyAuditDirectory(dir_ + "/data/audit", public_key));
-  EXPECT_EQ(verified.entries, 3u * kRounds);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLogReader> reader,
-                       AuditLogReader::Open(dir_ + "/data/audit"));
-  int creates = 0, rotates = 0;
-  ASSERT_OK(reader->Read(0, 0, [&](const v1::ReadAuditLogResponse& item) {
-    if (item.has_entry() && item.entry().status_code() == 0) {
-      creates += item.entry().operation() == v1::OPERATION_CREATE_KEY;
-      rotates += item.entry().operation() == v1::OPERATION_ROTATE_KEY;
-    }
-    return true;
-  }));
-  EXPECT_EQ(creates, kRounds);
-  EXPECT_EQ(rotates, kRounds);
+  ASSERT_OK_AND_ASSIGN(AuditCounts audit, VerifyAndCountAudit());
+  EXPECT_EQ(audit.entries, 3u * kRounds);
+  EXPECT_EQ(audit.allowed[v1::OPERATION_CREATE_KEY], size_t{kRounds});
+  EXPECT_EQ(audit.allowed[v1::OPERATION_ROTATE_KEY], size_t{kRounds});
 }
 
 // Rounds of concurrent calls, each ended by kill -9 at a seeded random
@@ -278,11 +294,8 @@ TEST_F(KeyServiceProcessTest,
 TEST_F(KeyServiceProcessTest, KillNineDuringConcurrentCallsLosesNothing) {
   constexpr int kWriters = 4;
   constexpr int kRounds = 4;
-  uint64_t seed = 42;
-  if (const char* env = std::getenv("RESIDENCY_CRASH_SEED")) {
-    ASSERT_TRUE(absl::SimpleAtoi(env, &seed)) << env;
-  }
-  std::printf("crash seed %llu\n", static_cast<unsigned long long>(seed));
+  uint64_t seed = 0;
+  ASSERT_TRUE(residency::testing::CrashSeed(&seed));
   std::mt19937_64 random(seed);
   ASSERT_OK_AND_ASSIGN(tls::Identity alice,
                        ca_->Issue("residency://user/alice"));
@@ -423,24 +436,12 @@ TEST_F(KeyServiceProcessTest, KillNineDuringConcurrentCallsLosesNothing) {
 
   // The log verifies across the kills and holds an allowed entry for every
   // acknowledged call.
-  ASSERT_OK_AND_ASSIGN(
-      std::string public_key,
-      ReadPublicKeyPemFile(dir_ + "/data/audit_public_key.pem"));
-  ASSERT_OK_AND_ASSIGN(AuditVerification verified,
-                       VerifyAuditDirectory(dir_ + "/data/audit", public_key));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLogReader> reader,
-                       AuditLogReader::Open(dir_ + "/data/audit"));
-  size_t creates = 0, generated = 0;
-  ASSERT_OK(reader->Read(0, 0, [&](const v1::ReadAuditLogResponse& item) {
-    if (item.has_entry() && item.entry().status_code() == 0) {
-      creates += item.entry().operation() == v1::OPERATION_CREATE_KEY;
-      generated += item.entry().operation() == v1::OPERATION_GENERATE_DATA_KEY;
-    }
-    return true;
-  }));
+  ASSERT_OK_AND_ASSIGN(AuditCounts audit, VerifyAndCountAudit());
+  const size_t creates = audit.allowed[v1::OPERATION_CREATE_KEY];
+  const size_t generated = audit.allowed[v1::OPERATION_GENERATE_DATA_KEY];
   EXPECT_GE(creates, versions.size());
   EXPECT_GE(generated, data_keys.size());
-  EXPECT_GE(verified.entries, creates + generated);
+  EXPECT_GE(audit.entries, creates + generated);
 }
 
 // A crash of the custodian leaves no key behind: core dumps are off for

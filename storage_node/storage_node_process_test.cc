@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "residency/v1/storage.grpc.pb.h"
 #include "rpc/status.h"
+#include "tests/crash_seed.h"
 #include "tests/sanitizers.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
@@ -232,11 +233,8 @@ class StorageNodeProcessTest : public ::testing::Test {
 TEST_F(StorageNodeProcessTest, KillNineDuringPutsLosesNoAcknowledgedObject) {
   constexpr int kWriters = 4;
   constexpr int kRounds = 4;
-  uint64_t seed = 42;
-  if (const char* env = std::getenv("RESIDENCY_CRASH_SEED")) {
-    ASSERT_TRUE(absl::SimpleAtoi(env, &seed)) << env;
-  }
-  std::printf("crash seed %llu\n", static_cast<unsigned long long>(seed));
+  uint64_t seed = 0;
+  ASSERT_TRUE(residency::testing::CrashSeed(&seed));
   std::mt19937_64 random(seed);
   absl::Mutex mu;
   std::map<std::string, std::pair<v1::ObjectHeader, uint64_t>> acknowledged;
