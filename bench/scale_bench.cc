@@ -315,12 +315,18 @@ class Services {
       *dir = tmpl;
     }
     s->sn_data_ = s->dir_ + "/sn";
+    // A client's next call can reach the node before the handler of its
+    // previous one has given back its thread: twice as many handler
+    // threads as clients, so that the node never refuses a call for lack
+    // of one (it would at exactly one per client).
+    const size_t streams = std::max<size_t>(64, 2 * user_count);
     absl::StatusOr<std::unique_ptr<ServerProcess>> node = ServerProcess::Start(
         sn_binary,
         {"--jurisdiction=CN", "--data_dir=" + s->sn_data_,
          "--operator_principal=residency://operator/scale-operator",
          "--tls_ca=" + certs + "/ca.crt", "--tls_cert=" + certs + "/sn.crt",
-         "--tls_key=" + certs + "/sn.key"},
+         "--tls_key=" + certs + "/sn.key",
+         absl::StrCat("--max_streams=", streams)},
         s->dir_, "storage_node");
     if (!node.ok()) return node.status();
     s->node_ = *std::move(node);
