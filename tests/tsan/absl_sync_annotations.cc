@@ -33,6 +33,26 @@ void* Real(const char* name) {
   return f;
 }
 
+// The mutex whose conditions this thread may evaluate inside the library:
+// its own in Await and LockWhen, and its waiters' in Unlock, which hands
+// the lock to a waiter whose condition now holds. Both happen with the lock
+// held but between the annotations around the call (the release before it,
+// the acquire after it), so ShimConditionEval acquires before the
+// evaluation and releases after it: the condition's reads are then ordered
+// with the writes other threads make under the lock.
+thread_local void* waiting_on = nullptr;
+
+class Waiting {
+ public:
+  explicit Waiting(void* mu) : previous_(waiting_on) { waiting_on = mu; }
+  ~Waiting() { waiting_on = previous_; }
+  Waiting(const Waiting&) = delete;
+  Waiting& operator=(const Waiting&) = delete;
+
+ private:
+  void* const previous_;
+};
+
 }  // namespace
 
 // Declares `name` under the mangled symbol `sym` and defines it as: resolve
@@ -82,6 +102,7 @@ RESIDENCY_SHIM(void, ShimUnlock, "_ZN4absl7debian35Mutex6UnlockEv",
   static auto* real = reinterpret_cast<void (*)(void*)>(
       Real("_ZN4absl7debian35Mutex6UnlockEv"));
   __tsan_release(mu);
+  const Waiting waiting(mu);  // Unlock evaluates waiters' conditions
   real(mu);
 }
 
@@ -90,6 +111,7 @@ RESIDENCY_SHIM(void, ShimReaderUnlock, "_ZN4absl7debian35Mutex12ReaderUnlockEv",
   static auto* real = reinterpret_cast<void (*)(void*)>(
       Real("_ZN4absl7debian35Mutex12ReaderUnlockEv"));
   __tsan_release(mu);
+  const Waiting waiting(mu);  // Unlock evaluates waiters' conditions
   real(mu);
 }
 
@@ -100,6 +122,7 @@ RESIDENCY_SHIM(void, ShimLockWhen,
                (void* mu, const Condition* cond)) {
   static auto* real = reinterpret_cast<void (*)(void*, const Condition*)>(
       Real("_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE"));
+  const Waiting waiting(mu);
   real(mu, cond);
   __tsan_acquire(mu);
 }
@@ -109,6 +132,7 @@ RESIDENCY_SHIM(void, ShimReaderLockWhen,
                (void* mu, const Condition* cond)) {
   static auto* real = reinterpret_cast<void (*)(void*, const Condition*)>(
       Real("_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE"));
+  const Waiting waiting(mu);
   real(mu, cond);
   __tsan_acquire(mu);
 }
@@ -122,6 +146,7 @@ RESIDENCY_SHIM(
       reinterpret_cast<bool (*)(void*, const Condition*, absl::Duration)>(
           Real("_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_"
                "9ConditionENS0_8DurationE"));
+  const Waiting waiting(mu);
   const bool met = real(mu, cond, timeout);
   __tsan_acquire(mu);
   return met;
@@ -135,6 +160,7 @@ RESIDENCY_SHIM(bool, ShimLockWhenWithDeadline,
       reinterpret_cast<bool (*)(void*, const Condition*, absl::Time)>(
           Real("_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_"
                "9ConditionENS0_4TimeE"));
+  const Waiting waiting(mu);
   const bool met = real(mu, cond, deadline);
   __tsan_acquire(mu);
   return met;
@@ -148,6 +174,7 @@ RESIDENCY_SHIM(bool, ShimReaderLockWhenWithTimeout,
       reinterpret_cast<bool (*)(void*, const Condition*, absl::Duration)>(
           Real("_ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_"
                "9ConditionENS0_8DurationE"));
+  const Waiting waiting(mu);
   const bool met = real(mu, cond, timeout);
   __tsan_acquire(mu);
   return met;
@@ -161,6 +188,7 @@ RESIDENCY_SHIM(bool, ShimReaderLockWhenWithDeadline,
       reinterpret_cast<bool (*)(void*, const Condition*, absl::Time)>(
           Real("_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_"
                "9ConditionENS0_4TimeE"));
+  const Waiting waiting(mu);
   const bool met = real(mu, cond, deadline);
   __tsan_acquire(mu);
   return met;
@@ -173,6 +201,7 @@ RESIDENCY_SHIM(void, ShimAwait,
   static auto* real = reinterpret_cast<void (*)(void*, const Condition*)>(
       Real("_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE"));
   __tsan_release(mu);
+  const Waiting waiting(mu);
   real(mu, cond);
   __tsan_acquire(mu);
 }
@@ -186,6 +215,7 @@ RESIDENCY_SHIM(bool, ShimAwaitWithTimeout,
           Real("_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_"
                "9ConditionENS0_8DurationE"));
   __tsan_release(mu);
+  const Waiting waiting(mu);
   const bool met = real(mu, cond, timeout);
   __tsan_acquire(mu);
   return met;
@@ -200,8 +230,24 @@ RESIDENCY_SHIM(bool, ShimAwaitWithDeadline,
           Real("_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_"
                "9ConditionENS0_4TimeE"));
   __tsan_release(mu);
+  const Waiting waiting(mu);
   const bool met = real(mu, cond, deadline);
   __tsan_acquire(mu);
+  return met;
+}
+
+// Condition evaluation inside Await and LockWhen (see Waiting).
+RESIDENCY_SHIM(bool, ShimConditionEval, "_ZNK4absl7debian39Condition4EvalEv",
+               (const Condition* cond)) {
+  static auto* real = reinterpret_cast<bool (*)(const Condition*)>(
+      Real("_ZNK4absl7debian39Condition4EvalEv"));
+  void* const mu = waiting_on;
+  if (mu == nullptr) return real(cond);
+  // Evaluated with the lock held; when false, the waiter gives the lock up
+  // again inside the library.
+  __tsan_acquire(mu);
+  const bool met = real(cond);
+  __tsan_release(mu);
   return met;
 }
 
