@@ -8,7 +8,11 @@
 // with status 1 instead of dying by the signal.
 namespace residency::testing {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// The tsan preset undefines __SANITIZE_THREAD__ (Debian's protobuf, built
+// without TSan, lays MapFieldBase out without the fields the headers add
+// under it) and defines RESIDENCY_TSAN instead.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    defined(RESIDENCY_TSAN)
 inline constexpr bool kUnderSanitizer = true;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
