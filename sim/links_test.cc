@@ -247,8 +247,9 @@ class LinksTest : public ::testing::Test {
   std::unique_ptr<rpc::Server> server_;
   tls::TlsMaterial alice_;
   // What successful calls made by the helpers above sent and received.
-  uint64_t request_bytes_ = 0;
-  uint64_t response_bytes_ = 0;
+  // Atomic: some tests call from several threads at once.
+  std::atomic<uint64_t> request_bytes_{0};
+  std::atomic<uint64_t> response_bytes_{0};
 };
 
 TEST_F(LinksTest, PerfectLinksAddNoLatencyAndAreNotCounted) {
@@ -473,8 +474,8 @@ TEST_F(LinksTest, StatsCountWhatCrossedEachWay) {
   ASSERT_TRUE(Head(cn_us, "a-longer-object-id").ok());
   ASSERT_TRUE(Get(us_cn).ok());
   ASSERT_TRUE(Put(cn_us, /*chunks=*/3).ok());
-  ASSERT_GT(request_bytes_, 3 * 5000u);
-  ASSERT_GT(response_bytes_,
+  ASSERT_GT(request_bytes_.load(), 3 * 5000u);
+  ASSERT_GT(response_bytes_.load(),
             FakeNode::kGetDataMessages * FakeNode::kGetDataBytes);
 
   // The health check's response is not counted (a generic stub), its
@@ -490,7 +491,7 @@ TEST_F(LinksTest, StatsCountWhatCrossedEachWay) {
   EXPECT_EQ(stats[0].failed(), 0u);
   EXPECT_EQ(stats[0].request_bytes,
             request_bytes_ + 2 + std::string(kHealthName).size());
-  EXPECT_EQ(stats[0].response_bytes, response_bytes_);
+  EXPECT_EQ(stats[0].response_bytes, response_bytes_.load());
   EXPECT_EQ(stats[1].a, "CN");
   EXPECT_EQ(stats[1].b, "EU");
   EXPECT_EQ(stats[1].calls, 0u);
@@ -525,7 +526,8 @@ TEST_F(LinksTest, TapRecordsCallsMessagesSizesAndTimingPerMethod) {
   auto second = Channel(links, "US", "CN");
   ASSERT_TRUE(Head(first).ok());  // Before the tap: not recorded.
   ASSERT_OK(links.Tap("US", "CN", kCanary));
-  request_bytes_ = response_bytes_ = 0;
+  request_bytes_ = 0;
+  response_bytes_ = 0;
   ASSERT_TRUE(Head(first).ok());
   ASSERT_TRUE(Head(second, "other").ok());
   ASSERT_TRUE(Get(first).ok());
