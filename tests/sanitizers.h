@@ -4,8 +4,8 @@
 // Whether this build runs under a sanitizer (the asan and tsan presets).
 // Tests whose expectation a sanitizer changes by design say so with these:
 // its allocator keeps freed memory in quarantine and shadow memory, so RSS
-// bounds do not hold; ASan's SIGSEGV handler reports the crash and exits
-// with status 1 instead of dying by the signal.
+// bounds do not hold; their SIGSEGV handlers report the crash and exit
+// with a status of their own instead of dying by the signal.
 namespace residency::testing {
 
 // The tsan preset undefines __SANITIZE_THREAD__ (Debian's protobuf, built
@@ -22,18 +22,6 @@ inline constexpr bool kUnderSanitizer = false;
 #endif
 #else
 inline constexpr bool kUnderSanitizer = false;
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kUnderAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kUnderAddressSanitizer = true;
-#else
-inline constexpr bool kUnderAddressSanitizer = false;
-#endif
-#else
-inline constexpr bool kUnderAddressSanitizer = false;
 #endif
 
 }  // namespace residency::testing
