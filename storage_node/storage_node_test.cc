@@ -219,17 +219,26 @@ class StorageNodeTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                          tls::CertificateAuthority::Create("test-ca"));
     ca_.emplace(std::move(ca));
-    ASSERT_OK_AND_ASSIGN(tls::Identity node,
-                         ca_->Issue("residency://service/cn-node"));
-    StorageNodeServerOptions options;
-    options.tls = node.Material();
-    options.jurisdiction = "CN";
-    options.operator_principal = kOperator;
-    options.data_dir = dir_ + "/node";
+    ASSERT_OK_AND_ASSIGN(StorageNodeServerOptions options,
+                         NodeOptions(dir_ + "/node"));
     options.store.segment_bytes = 4096;
     options.limits.max_calls_per_principal = 4;
     options.limits.idle_timeout = absl::Seconds(2);
     ASSERT_OK_AND_ASSIGN(server_, StorageNodeServer::Start(std::move(options)));
+  }
+
+  // A CN node with the test CA's certificate, storing under `data_dir`.
+  absl::StatusOr<StorageNodeServerOptions> NodeOptions(
+      const std::string& data_dir) {
+    absl::StatusOr<tls::Identity> node =
+        ca_->Issue("residency://service/cn-node");
+    if (!node.ok()) return node.status();
+    StorageNodeServerOptions options;
+    options.tls = node->Material();
+    options.jurisdiction = "CN";
+    options.operator_principal = kOperator;
+    options.data_dir = data_dir;
+    return options;
   }
 
   void TearDown() override {
@@ -714,13 +723,8 @@ TEST_F(StorageNodeTest, TricklingStreamIsCancelledAndOthersAreServed) {
 // the same thread quota).
 TEST_F(StorageNodeTest, AsManyConcurrentStreamsAsHandlerThreadsAreServed) {
   constexpr int kStreams = 6;
-  ASSERT_OK_AND_ASSIGN(tls::Identity node_identity,
-                       ca_->Issue("residency://service/cn-node"));
-  StorageNodeServerOptions options;
-  options.tls = node_identity.Material();
-  options.jurisdiction = "CN";
-  options.operator_principal = kOperator;
-  options.data_dir = dir_ + "/threads";
+  ASSERT_OK_AND_ASSIGN(StorageNodeServerOptions options,
+                       NodeOptions(dir_ + "/threads"));
   options.max_threads = kStreams;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<StorageNodeServer> node,
                        StorageNodeServer::Start(std::move(options)));
