@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -133,6 +134,15 @@ class ResidencyCliTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    // A failed test shows what the servers said (a crash, a refusal).
+    if (HasFailure()) {
+      for (const auto* server : {&storage_, &keys_us_, &keys_ch_}) {
+        if (*server != nullptr) {
+          std::cerr << "--- " << (*server)->address() << " log:\n"
+                    << (*server)->log() << "\n";
+        }
+      }
+    }
     tamperer_.reset();
     storage_.reset();
     keys_us_.reset();

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "key_service/audit_format.h"
+#include "rocks/write.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/iterator.h"
@@ -452,7 +453,7 @@ void AuditLog::WriterLoop() {
       }
     }
     if (status.ok() && last > 0) {
-      status = FromRocks(db_->Write(write_options, &batch),
+      status = FromRocks(rocks::Write(db_.get(), write_options, &batch),
                          absl::StrCat("writing audit entries up to ", last));
       if (!status.ok()) status = absl::InternalError(status.message());
     }
@@ -505,8 +506,8 @@ absl::Status AuditLog::CheckpointHeadIfUncovered() {
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
   absl::Status status =
-      FromRocks(db_->Put(write_options, CheckpointKey(head),
-                         checkpoint->SerializeAsString()),
+      FromRocks(rocks::Put(db_.get(), write_options, CheckpointKey(head),
+                           checkpoint->SerializeAsString()),
                 absl::StrCat("storing audit checkpoint at ", head));
   if (status.ok()) last_checkpoint_ = head;
   return status;

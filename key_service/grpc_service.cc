@@ -1,6 +1,7 @@
 #include "key_service/grpc_service.h"
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -108,7 +109,7 @@ class AuditStream final
     } else if (worker_.joinable()) {
       worker_.join();
     }
-    open_streams_->fetch_sub(1);
+    open_streams_->fetch_sub(1, std::memory_order_acq_rel);
     delete this;
   }
 
@@ -164,6 +165,12 @@ class RefusedStream final
 };
 
 }  // namespace
+
+KeyServiceGrpc::~KeyServiceGrpc() {
+  while (open_audit_streams_.load(std::memory_order_acquire) > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 grpc::ServerUnaryReactor* KeyServiceGrpc::CreateKey(
     grpc::CallbackServerContext* context,

@@ -25,6 +25,10 @@ namespace residency::key_service {
 class KeyServiceGrpc final : public residency::v1::KeyService::CallbackService {
  public:
   explicit KeyServiceGrpc(Custodian* custodian) : custodian_(custodian) {}
+  // Destroy only after the server has shut down. Waits until every audit
+  // stream's OnDone has let go of the stream counter: gRPC's shutdown
+  // already orders that, the wait makes the order explicit in our code.
+  ~KeyServiceGrpc() override;
 
   grpc::ServerUnaryReactor* CreateKey(
       grpc::CallbackServerContext* context,

@@ -10,6 +10,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "key_service/audit_format.h"
 #include "residency/v1/key_store.pb.h"
+#include "rocks/write.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
@@ -190,7 +191,7 @@ absl::StatusOr<KeyStore::Snapshot> KeyStore::Commit(
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
   const std::string db_key = absl::StrCat(kKeyPrefix, key_id);
-  rocksdb::Status s = db_->Put(write_options, db_key, value);
+  rocksdb::Status s = rocks::Put(db_.get(), write_options, db_key, value);
   if (!s.ok()) return RocksError(absl::StrCat("write key '", key_id, "'"), s);
   Snapshot published = std::move(next);
   absl::MutexLock lock(&mu_);
@@ -366,7 +367,7 @@ absl::StatusOr<SecretBytes> KeyStore::LoadOrCreateSecret(absl::string_view name,
   stored.set_sealed(*std::move(sealed));
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
-  s = db_->Put(write_options, db_key, stored.SerializeAsString());
+  s = rocks::Put(db_.get(), write_options, db_key, stored.SerializeAsString());
   if (!s.ok()) return RocksError(absl::StrCat("write ", db_key), s);
   return secret;
 }

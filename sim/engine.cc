@@ -126,6 +126,7 @@ absl::StatusOr<Report> RunScenario(const residency::v1::Scenario& scenario,
                                  " ", phase.name(), ": ", Describe(phase)));
     const std::string label =
         phase.name().empty() ? absl::StrCat("phase-", index) : phase.name();
+    (*world)->links().PhaseBegins(phase.name());
     if (absl::Status s = RunPhase(phase, label, **world, ledger); !s.ok()) {
       return absl::Status(s.code(),
                           absl::StrCat("phase ", index, " (", phase.name(),

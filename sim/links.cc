@@ -49,6 +49,11 @@ struct LinkState {
 
   // Clock::time_point::rep of the partition clock's origin.
   std::atomic<Clock::rep> start{0};
+  // Where each of spec.partitions() counts from, in milliseconds of the
+  // partition clock: 0 for a window of the first phase, the start of its
+  // phase once that has begun, kNotYet before.
+  static constexpr int64_t kNotYet = INT64_MIN;
+  std::unique_ptr<std::atomic<int64_t>[]> origin_ms;
   std::atomic<uint32_t> channels{0};
 
   std::atomic<uint64_t> calls{0};
@@ -69,13 +74,34 @@ struct LinkState {
     return Clock::now() - Clock::time_point(Clock::duration(start.load()));
   }
 
+  // Window i of spec.partitions() as [begin, end) milliseconds of the
+  // partition clock; false while it is not in force yet.
+  bool WindowAt(int i, double& begin, double& end) const {
+    const int64_t origin = origin_ms[i].load();
+    if (origin == kNotYet) return false;
+    const auto& w = spec.partitions(i);
+    begin = static_cast<double>(origin + int64_t{w.start_ms()});
+    end = static_cast<double>(origin + int64_t{w.end_ms()});
+    return true;
+  }
+
+  // Resets every window's origin as the partition clock restarts.
+  void ResetOrigins() {
+    for (int i = 0; i < spec.partitions_size(); ++i) {
+      origin_ms[i] = spec.partitions(i).phase().empty() ? 0 : kNotYet;
+    }
+  }
+
   // The window the link is in `elapsed` after the start, or nullptr.
   const residency::v1::LinkSpec::Window* PartitionAt(
       Clock::duration elapsed) const {
-    const int64_t ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-    for (const auto& w : spec.partitions()) {
-      if (ms >= int64_t{w.start_ms()} && ms < int64_t{w.end_ms()}) return &w;
+    const double ms = static_cast<double>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+    for (int i = 0; i < spec.partitions_size(); ++i) {
+      double begin, end;
+      if (WindowAt(i, begin, end) && ms >= begin && ms < end) {
+        return &spec.partitions(i);
+      }
     }
     return nullptr;
   }
@@ -346,9 +372,12 @@ class LinkInterceptor final : public gx::Interceptor {
       ++link_->partitioned;
       failure_ = grpc::Status(
           grpc::StatusCode::UNAVAILABLE,
-          absl::StrCat("link ", link_->name, " partitioned (from ",
-                       window->start_ms(), " to ", window->end_ms(),
-                       " ms after the first phase began)"));
+          absl::StrCat(
+              "link ", link_->name, " partitioned (from ", window->start_ms(),
+              " to ", window->end_ms(), " ms after ",
+              window->phase().empty() ? std::string("the first phase")
+                                      : absl::StrCat("phase ", window->phase()),
+              " began)"));
     } else if (fate_.lost) {
       ++link_->lost;
       failure_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -420,6 +449,9 @@ Links::Links(const residency::v1::World& world, uint64_t seed) {
     link->seed = seed;
     link->index = static_cast<uint32_t>(i);
     link->start = now;
+    link->origin_ms = std::make_unique<std::atomic<int64_t>[]>(
+        static_cast<size_t>(link->spec.partitions_size()));
+    link->ResetOrigins();
     links_.push_back(std::move(link));
   }
 }
@@ -429,7 +461,23 @@ Links::~Links() = default;
 void Links::Start() {
   const Clock::rep now = Clock::now().time_since_epoch().count();
   start_ = now;
-  for (const auto& link : links_) link->start = now;
+  for (const auto& link : links_) {
+    link->start = now;
+    link->ResetOrigins();
+  }
+}
+
+void Links::PhaseBegins(const std::string& phase) {
+  if (phase.empty()) return;  // windows without a phase count from Start()
+  const int64_t now_ms =
+      static_cast<int64_t>(absl::ToInt64Milliseconds(Elapsed()));
+  for (const auto& link : links_) {
+    for (int i = 0; i < link->spec.partitions_size(); ++i) {
+      if (link->spec.partitions(i).phase() == phase) {
+        link->origin_ms[i] = now_ms;
+      }
+    }
+  }
 }
 
 absl::Duration Links::Elapsed() const {
@@ -447,8 +495,9 @@ Links::Overlap Links::PartitionOverlap(const std::string& from,
   const double b = absl::ToDoubleMilliseconds(begin);
   const double e = absl::ToDoubleMilliseconds(end);
   Overlap overlap = Overlap::kNone;
-  for (const auto& w : link->spec.partitions()) {
-    const double ws = w.start_ms(), we = w.end_ms();
+  for (int i = 0; i < link->spec.partitions_size(); ++i) {
+    double ws, we;
+    if (!link->WindowAt(i, ws, we)) continue;
     if (b >= ws && e < we) return Overlap::kWholly;
     if (b < we && e >= ws) overlap = Overlap::kPartly;
   }

@@ -51,8 +51,9 @@ struct LinkStats {
 // jurisdictions that a LinkSpec joins (in either order) carries a client
 // interceptor that, for every call:
 //  - partition: if the call starts while the time since Start() is inside a
-//    window [start_ms, end_ms), fails it UNAVAILABLE ("link CN-US
-//    partitioned ...") without it reaching the server;
+//    window [start_ms, end_ms), or, for a window that names a phase, the
+//    time since PhaseBegins(that phase) is, fails it UNAVAILABLE ("link
+//    CN-US partitioned ...") without it reaching the server;
 //  - loss: otherwise, with probability `loss`, fails it UNAVAILABLE ("lost
 //    on link CN-US") without it reaching the server;
 //  - latency: otherwise delays the request by latency_ms plus a uniform
@@ -120,6 +121,10 @@ class Links {
   // construction, if never called). The engine calls it as the first phase
   // begins, so that setting up the world is not partitioned.
   void Start();
+  // The phase named `phase` begins now: windows that name it count from
+  // here (and are in force from here on). The engine calls it as each
+  // phase begins.
+  void PhaseBegins(const std::string& phase);
   // Time since the latest Start() (or construction): the clock partition
   // windows and taps count on.
   absl::Duration Elapsed() const;

@@ -465,6 +465,38 @@ TEST_F(LinksTest, WindowsCountFromStart) {
   EXPECT_EQ(links.Stats()[0].partitioned, 1u);
 }
 
+TEST_F(LinksTest, WindowOfAPhaseIsInForceOnlyOnceThePhaseBegins) {
+  Links links(
+      World(R"pb(links {
+                   a: "CN"
+                   b: "US"
+                   partitions { phase: "later" start_ms: 0 end_ms: 600000 }
+                 })pb"),
+      /*seed=*/1);
+  auto channel = Channel(links, "CN", "US");
+  links.Start();
+  EXPECT_TRUE(Head(channel).ok());
+  links.PhaseBegins("earlier");
+  EXPECT_TRUE(Head(channel).ok());
+  EXPECT_EQ(
+      links.PartitionOverlap("CN", "US", absl::ZeroDuration(), links.Elapsed()),
+      Links::Overlap::kNone);
+
+  links.PhaseBegins("later");
+  const absl::Duration began = links.Elapsed();
+  grpc::Status head = Head(channel);
+  EXPECT_EQ(head.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(head.error_message(), HasSubstr("after phase later began"));
+  EXPECT_EQ(links.PartitionOverlap("CN", "US", began + absl::Milliseconds(1),
+                                   links.Elapsed() + absl::Milliseconds(1)),
+            Links::Overlap::kWholly);
+  EXPECT_EQ(links.Stats()[0].partitioned, 1u);
+
+  // A restarted clock puts the window back out of force.
+  links.Start();
+  EXPECT_TRUE(Head(channel).ok());
+}
+
 TEST_F(LinksTest, StatsCountWhatCrossedEachWay) {
   Links links(World(R"pb(links { a: "CN" b: "US" }
                          links { a: "CN" b: "EU" latency_ms: 1 })pb"),

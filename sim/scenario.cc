@@ -105,6 +105,15 @@ class Validator {
         if (w.end_ms() <= w.start_ms()) {
           return Error(field + ".partitions", "a window ends before it starts");
         }
+        if (!w.phase().empty() &&
+            std::none_of(s_.phases().begin(), s_.phases().end(),
+                         [&](const residency::v1::Phase& p) {
+                           return p.name() == w.phase();
+                         })) {
+          return Error(field + ".partitions",
+                       absl::StrCat("a window counts from phase \"", w.phase(),
+                                    "\", which the scenario does not have"));
+        }
       }
     }
     if (absl::Status s = CheckPopulation(); !s.ok()) return s;

@@ -124,6 +124,33 @@ TEST(ScenarioTest, TapNeedsALink) {
                AllOf(HasSubstr("phases[3].tap"), HasSubstr("CN-US"))));
 }
 
+// A partition window on gov_request's CN-US link.
+std::string WithWindow(const std::string& window) {
+  return absl::StrReplaceAll(
+      GovRequest(),
+      {{"links { a: \"CN\" b: \"US\" latency_ms: 40 jitter_ms: 10 }",
+        "links { a: \"CN\" b: \"US\" latency_ms: 40 jitter_ms: 10 "
+        "partitions { " +
+            window + " } }"}});
+}
+
+TEST(ScenarioTest, PartitionWindowsAreChecked) {
+  ASSERT_NE(WithWindow("x"), GovRequest());
+  EXPECT_OK(ParseScenario(WithWindow("start_ms: 100 end_ms: 200"), "s"));
+  EXPECT_OK(ParseScenario(
+      WithWindow("phase: \"read-back\" start_ms: 0 end_ms: 200"), "s"));
+  EXPECT_THAT(ParseScenario(WithWindow("start_ms: 200 end_ms: 200"), "s"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("world.links[0].partitions"),
+                             HasSubstr("ends before it starts"))));
+  EXPECT_THAT(
+      ParseScenario(WithWindow("phase: \"readback\" start_ms: 0 end_ms: 200"),
+                    "s"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("world.links[0].partitions"),
+                     HasSubstr("\"readback\""))));
+}
+
 TEST(ScenarioTest, MissingFileIsNotFound) {
   EXPECT_THAT(LoadScenarioFile("/nonexistent/s.textproto"),
               StatusIs(absl::StatusCode::kNotFound,

@@ -11,6 +11,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "residency/v1/object_store.pb.h"
+#include "rocks/write.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
@@ -334,7 +335,7 @@ class ObjectUpload final : public Upload {
     rocksdb::WriteBatch batch;
     DeleteUpload(upload_id_, &batch);
     // A failure leaves the "u" record in place, so Open collects it.
-    if (store_->db_->Write(rocksdb::WriteOptions(), &batch).ok()) {
+    if (rocks::Write(store_->db_.get(), rocksdb::WriteOptions(), &batch).ok()) {
       store_->NoteDeleted(received_ - buffer_.size());
     }
   }
@@ -414,7 +415,7 @@ class ObjectUpload final : public Upload {
     // the segments before it.
     rocksdb::WriteOptions write_options;
     write_options.sync = true;
-    rocksdb::Status s = store_->db_->Write(write_options, &batch);
+    rocksdb::Status s = rocks::Write(store_->db_.get(), write_options, &batch);
     if (!s.ok()) {
       absl::Status error = RocksError(absl::StrCat("commit ", Name()), s);
       store_->ResumeAfter(error);
@@ -451,8 +452,8 @@ class ObjectUpload final : public Upload {
   // Unsynced: Commit's synced write makes it durable.
   absl::Status WriteSegment(absl::string_view bytes) {
     rocksdb::Status s =
-        store_->db_->Put(rocksdb::WriteOptions(),
-                         SegmentKey(upload_id_, next_segment_), ToSlice(bytes));
+        rocks::Put(store_->db_.get(), rocksdb::WriteOptions(),
+                   SegmentKey(upload_id_, next_segment_), ToSlice(bytes));
     if (!s.ok()) {
       absl::Status error = RocksError(
           absl::StrCat("write segment ", next_segment_, " of ", Name()), s);
@@ -707,7 +708,7 @@ absl::Status RocksObjectStore::CollectPendingUploads() {
   if (batch.Count() == 0) return absl::OkStatus();
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
-  rocksdb::Status s = db_->Write(write_options, &batch);
+  rocksdb::Status s = rocks::Write(db_.get(), write_options, &batch);
   if (!s.ok()) return RocksError("delete interrupted uploads", s);
   return absl::OkStatus();
 }
@@ -782,8 +783,9 @@ absl::StatusOr<std::unique_ptr<Upload>> RocksObjectStore::BeginPut(
   *pending.mutable_object() = ref;
   pending.set_upload_id(*upload_id);
   *pending.mutable_started_at() = ToProto(options_.clock());
-  rocksdb::Status s = db_->Put(rocksdb::WriteOptions(), PendingKey(*upload_id),
-                               pending.SerializeAsString());
+  rocksdb::Status s =
+      rocks::Put(db_.get(), rocksdb::WriteOptions(), PendingKey(*upload_id),
+                 pending.SerializeAsString());
   if (!s.ok()) {
     absl::Status error = RocksError(
         absl::StrCat("begin upload of ",
@@ -1028,7 +1030,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
   }
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
-  rocksdb::Status s = db_->Write(write_options, &batch);
+  rocksdb::Status s = rocks::Write(db_.get(), write_options, &batch);
   if (!s.ok()) {
     absl::Status error =
         RocksError(absl::StrCat("delete ", ObjectName(owner, object_id)), s);
