@@ -123,14 +123,13 @@ absl::StatusOr<ProcessResult> RunProcess(const std::string& binary,
   return result;
 }
 
-absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    const std::string& binary, std::vector<std::string> args,
-    const std::string& dir, const std::string& name, absl::Duration timeout) {
-  const std::string port_file = absl::StrCat(dir, "/", name, ".port");
-  const std::string log_path = absl::StrCat(dir, "/", name, ".log");
-  std::filesystem::remove(port_file);
-  args.push_back("--listen=127.0.0.1:0");
-  args.push_back("--port_file=" + port_file);
+namespace {
+
+// Spawns `binary` with stdin and stdout from/to /dev/null and stderr
+// appended to `log_path`.
+absl::StatusOr<pid_t> SpawnLogged(const std::string& binary,
+                                  std::vector<std::string> args,
+                                  const std::string& log_path) {
   std::vector<char*> argv = Argv(binary, args);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -148,6 +147,31 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     return absl::InternalError(
         absl::StrCat("cannot run ", binary, ": ", std::strerror(rc)));
   }
+  return pid;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
+    const std::string& binary, const std::vector<std::string>& args,
+    const std::string& log_path) {
+  absl::StatusOr<pid_t> pid = SpawnLogged(binary, args, log_path);
+  if (!pid.ok()) return pid.status();
+  return std::unique_ptr<ChildProcess>(new ChildProcess(*pid, log_path));
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+    const std::string& binary, std::vector<std::string> args,
+    const std::string& dir, const std::string& name, absl::Duration timeout) {
+  const std::string port_file = absl::StrCat(dir, "/", name, ".port");
+  const std::string log_path = absl::StrCat(dir, "/", name, ".log");
+  std::filesystem::remove(port_file);
+  args.push_back("--listen=127.0.0.1:0");
+  args.push_back("--port_file=" + port_file);
+  absl::StatusOr<pid_t> spawned =
+      SpawnLogged(binary, std::move(args), log_path);
+  if (!spawned.ok()) return spawned.status();
+  const pid_t pid = *spawned;
   const absl::Time deadline = absl::Now() + timeout;
   int port = 0;
   while (absl::Now() < deadline) {
@@ -173,15 +197,15 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
                                              ": ", ReadFileOrEmpty(log_path)));
 }
 
-ServerProcess::~ServerProcess() { Stop(SIGKILL); }
+ChildProcess::~ChildProcess() { Stop(SIGKILL); }
 
 std::string ServerProcess::address() const {
   return absl::StrCat("127.0.0.1:", port_);
 }
 
-std::string ServerProcess::log() const { return ReadFileOrEmpty(log_path_); }
+std::string ChildProcess::log() const { return ReadFileOrEmpty(log_path_); }
 
-int ServerProcess::Stop(int signal) {
+int ChildProcess::Stop(int signal) {
   if (pid_ <= 0) return exit_code_;
   ::kill(pid_, signal);
   int status = 0;
@@ -191,7 +215,7 @@ int ServerProcess::Stop(int signal) {
   return exit_code_;
 }
 
-int ServerProcess::Terminate(absl::Duration grace) {
+int ChildProcess::Terminate(absl::Duration grace) {
   if (pid_ <= 0) return exit_code_;
   ::kill(pid_, SIGTERM);
   const absl::Time deadline = absl::Now() + grace;
@@ -207,7 +231,11 @@ int ServerProcess::Terminate(absl::Duration grace) {
   return Stop(SIGKILL);
 }
 
-bool ServerProcess::running() {
+void ChildProcess::Signal(int signal) {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
+bool ChildProcess::running() {
   if (pid_ <= 0) return false;
   int status = 0;
   if (::waitpid(pid_, &status, WNOHANG) == pid_) {

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,25 +36,19 @@ absl::StatusOr<ProcessResult> RunProcess(
     absl::Duration timeout = absl::Seconds(60),
     const std::vector<std::string>& env = {});
 
-// A server binary (key_service, storage_node) in its own process, started
-// with `args` plus --listen=127.0.0.1:0 and --port_file, its stderr
-// appended to `dir`/`name`.log. Killed (SIGKILL) when destroyed.
-class ServerProcess {
+// A long-running child process, its stdin and stdout /dev/null and its
+// stderr appended to a log file. Killed (SIGKILL) when destroyed.
+class ChildProcess {
  public:
-  // Waits up to `timeout` for the port file. UNAVAILABLE with the server's
-  // log when it exits or times out first.
-  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      const std::string& binary, std::vector<std::string> args,
-      const std::string& dir, const std::string& name,
-      absl::Duration timeout = absl::Seconds(30));
+  // Starts `binary` (a path) with `args`. INTERNAL when it cannot be run.
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(
+      const std::string& binary, const std::vector<std::string>& args,
+      const std::string& log_path);
 
-  ~ServerProcess();
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
+  virtual ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
 
-  int port() const { return port_; }
-  // "127.0.0.1:PORT".
-  std::string address() const;
   pid_t pid() const { return pid_; }
   // What it wrote to stderr so far.
   std::string log() const;
@@ -66,15 +61,40 @@ class ServerProcess {
   int Terminate(absl::Duration grace = absl::Seconds(10));
   // False once stopped (or when it has exited on its own).
   bool running();
+  // Sends `signal` without waiting (SIGSTOP, SIGCONT, ...).
+  void Signal(int signal);
+
+ protected:
+  ChildProcess(pid_t pid, std::string log_path)
+      : pid_(pid), log_path_(std::move(log_path)) {}
+
+ private:
+  pid_t pid_;
+  int exit_code_ = -1;
+  std::string log_path_;
+};
+
+// A server binary (key_service, storage_node) in its own process, started
+// with `args` plus --listen=127.0.0.1:0 and --port_file, its stderr
+// appended to `dir`/`name`.log.
+class ServerProcess final : public ChildProcess {
+ public:
+  // Waits up to `timeout` for the port file. UNAVAILABLE with the server's
+  // log when it exits or times out first.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::string& binary, std::vector<std::string> args,
+      const std::string& dir, const std::string& name,
+      absl::Duration timeout = absl::Seconds(30));
+
+  int port() const { return port_; }
+  // "127.0.0.1:PORT".
+  std::string address() const;
 
  private:
   ServerProcess(pid_t pid, int port, std::string log_path)
-      : pid_(pid), port_(port), log_path_(std::move(log_path)) {}
+      : ChildProcess(pid, std::move(log_path)), port_(port) {}
 
-  pid_t pid_;
   int port_;
-  int exit_code_ = -1;
-  std::string log_path_;
 };
 
 // The whole contents of a file ("" when it cannot be read).
