@@ -36,10 +36,12 @@ function(residency_library name)
   residency_warnings(${name})
 endfunction()
 
-# residency_test(NAME SRCS a_test.cc DEPS x y [LABELS l] [TIMEOUT s])
+# residency_test(NAME SRCS a_test.cc DEPS x y [LABELS l] [TIMEOUT s] [CEPH])
 # Builds a GoogleTest binary and registers each of its tests with CTest.
+# CEPH: its tests use the Ceph cluster the CTest fixture "ceph_cluster"
+# starts once per run (tests/ceph_test_cluster.h finds it).
 function(residency_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "CEPH" "TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   residency_warnings(${name})
@@ -54,9 +56,16 @@ function(residency_test name)
   if(RESIDENCY_TSAN_ABSL)
     set(env ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan/suppressions.txt")
   endif()
+  set(fixture)
+  if(ARG_CEPH)
+    target_compile_definitions(${name} PRIVATE
+      RESIDENCY_CEPH_TEST_DIR="${CMAKE_BINARY_DIR}/ceph-test")
+    target_link_libraries(${name} PRIVATE residency_ceph_cluster)
+    set(fixture FIXTURES_REQUIRED ceph_cluster)
+  endif()
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ${env}
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ${env} ${fixture}
     DISCOVERY_TIMEOUT 60)
 endfunction()
 

@@ -22,9 +22,23 @@
 #include "rocksdb/snapshot.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "storage_node/store_names.h"
 
 namespace residency::storage_node {
 namespace {
+
+using store::CheckNames;
+using store::CheckObjectId;
+using store::CheckObjectIdPrefix;
+using store::CheckOwner;
+using store::ClampPageSize;
+using store::kMaxSegmentBytes;
+using store::kUploadIdSize;
+using store::ObjectName;
+using store::Quoted;
+using store::ReadBigEndian64;
+using store::ToProto;
+using store::VersionName;
 
 using ::residency::v1::ObjectHeader;
 using ::residency::v1::ObjectInfo;
@@ -37,19 +51,10 @@ constexpr char kObjectTag = 'o';
 constexpr char kSegmentTag = 'd';
 constexpr char kPendingTag = 'u';
 
-constexpr size_t kUploadIdSize = 16;
-constexpr size_t kMaxOwnerBytes = 128;
-constexpr size_t kMaxObjectIdBytes = 1024;
-// Segments are single RocksDB values; keep them far below its value limits
-// and within the uint32 the record stores.
-constexpr size_t kMaxSegmentBytes = size_t{64} << 20;
 // Values from this size on go to BlobDB blob files: every full segment, and
 // the last one of all but small objects. "o" and "u" records stay in the
 // LSM tree.
 constexpr uint64_t kMinBlobBytes = 4096;
-
-constexpr uint32_t kDefaultPageSize = 100;
-constexpr uint32_t kMaxPageSize = 1000;
 
 // Eight 0xff bytes sort at or after every big-endian u64.
 const std::string& MaxVersionSuffix() {
@@ -75,76 +80,6 @@ rocksdb::Slice ToSlice(absl::string_view s) {
 
 absl::string_view ToView(const rocksdb::Slice& s) {
   return absl::string_view(s.data(), s.size());
-}
-
-uint64_t ReadBigEndian64(absl::string_view bytes) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; ++i) {
-    value = (value << 8) | static_cast<uint8_t>(bytes[i]);
-  }
-  return value;
-}
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-      absl::ToUnixNanos(t));
-}
-
-// Names as they appear in messages: escaped, since they come from outside.
-std::string Quoted(absl::string_view name) {
-  return absl::StrCat("'", absl::CHexEscape(name), "'");
-}
-
-std::string ObjectName(absl::string_view owner, absl::string_view object_id) {
-  return absl::StrCat("object ", Quoted(absl::StrCat(owner, "/", object_id)));
-}
-
-std::string VersionName(absl::string_view owner, absl::string_view object_id,
-                        uint64_t version) {
-  return absl::StrCat(ObjectName(owner, object_id), " v", version);
-}
-
-absl::Status CheckOwner(absl::string_view owner) {
-  if (owner.empty() || owner.size() > kMaxOwnerBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "owner must be 1-", kMaxOwnerBytes, " bytes, got ", owner.size()));
-  }
-  if (absl::StrContains(owner, '\0') || absl::StrContains(owner, '/')) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("owner ", Quoted(owner), " must not contain NUL or '/'"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckObjectIdPrefix(absl::string_view prefix) {
-  if (prefix.size() > kMaxObjectIdBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("object_id_prefix must be at most ", kMaxObjectIdBytes,
-                     " bytes, got ", prefix.size()));
-  }
-  if (absl::StrContains(prefix, '\0')) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "object_id_prefix ", Quoted(prefix), " must not contain NUL"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckObjectId(absl::string_view object_id) {
-  if (object_id.empty() || object_id.size() > kMaxObjectIdBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("object_id must be 1-", kMaxObjectIdBytes, " bytes, got ",
-                     object_id.size()));
-  }
-  if (absl::StrContains(object_id, '\0')) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("object_id ", Quoted(object_id), " must not contain NUL"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckNames(absl::string_view owner, absl::string_view object_id) {
-  if (absl::Status s = CheckOwner(owner); !s.ok()) return s;
-  return CheckObjectId(object_id);
 }
 
 // Keys (layout in object_store.h). The 0x00 after the owner and after the
@@ -273,11 +208,6 @@ absl::StatusOr<StoredVersion> ParseStoredVersion(const rocksdb::Slice& key,
         absl::StrCat("object store: malformed key ", Quoted(ToView(key))));
   }
   return ParseStoredVersion(parsed, ToView(value));
-}
-
-uint32_t ClampPageSize(uint32_t page_size) {
-  if (page_size == 0) return kDefaultPageSize;
-  return std::min(page_size, kMaxPageSize);
 }
 
 }  // namespace

@@ -1,19 +1,23 @@
 #include "storage_node/object_store.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <rados/librados.hpp>
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -25,6 +29,8 @@
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
+#include "storage_node/rados_store.h"
+#include "tests/ceph_test_cluster.h"
 #include "tests/status_matchers.h"
 
 namespace residency::storage_node {
@@ -100,8 +106,22 @@ uint64_t Segments(uint64_t ciphertext_length) {
   return (ciphertext_length + kSegment - 1) / kSegment;
 }
 
-class ObjectStoreTest : public ::testing::Test {
+enum class Backend { kRocks, kRados };
+
+void PrintTo(Backend backend, std::ostream* os) {
+  *os << (backend == Backend::kRocks ? "rocksdb" : "rados");
+}
+
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kRocks ? "rocksdb" : "rados";
+}
+
+// A store of either kind, with a clock the test moves. The RADOS store uses
+// the shared test cluster, in a namespace of its own.
+class StoreTestBase : public ::testing::Test {
  protected:
+  virtual Backend backend() const { return Backend::kRocks; }
+
   void SetUp() override {
     std::string tmpl = ::testing::TempDir() + "object_store_test_XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
@@ -112,6 +132,18 @@ class ObjectStoreTest : public ::testing::Test {
     options_.write_buffer_bytes = 1 << 20;
     options_.block_cache_bytes = 1 << 20;
     options_.clock = [this] { return now_; };
+    if (backend() == Backend::kRados) {
+      ASSERT_OK_AND_ASSIGN(conf_, residency::testing::TestCephConf());
+      namespace_ = absl::StrCat("test-", ::getpid(), "-",
+                                absl::BytesToHexString(TestBytes(8, seed_())));
+      librados::Rados* raw = new librados::Rados;
+      rados_.reset(raw);
+      ASSERT_EQ(raw->init2("client.admin", "ceph", 0), 0);
+      ASSERT_EQ(raw->conf_read_file(conf_.c_str()), 0);
+      ASSERT_EQ(raw->connect(), 0);
+      ASSERT_EQ(raw->ioctx_create(residency::testing::kCephTestPool, io_), 0);
+      io_.set_namespace(namespace_);
+    }
     Reopen();
   }
 
@@ -119,11 +151,72 @@ class ObjectStoreTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
     std::filesystem::remove_all(dir_ + "_crash");
+    if (rados_ != nullptr) {
+      io_.close();
+      rados_->shutdown();
+    }
+  }
+
+  RadosStoreOptions RadosOptions() const {
+    RadosStoreOptions options;
+    options.conf_path = conf_;
+    options.pool = residency::testing::kCephTestPool;
+    options.rados_namespace = namespace_;
+    options.store = options_;
+    options.op_timeout = absl::Seconds(10);
+    // Deleted versions' segments are collectable at once (the test's
+    // clock does not move by itself).
+    options.delete_grace = absl::ZeroDuration();
+    return options;
   }
 
   void Reopen() {
     store_.reset();
-    ASSERT_OK_AND_ASSIGN(store_, ObjectStore::Open(dir_, options_));
+    if (backend() == Backend::kRocks) {
+      ASSERT_OK_AND_ASSIGN(store_, ObjectStore::Open(dir_, options_));
+    } else {
+      ASSERT_OK_AND_ASSIGN(store_, RadosObjectStore::Open(RadosOptions()));
+    }
+  }
+
+  // Ciphertext segments in the store's keeping, once due garbage is
+  // collected.
+  uint64_t SegmentsStored() {
+    if (backend() == Backend::kRocks) {
+      store_.reset();
+      const uint64_t n = CountKeys(dir_, 'd');
+      Reopen();
+      return n;
+    }
+    EXPECT_OK(static_cast<RadosObjectStore*>(store_.get())->CollectNow());
+    uint64_t n = 0;
+    for (auto it = io_.nobjects_begin(); it != io_.nobjects_end(); ++it) {
+      if (absl::StartsWith(it->get_oid(), "seg.")) ++n;
+    }
+    return n;
+  }
+
+  // Uploads begun and neither committed nor collected.
+  uint64_t PendingStored() {
+    if (backend() == Backend::kRocks) {
+      store_.reset();
+      const uint64_t n = CountKeys(dir_, 'u');
+      Reopen();
+      return n;
+    }
+    return store_->pending_uploads();
+  }
+
+  // Visible versions of every owner.
+  uint64_t VersionsStored() {
+    absl::StatusOr<std::vector<v1::StatsResponse::OwnerUsage>> usage =
+        store_->Usage("");
+    EXPECT_OK(usage.status());
+    uint64_t n = 0;
+    if (usage.ok()) {
+      for (const auto& owner : *usage) n += owner.version_count();
+    }
+    return n;
   }
 
   // BeginPut, Append in pieces of `piece` bytes, Commit.
@@ -182,16 +275,41 @@ class ObjectStoreTest : public ::testing::Test {
   absl::Time now_ = absl::FromUnixSeconds(1700000000);
   ObjectStoreOptions options_;
   std::unique_ptr<ObjectStore> store_;
+  // RADOS only: the cluster, the test's namespace and a raw view of it.
+  std::string conf_;
+  std::string namespace_;
+  std::unique_ptr<librados::Rados> rados_;
+  librados::IoCtx io_;
+  std::random_device seed_;
 };
+
+// The contract every store keeps, run against both.
+class ObjectStoreTest : public StoreTestBase,
+                        public ::testing::WithParamInterface<Backend> {
+ protected:
+  Backend backend() const override { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreTest,
+                         ::testing::Values(Backend::kRocks, Backend::kRados),
+                         BackendName);
+
+// What only the RocksDB store has: its files, blob garbage, Open's
+// collection of a crashed upload.
+class RocksStoreTest : public StoreTestBase {};
 
 // Round trips around the segment boundaries, the smallest ciphertext, and an
 // object of a few MiB (which also goes through memtable flushes to blob
 // files).
-class ObjectStoreSizeTest : public ObjectStoreTest,
-                            public ::testing::WithParamInterface<uint64_t> {};
+class ObjectStoreSizeTest
+    : public StoreTestBase,
+      public ::testing::WithParamInterface<std::tuple<Backend, uint64_t>> {
+ protected:
+  Backend backend() const override { return std::get<0>(GetParam()); }
+};
 
 TEST_P(ObjectStoreSizeTest, PutCommitHeadReadRoundTrip) {
-  const uint64_t size = GetParam();
+  const uint64_t size = std::get<1>(GetParam());
   const std::string data = TestBytes(size, 7);
   const ObjectHeader header = MakeHeader("alice", "photos/1.jpg", 1, size);
   ASSERT_OK_AND_ASSIGN(StoredVersion committed,
@@ -221,11 +339,19 @@ TEST_P(ObjectStoreSizeTest, PutCommitHeadReadRoundTrip) {
 
 INSTANTIATE_TEST_SUITE_P(
     Sizes, ObjectStoreSizeTest,
-    ::testing::Values(kSmallestCiphertext, kSegment - 1, kSegment, kSegment + 1,
-                      3 * kSegment - 1, 3 * kSegment, 3 * kSegment + 1,
-                      crypto::ChunkedCiphertextLength(3 << 20)));
+    ::testing::Combine(
+        ::testing::Values(Backend::kRocks, Backend::kRados),
+        ::testing::Values(kSmallestCiphertext, kSegment - 1, kSegment,
+                          kSegment + 1, 3 * kSegment - 1, 3 * kSegment,
+                          3 * kSegment + 1,
+                          crypto::ChunkedCiphertextLength(3 << 20))),
+    [](const auto& info) {
+      return absl::StrCat(
+          std::get<0>(info.param) == Backend::kRocks ? "rocksdb" : "rados", "_",
+          std::get<1>(info.param));
+    });
 
-TEST_F(ObjectStoreTest, AppendsInAnySplitStoreTheSameBytes) {
+TEST_P(ObjectStoreTest, AppendsInAnySplitStoreTheSameBytes) {
   const uint64_t size = 2 * kSegment + 501;
   const std::string data = TestBytes(size, 3);
   const std::vector<size_t> splits = {
@@ -255,7 +381,7 @@ TEST_F(ObjectStoreTest, AppendsInAnySplitStoreTheSameBytes) {
   EXPECT_THAT(ReadAll(stored), IsOkAndHolds(data));
 }
 
-TEST_F(ObjectStoreTest, RangedReadsAreByteExactAcrossSegments) {
+TEST_P(ObjectStoreTest, RangedReadsAreByteExactAcrossSegments) {
   const uint64_t size = 3 * kSegment + 500;
   const std::string data = TestBytes(size, 11);
   ASSERT_OK_AND_ASSIGN(StoredVersion stored,
@@ -287,7 +413,7 @@ TEST_F(ObjectStoreTest, RangedReadsAreByteExactAcrossSegments) {
   }
 }
 
-TEST_F(ObjectStoreTest, RangesOutsideTheCiphertextAreOutOfRange) {
+TEST_P(ObjectStoreTest, RangesOutsideTheCiphertextAreOutOfRange) {
   const uint64_t size = 2 * kSegment;
   ASSERT_OK_AND_ASSIGN(StoredVersion stored, PutSized("alice", "x", 1, size));
   const uint64_t max = std::numeric_limits<uint64_t>::max();
@@ -302,7 +428,7 @@ TEST_F(ObjectStoreTest, RangesOutsideTheCiphertextAreOutOfRange) {
   EXPECT_THAT(Read(stored, max, 2), StatusIs(absl::StatusCode::kOutOfRange));
 }
 
-TEST_F(ObjectStoreTest, SinkReturningFalseStopsTheRead) {
+TEST_P(ObjectStoreTest, SinkReturningFalseStopsTheRead) {
   ASSERT_OK_AND_ASSIGN(StoredVersion stored,
                        PutSized("alice", "x", 1, 3 * kSegment));
   int calls = 0;
@@ -314,7 +440,7 @@ TEST_F(ObjectStoreTest, SinkReturningFalseStopsTheRead) {
   EXPECT_EQ(calls, 1);
 }
 
-TEST_F(ObjectStoreTest, ReadFetchesOnlyTheSegmentsItNeeds) {
+TEST_F(RocksStoreTest, ReadFetchesOnlyTheSegmentsItNeeds) {
   const uint64_t size = 3 * kSegment;
   const std::string data = TestBytes(size, 1);
   ASSERT_OK_AND_ASSIGN(StoredVersion stored,
@@ -333,7 +459,7 @@ TEST_F(ObjectStoreTest, ReadFetchesOnlyTheSegmentsItNeeds) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("segment 0")));
 }
 
-TEST_F(ObjectStoreTest, TruncatedSegmentIsDataLoss) {
+TEST_F(RocksStoreTest, TruncatedSegmentIsDataLoss) {
   const uint64_t size = 3 * kSegment;
   ASSERT_OK_AND_ASSIGN(StoredVersion stored, PutSized("alice", "x", 1, size));
   store_.reset();
@@ -349,7 +475,7 @@ TEST_F(ObjectStoreTest, TruncatedSegmentIsDataLoss) {
                        HasSubstr("has 5 bytes, expected 1000")));
 }
 
-TEST_F(ObjectStoreTest, RecordsThatDoNotMatchTheirKeyAreDataLoss) {
+TEST_F(RocksStoreTest, RecordsThatDoNotMatchTheirKeyAreDataLoss) {
   ASSERT_OK(PutSized("alice", "x", 1, 72).status());
   store_.reset();
   WithRawDb(dir_, [&](rocksdb::DB* db) {
@@ -378,7 +504,7 @@ TEST_F(ObjectStoreTest, RecordsThatDoNotMatchTheirKeyAreDataLoss) {
   EXPECT_THAT(store_->Usage(""), StatusIs(absl::StatusCode::kDataLoss));
 }
 
-TEST_F(ObjectStoreTest, SegmentsOfLargeObjectsLiveInBlobFiles) {
+TEST_F(RocksStoreTest, SegmentsOfLargeObjectsLiveInBlobFiles) {
   // Segments of the default size's order (the tests' 1000-byte segments are
   // below the blob threshold and stay in table files). 3 MiB through 1 MiB
   // memtables, at most two of them: writes wait for at least one flush,
@@ -394,7 +520,7 @@ TEST_F(ObjectStoreTest, SegmentsOfLargeObjectsLiveInBlobFiles) {
   EXPECT_GE(blob_files, 1);
 }
 
-TEST_F(ObjectStoreTest, ReclaimSpaceGivesBackDeletedCiphertext) {
+TEST_F(RocksStoreTest, ReclaimSpaceGivesBackDeletedCiphertext) {
   options_.segment_bytes = 64 * 1024;
   options_.reclaim_min_bytes = std::numeric_limits<uint64_t>::max();
   Reopen();
@@ -431,7 +557,7 @@ TEST_F(ObjectStoreTest, ReclaimSpaceGivesBackDeletedCiphertext) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
-TEST_F(ObjectStoreTest, DeletingPastTheBoundsReclaimsByItself) {
+TEST_F(RocksStoreTest, DeletingPastTheBoundsReclaimsByItself) {
   options_.segment_bytes = 64 * 1024;
   constexpr uint64_t kMiB = 1 << 20;
   options_.reclaim_min_bytes = 4 * kMiB;
@@ -462,7 +588,7 @@ TEST_F(ObjectStoreTest, DeletingPastTheBoundsReclaimsByItself) {
   EXPECT_THAT(ReadAll(kept), IsOkAndHolds(TestBytes(kMiB, 7)));
 }
 
-TEST_F(ObjectStoreTest, BlobFilesAreRewrittenOnlyPastTheGarbageShare) {
+TEST_F(RocksStoreTest, BlobFilesAreRewrittenOnlyPastTheGarbageShare) {
   options_.segment_bytes = 64 * 1024;
   constexpr uint64_t kMiB = 1 << 20;
   constexpr uint64_t kHalf = kMiB / 2;
@@ -511,7 +637,7 @@ TEST_F(ObjectStoreTest, BlobFilesAreRewrittenOnlyPastTheGarbageShare) {
   }
 }
 
-TEST_F(ObjectStoreTest, AbandonedUploadLeavesNothing) {
+TEST_P(ObjectStoreTest, AbandonedUploadLeavesNothing) {
   {
     ASSERT_OK_AND_ASSIGN(
         std::unique_ptr<Upload> upload,
@@ -525,12 +651,11 @@ TEST_F(ObjectStoreTest, AbandonedUploadLeavesNothing) {
   ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult list,
                        store_->List("alice", "", true, 0, ""));
   EXPECT_THAT(list.objects, SizeIs(0));
-  store_.reset();
-  EXPECT_EQ(CountKeys(dir_, 'd'), 0u);
-  EXPECT_EQ(CountKeys(dir_, 'u'), 0u);
+  EXPECT_EQ(SegmentsStored(), 0u);
+  EXPECT_EQ(PendingStored(), 0u);
 }
 
-TEST_F(ObjectStoreTest, UploadInterruptedByACrashIsCollectedAtOpen) {
+TEST_F(RocksStoreTest, UploadInterruptedByACrashIsCollectedAtOpen) {
   // A copy of the directory taken while an upload is half done is what a
   // crash (of the process, the writes having reached the OS) leaves.
   // TearDown removes it.
@@ -559,7 +684,7 @@ TEST_F(ObjectStoreTest, UploadInterruptedByACrashIsCollectedAtOpen) {
   EXPECT_EQ(CountKeys(crash_dir, 'd'), 0u);
 }
 
-TEST_F(ObjectStoreTest, BytesBeyondTheDeclaredLengthAreRefused) {
+TEST_P(ObjectStoreTest, BytesBeyondTheDeclaredLengthAreRefused) {
   const uint64_t size = kSegment + 1;
   const std::string data = TestBytes(size + 5, 2);
   {
@@ -585,7 +710,7 @@ TEST_F(ObjectStoreTest, BytesBeyondTheDeclaredLengthAreRefused) {
   EXPECT_EQ(store_->pending_uploads(), 0u);
 }
 
-TEST_F(ObjectStoreTest, TooFewBytesAreRefusedAtCommitAndNothingIsVisible) {
+TEST_P(ObjectStoreTest, TooFewBytesAreRefusedAtCommitAndNothingIsVisible) {
   const uint64_t size = 3 * kSegment + 1;
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> upload,
@@ -599,12 +724,11 @@ TEST_F(ObjectStoreTest, TooFewBytesAreRefusedAtCommitAndNothingIsVisible) {
   ASSERT_OK_AND_ASSIGN(ObjectStore::ListResult list,
                        store_->List("alice", "", true, 0, ""));
   EXPECT_THAT(list.objects, SizeIs(0));
-  store_.reset();
-  EXPECT_EQ(CountKeys(dir_, 'd'), 0u);
-  EXPECT_EQ(CountKeys(dir_, 'o'), 0u);
+  EXPECT_EQ(SegmentsStored(), 0u);
+  EXPECT_EQ(VersionsStored(), 0u);
 }
 
-TEST_F(ObjectStoreTest, ConcurrentUploadsOfOneVersionCommitExactlyOnce) {
+TEST_P(ObjectStoreTest, ConcurrentUploadsOfOneVersionCommitExactlyOnce) {
   constexpr int kWriters = 8;
   constexpr uint64_t kSize = 3 * kSegment + 17;
   const ObjectHeader header = MakeHeader("alice", "race", 1, kSize);
@@ -641,7 +765,7 @@ TEST_F(ObjectStoreTest, ConcurrentUploadsOfOneVersionCommitExactlyOnce) {
   EXPECT_TRUE(bytes == TestBytes(kSize, static_cast<uint32_t>(committed)));
 }
 
-TEST_F(ObjectStoreTest, CommitTwiceFails) {
+TEST_P(ObjectStoreTest, CommitTwiceFails) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> upload,
                        store_->BeginPut(MakeHeader("alice", "x", 1, 72)));
   ASSERT_OK(upload->Append(TestBytes(72, 1)));
@@ -652,7 +776,7 @@ TEST_F(ObjectStoreTest, CommitTwiceFails) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
-TEST_F(ObjectStoreTest, SameOrLowerVersionAlreadyExists) {
+TEST_P(ObjectStoreTest, SameOrLowerVersionAlreadyExists) {
   ASSERT_OK(PutSized("alice", "x", 2, 100).status());
   EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "x", 2, 100)),
               StatusIs(absl::StatusCode::kAlreadyExists,
@@ -668,7 +792,7 @@ TEST_F(ObjectStoreTest, SameOrLowerVersionAlreadyExists) {
   EXPECT_EQ(store_->pending_uploads(), 0u);
 }
 
-TEST_F(ObjectStoreTest, CommitRechecksTheVersion) {
+TEST_P(ObjectStoreTest, CommitRechecksTheVersion) {
   const uint64_t size = 2 * kSegment + 1;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> first,
                        store_->BeginPut(MakeHeader("alice", "x", 5, size)));
@@ -693,13 +817,12 @@ TEST_F(ObjectStoreTest, CommitRechecksTheVersion) {
   first.reset();
   second.reset();
   lower.reset();
-  store_.reset();
   // Only the committed upload's segments remain.
-  EXPECT_EQ(CountKeys(dir_, 'd'), Segments(size));
-  EXPECT_EQ(CountKeys(dir_, 'u'), 0u);
+  EXPECT_EQ(SegmentsStored(), Segments(size));
+  EXPECT_EQ(PendingStored(), 0u);
 }
 
-TEST_F(ObjectStoreTest, VersionZeroIsTheLatest) {
+TEST_P(ObjectStoreTest, VersionZeroIsTheLatest) {
   ASSERT_OK(PutSized("alice", "a", 1, 100).status());
   ASSERT_OK(PutSized("alice", "a", 2, 101).status());
   ASSERT_OK(PutSized("alice", "a", 7, 102).status());
@@ -724,7 +847,7 @@ TEST_F(ObjectStoreTest, VersionZeroIsTheLatest) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
-TEST_F(ObjectStoreTest, ListPaginatesWithAPrefix) {
+TEST_P(ObjectStoreTest, ListPaginatesWithAPrefix) {
   for (int i = 0; i < 25; ++i) {
     ASSERT_OK(
         PutSized("alice", absl::StrFormat("photos/%02d", i), 1, 72).status());
@@ -758,7 +881,7 @@ TEST_F(ObjectStoreTest, ListPaginatesWithAPrefix) {
   EXPECT_EQ(everything.next_page_token, "");
 }
 
-TEST_F(ObjectStoreTest, ListAllVersionsOrLatestOnly) {
+TEST_P(ObjectStoreTest, ListAllVersionsOrLatestOnly) {
   for (int i = 0; i < 12; ++i) {
     const std::string id = absl::StrFormat("f%02d", i);
     ASSERT_OK(PutSized("alice", id, 1, 72).status());
@@ -795,7 +918,7 @@ TEST_F(ObjectStoreTest, ListAllVersionsOrLatestOnly) {
               ElementsAre("f00@1", "f00@2", "f00@4", "f01@1"));
 }
 
-TEST_F(ObjectStoreTest, PageSizeIsDefaultedAndCapped) {
+TEST_P(ObjectStoreTest, PageSizeIsDefaultedAndCapped) {
   for (int i = 0; i < 1001; ++i) {
     ASSERT_OK(PutSized("alice", absl::StrFormat("o%04d", i), 1, 72).status());
   }
@@ -811,7 +934,7 @@ TEST_F(ObjectStoreTest, PageSizeIsDefaultedAndCapped) {
   EXPECT_EQ(page.next_page_token, "");
 }
 
-TEST_F(ObjectStoreTest, ForeignOrMalformedPageTokensAreRefused) {
+TEST_P(ObjectStoreTest, ForeignOrMalformedPageTokensAreRefused) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_OK(PutSized("alice", absl::StrCat("p/", i), 1, 72).status());
     ASSERT_OK(PutSized("alice", absl::StrCat("q/", i), 1, 72).status());
@@ -843,7 +966,7 @@ TEST_F(ObjectStoreTest, ForeignOrMalformedPageTokensAreRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-TEST_F(ObjectStoreTest, DeleteOneVersionOrAll) {
+TEST_P(ObjectStoreTest, DeleteOneVersionOrAll) {
   const uint64_t size = 2 * kSegment + 1;
   ASSERT_OK(PutSized("alice", "x", 1, size).status());
   ASSERT_OK(PutSized("alice", "x", 2, size).status());
@@ -872,13 +995,12 @@ TEST_F(ObjectStoreTest, DeleteOneVersionOrAll) {
   // A deleted version may be stored again.
   EXPECT_OK(PutSized("alice", "x", 1, 72));
 
-  store_.reset();
-  EXPECT_EQ(CountKeys(dir_, 'o'), 3u);
+  EXPECT_EQ(VersionsStored(), 3u);
   // y and x/z, and the new x v1 (one segment).
-  EXPECT_EQ(CountKeys(dir_, 'd'), 2 * Segments(size) + 1);
+  EXPECT_EQ(SegmentsStored(), 2 * Segments(size) + 1);
 }
 
-TEST_F(ObjectStoreTest, ReadOfADeletedVersionIsNotFound) {
+TEST_P(ObjectStoreTest, ReadOfADeletedVersionIsNotFound) {
   const uint64_t size = 2 * kSegment;
   ASSERT_OK_AND_ASSIGN(StoredVersion old, PutSized("alice", "x", 1, size));
   ASSERT_OK(store_->Delete("alice", "x", 1).status());
@@ -890,7 +1012,7 @@ TEST_F(ObjectStoreTest, ReadOfADeletedVersionIsNotFound) {
   EXPECT_OK(ReadAll(fresh));
 }
 
-TEST_F(ObjectStoreTest, UsageAggregatesTheHeaders) {
+TEST_P(ObjectStoreTest, UsageAggregatesTheHeaders) {
   const uint64_t c1 = crypto::ChunkedCiphertextLength(100);
   const uint64_t c2 = crypto::ChunkedCiphertextLength(200);
   const uint64_t c3 = crypto::ChunkedCiphertextLength(16384);
@@ -927,7 +1049,7 @@ TEST_F(ObjectStoreTest, UsageAggregatesTheHeaders) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-TEST_F(ObjectStoreTest, ForEachObjectVisitsInOrderAndStops) {
+TEST_P(ObjectStoreTest, ForEachObjectVisitsInOrderAndStops) {
   ASSERT_OK(PutSized("alice", "b", 1, 72).status());
   ASSERT_OK(PutSized("alice", "a", 1, 72).status());
   ASSERT_OK(PutSized("alice", "a", 2, 72).status());
@@ -947,7 +1069,7 @@ TEST_F(ObjectStoreTest, ForEachObjectVisitsInOrderAndStops) {
   EXPECT_EQ(visits, 1);
 }
 
-TEST_F(ObjectStoreTest, MalformedNamesAreRefused) {
+TEST_P(ObjectStoreTest, MalformedNamesAreRefused) {
   const std::string max_owner(128, 'o');
   const std::string max_id(1024, 'i');
   ASSERT_OK_AND_ASSIGN(StoredVersion stored,
@@ -987,7 +1109,7 @@ TEST_F(ObjectStoreTest, MalformedNamesAreRefused) {
   EXPECT_EQ(store_->pending_uploads(), 0u);
 }
 
-TEST_F(ObjectStoreTest, DataSurvivesCloseAndReopen) {
+TEST_P(ObjectStoreTest, DataSurvivesCloseAndReopen) {
   const std::string big = TestBytes(5 * kSegment + 3, 5);
   const std::string small = TestBytes(72, 6);
   ASSERT_OK_AND_ASSIGN(StoredVersion a,
@@ -1003,7 +1125,7 @@ TEST_F(ObjectStoreTest, DataSurvivesCloseAndReopen) {
               StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
-TEST_F(ObjectStoreTest, VersionsKeepTheirSegmentSizeWhenTheOptionChanges) {
+TEST_P(ObjectStoreTest, VersionsKeepTheirSegmentSizeWhenTheOptionChanges) {
   const std::string data = TestBytes(3 * kSegment + 7, 8);
   ASSERT_OK(Put(MakeHeader("alice", "x", 1, data.size()), data).status());
   options_.segment_bytes = 700;
@@ -1017,7 +1139,7 @@ TEST_F(ObjectStoreTest, VersionsKeepTheirSegmentSizeWhenTheOptionChanges) {
   EXPECT_THAT(Read(v2, 995, 1010), IsOkAndHolds(data.substr(995, 1010)));
 }
 
-TEST_F(ObjectStoreTest, ObjectsAboveTheSizeLimitAreRefused) {
+TEST_P(ObjectStoreTest, ObjectsAboveTheSizeLimitAreRefused) {
   options_.max_object_bytes = 2000;
   Reopen();
   EXPECT_OK(PutSized("alice", "x", 1, 2000));
@@ -1027,7 +1149,7 @@ TEST_F(ObjectStoreTest, ObjectsAboveTheSizeLimitAreRefused) {
   EXPECT_EQ(store_->pending_uploads(), 0u);
 }
 
-TEST_F(ObjectStoreTest, OpenRefusesAnUnusableSegmentSize) {
+TEST_F(RocksStoreTest, OpenRefusesAnUnusableSegmentSize) {
   store_.reset();
   ObjectStoreOptions options = options_;
   options.segment_bytes = 0;
