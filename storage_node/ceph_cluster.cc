@@ -181,12 +181,16 @@ absl::Status CephCluster::StartMonitor() {
          << "mon_warn_on_pool_no_redundancy = false\n"
          << "mon_data_avail_crit = 0\n"
          << "mon_data_avail_warn = 0\n"
+         // A stopped OSD saves what memstore holds (a fast shutdown would
+         // skip that and lose it).
+         << "osd_fast_shutdown = false\n"
          << "[client]\n"
          << "rados_osd_op_timeout = "
          << absl::ToInt64Seconds(o.client_op_timeout) << "\n"
          << "rados_mon_op_timeout = "
          << absl::ToInt64Seconds(o.client_op_timeout) << "\n"
-         << "log_file = " << o.dir << "/log/client.$pid.log\n";
+         << "log_file = " << o.dir << "/log/client.$pid.log\n"
+         << "admin_socket = " << o.dir << "/run/$cluster-$name.$pid.asok\n";
     conf.close();
     if (!conf) return absl::InternalError("cannot write " + conf_path_);
     const std::string monmap = o.dir + "/monmap";

@@ -33,7 +33,7 @@ absl::Status MakeDirectory(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
     StorageNodeServerOptions options) {
-  if (options.data_dir.empty()) {
+  if (options.data_dir.empty() && !options.open_store) {
     return absl::InvalidArgumentError("a data directory is required");
   }
   if (options.jurisdiction.empty()) {
@@ -60,7 +60,9 @@ absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       tls::MakeServerCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
-  if (absl::Status s = MakeDirectory(options.data_dir); !s.ok()) return s;
+  if (!options.data_dir.empty()) {
+    if (absl::Status s = MakeDirectory(options.data_dir); !s.ok()) return s;
+  }
   const std::string store_dir = absl::StrCat(options.data_dir, "/objects");
   absl::StatusOr<std::unique_ptr<ObjectStore>> store =
       options.open_store ? options.open_store(store_dir, options.store)

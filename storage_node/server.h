@@ -25,7 +25,8 @@ struct StorageNodeServerOptions {
   // The node's operator (residency://operator/NAME), the one principal that
   // may Export and read every owner's Stats.
   std::string operator_principal;
-  // Holds the RocksDB object store; created (mode 0700) if missing.
+  // Holds the RocksDB object store; created (mode 0700) if missing. May be
+  // empty when open_store keeps its objects elsewhere (RADOS).
   std::string data_dir;
   ObjectStoreOptions store;
   // Opens the object store in data_dir/objects. Unset: ObjectStore::Open,

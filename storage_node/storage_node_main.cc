@@ -4,6 +4,11 @@
 //       --operator_principal=residency://operator/cn-telecom
 //       --tls_ca=ca.crt --tls_cert=sn.crt --tls_key=sn.key
 //
+// or, as one of several gateways over a Ceph cluster:
+//
+//   storage_node --store=rados --rados_conf=/etc/ceph/ceph.conf
+//       --rados_pool=residency --jurisdiction=CN ...
+//
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when start-up
 // fails (the message says why), 2 for usage errors.
 #include <malloc.h>
@@ -18,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "rpc/server.h"
+#include "storage_node/rados_store.h"
 #include "storage_node/server.h"
 #include "tls/credentials.h"
 #include "tls/flags.h"
@@ -30,8 +36,25 @@ ABSL_FLAG(std::string, jurisdiction, "",
 ABSL_FLAG(std::string, operator_principal, "",
           "the node's operator, residency://operator/NAME (required): the "
           "one identity that may Export and read every owner's Stats");
+ABSL_FLAG(std::string, store, "rocksdb",
+          "where objects are kept: rocksdb (embedded, in --data_dir) or "
+          "rados (a Ceph pool that several nodes may share as gateways)");
 ABSL_FLAG(std::string, data_dir, "",
-          "directory of the object store (required; created with mode 0700)");
+          "directory of the RocksDB object store (required with "
+          "--store=rocksdb; created with mode 0700)");
+ABSL_FLAG(std::string, rados_conf, "",
+          "with --store=rados: the cluster's ceph.conf (required)");
+ABSL_FLAG(std::string, rados_pool, "",
+          "with --store=rados: the pool holding the objects (required; "
+          "must exist)");
+ABSL_FLAG(std::string, rados_namespace, "",
+          "with --store=rados: a RADOS namespace within the pool (empty: "
+          "the default); gateways must agree on it");
+ABSL_FLAG(std::string, rados_client, "client.admin",
+          "with --store=rados: the cephx client name to connect as");
+ABSL_FLAG(absl::Duration, rados_op_timeout, absl::Seconds(10),
+          "with --store=rados: how long a RADOS operation waits for the "
+          "cluster before the call fails UNAVAILABLE");
 ABSL_FLAG(int64_t, max_object_bytes, int64_t{4} << 30,
           "largest object (ciphertext bytes) accepted");
 ABSL_FLAG(int64_t, max_streams, 64,
@@ -82,12 +105,25 @@ int main(int argc, char** argv) {
   if (rest.size() > 1) {
     return Usage(absl::StrCat("unexpected argument '", rest[1], "'"));
   }
-  for (const auto& [name, value] :
-       {std::pair{"--jurisdiction", absl::GetFlag(FLAGS_jurisdiction)},
-        std::pair{"--operator_principal",
-                  absl::GetFlag(FLAGS_operator_principal)},
-        std::pair{"--data_dir", absl::GetFlag(FLAGS_data_dir)}}) {
+  const std::string store = absl::GetFlag(FLAGS_store);
+  if (store != "rocksdb" && store != "rados") {
+    return Usage(
+        absl::StrCat("--store must be rocksdb or rados, not '", store, "'"));
+  }
+  std::vector<std::pair<const char*, std::string>> required = {
+      {"--jurisdiction", absl::GetFlag(FLAGS_jurisdiction)},
+      {"--operator_principal", absl::GetFlag(FLAGS_operator_principal)}};
+  if (store == "rocksdb") {
+    required.emplace_back("--data_dir", absl::GetFlag(FLAGS_data_dir));
+  } else {
+    required.emplace_back("--rados_conf", absl::GetFlag(FLAGS_rados_conf));
+    required.emplace_back("--rados_pool", absl::GetFlag(FLAGS_rados_pool));
+  }
+  for (const auto& [name, value] : required) {
     if (value.empty()) return Usage(absl::StrCat(name, " is required"));
+  }
+  if (absl::GetFlag(FLAGS_rados_op_timeout) < absl::Seconds(1)) {
+    return Usage("--rados_op_timeout must be at least 1s");
   }
   if (const std::string missing = residency::tls::MissingTlsFlag();
       !missing.empty()) {
@@ -119,6 +155,23 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.store.max_object_bytes =
       static_cast<uint64_t>(absl::GetFlag(FLAGS_max_object_bytes));
+  if (store == "rados") {
+    residency::storage_node::RadosStoreOptions rados;
+    rados.conf_path = absl::GetFlag(FLAGS_rados_conf);
+    rados.pool = absl::GetFlag(FLAGS_rados_pool);
+    rados.rados_namespace = absl::GetFlag(FLAGS_rados_namespace);
+    rados.client = absl::GetFlag(FLAGS_rados_client);
+    rados.op_timeout = absl::GetFlag(FLAGS_rados_op_timeout);
+    options.open_store =
+        [rados](const std::string&,
+                const residency::storage_node::ObjectStoreOptions& store)
+        -> absl::StatusOr<
+            std::unique_ptr<residency::storage_node::ObjectStore>> {
+      residency::storage_node::RadosStoreOptions o = rados;
+      o.store = store;
+      return residency::storage_node::RadosObjectStore::Open(std::move(o));
+    };
+  }
   options.max_threads = static_cast<int>(absl::GetFlag(FLAGS_max_streams));
   options.limits.idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
   options.limits.min_progress_bytes =

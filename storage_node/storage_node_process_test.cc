@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "residency/v1/storage.grpc.pb.h"
 #include "rpc/status.h"
+#include "storage_node/node_test_client.h"
 #include "tests/crash_seed.h"
 #include "tests/sanitizers.h"
 #include "tests/status_matchers.h"
@@ -40,6 +41,7 @@ extern char** environ;
 namespace residency::storage_node {
 namespace {
 
+using ::residency::storage_node::testing::Header;
 using ::residency::v1::StorageNode;
 
 std::string ReadFile(const std::string& path) {
@@ -146,80 +148,13 @@ class StorageNodeProcessTest : public ::testing::Test {
     return node;
   }
 
-  // A well-formed header for `plaintext` bytes; the node never decrypts, so
-  // the ciphertext can be any bytes of the right length.
-  static v1::ObjectHeader Header(absl::string_view id, uint64_t plaintext) {
-    v1::ObjectHeader h;
-    h.mutable_object()->set_owner("alice");
-    h.mutable_object()->set_object_id(std::string(id));
-    h.mutable_object()->set_version(1);
-    h.set_custody_mode(v1::CUSTODY_MODE_CUSTODIAN);
-    h.set_payload_algorithm(v1::PAYLOAD_ALGORITHM_COBBLESTONE_256);
-    auto* k = h.add_wrapped_keys();
-    k->set_wrapper(v1::WrappedKey::KEY_SERVICE);
-    k->set_key_id("alice-key");
-    k->set_key_version(1);
-    k->set_wrapped(std::string(60, 'w'));
-    h.set_plaintext_length(plaintext);
-    h.set_ciphertext_length(crypto::ChunkedCiphertextLength(plaintext));
-    return h;
-  }
-
-  // Byte i of an object's stand-in ciphertext.
-  static char Pattern(uint64_t seed, uint64_t i) {
-    return static_cast<char>((i * 131 + seed * 7 + (i >> 12)) & 0xff);
-  }
-
   absl::Status Put(const v1::ObjectHeader& header, uint64_t seed,
                    size_t piece = 1 << 20) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::minutes(5));
-    v1::PutResponse response;
-    auto writer = stub_->Put(&context, &response);
-    v1::PutRequest start;
-    start.mutable_start()->mutable_metadata()->set_request_id("p");
-    *start.mutable_start()->mutable_header() = header;
-    if (!writer->Write(start)) return rpc::FromGrpcStatus(writer->Finish());
-    v1::PutRequest data;
-    const uint64_t total = header.ciphertext_length();
-    for (uint64_t at = 0; at < total; at += piece) {
-      const uint64_t n = std::min<uint64_t>(piece, total - at);
-      std::string* bytes = data.mutable_data();
-      bytes->resize(n);
-      for (uint64_t i = 0; i < n; ++i) (*bytes)[i] = Pattern(seed, at + i);
-      if (!writer->Write(data)) break;
-    }
-    writer->WritesDone();
-    return rpc::FromGrpcStatus(writer->Finish());
+    return testing::PutPattern(*stub_, header, seed, piece);
   }
 
-  // Reads the object back and checks every byte against the pattern.
   absl::Status GetAndCheck(const v1::ObjectHeader& header, uint64_t seed) {
-    v1::GetRequest request;
-    request.mutable_metadata()->set_request_id("g");
-    *request.mutable_object() = header.object();
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::minutes(5));
-    auto reader = stub_->Get(&context, request);
-    v1::GetResponse message;
-    uint64_t at = 0;
-    bool mismatch = false;
-    while (reader->Read(&message)) {
-      if (!message.has_data()) continue;
-      for (char c : message.data()) {
-        mismatch |= c != Pattern(seed, at++);
-      }
-    }
-    absl::Status status = rpc::FromGrpcStatus(reader->Finish());
-    if (!status.ok()) return status;
-    if (at != header.ciphertext_length() || mismatch) {
-      return absl::DataLossError(absl::StrCat("read back ", at, " bytes of ",
-                                              header.ciphertext_length(),
-                                              mismatch ? ", some differ" : ""));
-    }
-    return absl::OkStatus();
+    return testing::GetAndCheck(*stub_, header, seed);
   }
 
   std::string dir_;
