@@ -298,6 +298,34 @@ INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreTest,
 // collection of a crashed upload.
 class RocksStoreTest : public StoreTestBase {};
 
+// What only the RADOS store has: gateways sharing the pool, renewal and
+// collection of pending uploads, a grace period before deleted segments go.
+class RadosStoreTest : public StoreTestBase {
+ protected:
+  Backend backend() const override { return Backend::kRados; }
+
+  // Another gateway over the same namespace, with `renew_every` and
+  // `abandoned_after` of its own.
+  std::unique_ptr<RadosObjectStore> Gateway(absl::Duration renew_every,
+                                            absl::Duration abandoned_after) {
+    RadosStoreOptions options = RadosOptions();
+    options.renew_every = renew_every;
+    options.abandoned_after = abandoned_after;
+    absl::StatusOr<std::unique_ptr<RadosObjectStore>> gateway =
+        RadosObjectStore::Open(options);
+    EXPECT_OK(gateway.status());
+    return gateway.ok() ? *std::move(gateway) : nullptr;
+  }
+
+  uint64_t SegmentObjects() {
+    uint64_t n = 0;
+    for (auto it = io_.nobjects_begin(); it != io_.nobjects_end(); ++it) {
+      if (absl::StartsWith(it->get_oid(), "seg.")) ++n;
+    }
+    return n;
+  }
+};
+
 // Round trips around the segment boundaries, the smallest ciphertext, and an
 // object of a few MiB (which also goes through memtable flushes to blob
 // files).
@@ -1164,6 +1192,102 @@ TEST_F(RocksStoreTest, OpenRefusesAnUnusableSegmentSize) {
   options.clock = nullptr;
   EXPECT_THAT(ObjectStore::Open(dir_, options),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("clock")));
+}
+
+TEST_F(RadosStoreTest, UploadOfADeadGatewayIsCollectedByAnother) {
+  // Gateway a stops renewing (as if it died) in the middle of an upload.
+  std::unique_ptr<RadosObjectStore> a = Gateway(absl::Hours(1), absl::Hours(3));
+  std::unique_ptr<RadosObjectStore> b = Gateway(absl::Hours(1), absl::Hours(3));
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> upload,
+                       a->BeginPut(MakeHeader("alice", "x", 1, 3 * kSegment)));
+  ASSERT_OK(upload->Append(TestBytes(2 * kSegment + 10, 1)));
+  EXPECT_EQ(SegmentObjects(), 2u);
+  EXPECT_EQ(b->pending_uploads(), 1u);
+
+  // Not yet abandoned: nothing is collected.
+  now_ += absl::Hours(2);
+  EXPECT_THAT(b->CollectNow(), IsOkAndHolds(uint64_t{0}));
+  EXPECT_EQ(SegmentObjects(), 2u);
+
+  now_ += absl::Hours(1) + absl::Seconds(1);
+  EXPECT_THAT(b->CollectNow(), IsOkAndHolds(uint64_t{1}));
+  EXPECT_EQ(b->pending_uploads(), 0u);
+  EXPECT_EQ(SegmentObjects(), 0u);
+
+  // The upload, should its gateway wake up, cannot commit any more.
+  ASSERT_OK(upload->Append(TestBytes(kSegment - 10, 2)));
+  EXPECT_THAT(upload->Commit(), StatusIs(absl::StatusCode::kUnavailable,
+                                         HasSubstr("collected as abandoned")));
+  upload.reset();
+  EXPECT_THAT(b->Head("alice", "x", 0), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(SegmentObjects(), 0u);
+}
+
+TEST_F(RadosStoreTest, RenewedUploadIsNotCollected) {
+  std::unique_ptr<RadosObjectStore> a = Gateway(absl::Hours(1), absl::Hours(3));
+  std::unique_ptr<RadosObjectStore> b = Gateway(absl::Hours(1), absl::Hours(3));
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const std::string data = TestBytes(2 * kSegment, 3);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Upload> upload,
+                       a->BeginPut(MakeHeader("alice", "x", 1, data.size())));
+  ASSERT_OK(upload->Append(absl::string_view(data).substr(0, kSegment)));
+  now_ += absl::Hours(2);
+  a->RenewNow();
+  now_ += absl::Hours(2);  // 4 h since the start, 2 h since the renewal
+  EXPECT_THAT(b->CollectNow(), IsOkAndHolds(uint64_t{0}));
+  ASSERT_OK(upload->Append(absl::string_view(data).substr(kSegment)));
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored, upload->Commit());
+  ASSERT_OK_AND_ASSIGN(StoredVersion head, b->Head("alice", "x", 1));
+  EXPECT_EQ(head.upload_id, stored.upload_id);
+  EXPECT_THAT(ReadAll(head), IsOkAndHolds(data));
+}
+
+TEST_F(RadosStoreTest, DeletedSegmentsOutliveReadsUnderWayForTheGrace) {
+  RadosStoreOptions options = RadosOptions();
+  options.delete_grace = absl::Minutes(1);
+  ASSERT_OK_AND_ASSIGN(store_, RadosObjectStore::Open(options));
+  const uint64_t size = 3 * kSegment;
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored, PutSized("alice", "x", 1, size));
+  // A read under way when the version is deleted still gets every byte.
+  std::string read;
+  bool deleted = false;
+  ASSERT_OK(
+      store_->ReadCiphertext(stored, {0, size}, [&](absl::string_view piece) {
+        read.append(piece.data(), piece.size());
+        if (!deleted) {
+          deleted = true;
+          EXPECT_OK(store_->Delete("alice", "x", 1));
+        }
+        return true;
+      }));
+  EXPECT_TRUE(deleted);
+  EXPECT_TRUE(read == TestBytes(size, 1));
+  // A read that begins after the delete is refused.
+  EXPECT_THAT(ReadAll(stored), StatusIs(absl::StatusCode::kNotFound));
+  auto* rados = static_cast<RadosObjectStore*>(store_.get());
+  ASSERT_OK(rados->CollectNow().status());
+  EXPECT_EQ(SegmentObjects(), Segments(size));
+  now_ += absl::Minutes(1) + absl::Seconds(1);
+  ASSERT_OK(rados->CollectNow().status());
+  EXPECT_EQ(SegmentObjects(), 0u);
+}
+
+TEST_F(RadosStoreTest, OpenRefusesAMissingPoolOrCluster) {
+  RadosStoreOptions options = RadosOptions();
+  options.pool = "no-such-pool";
+  EXPECT_THAT(RadosObjectStore::Open(options),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no-such-pool")));
+  options = RadosOptions();
+  options.conf_path = dir_ + "/missing.conf";
+  EXPECT_THAT(RadosObjectStore::Open(options),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing.conf")));
+  options = RadosOptions();
+  options.abandoned_after = options.renew_every;
+  EXPECT_THAT(RadosObjectStore::Open(options),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

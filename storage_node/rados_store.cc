@@ -278,6 +278,14 @@ class RadosUpload final : public Upload {
   // wins) and the segments written are removed. What fails here is left
   // for a collector.
   ~RadosUpload() override {
+    if (outcome_ == Outcome::kCollected) {
+      // A collector took the upload; segments written after it looked
+      // are this upload's to remove.
+      for (uint64_t i = 0; i < next_segment_; ++i) {
+        store_->io_->remove(SegmentObject(upload_id_, i));
+      }
+      return;
+    }
     if (outcome_ != Outcome::kOpen) return;
     store_->RemoveLive(upload_id_);
     std::string value;
@@ -349,7 +357,10 @@ class RadosUpload final : public Upload {
     std::string pending_value;
     {
       absl::MutexLock lock(&live_->mu);
-      if (live_->lost) return Fail(Collected());
+      if (live_->lost) {
+        outcome_ = Outcome::kCollected;
+        return Fail(Collected());
+      }
       pending_value = live_->value;
     }
     const ObjectRef& ref = header_.object();
@@ -401,7 +412,7 @@ class RadosUpload final : public Upload {
       if (!now.ok()) return Fail(now.status());
       auto it = now->find(live_->pending_key);
       if (it == now->end() || it->second.to_str() != pending_value) {
-        outcome_ = Outcome::kUnknown;  // a collector owns the segments now
+        outcome_ = Outcome::kCollected;
         status_ = Collected();
         return status_;
       }
@@ -411,7 +422,9 @@ class RadosUpload final : public Upload {
   }
 
  private:
-  enum class Outcome { kOpen, kCommitted, kUnknown };
+  // kUnknown: a commit whose write may or may not have been applied;
+  // kCollected: a collector took the upload as abandoned.
+  enum class Outcome { kOpen, kCommitted, kUnknown, kCollected };
 
   std::string Name() const {
     const ObjectRef& ref = header_.object();
@@ -432,7 +445,7 @@ class RadosUpload final : public Upload {
     }
     absl::MutexLock lock(&live_->mu);
     if (live_->lost) {
-      outcome_ = Outcome::kUnknown;
+      outcome_ = Outcome::kCollected;
       status_ = Collected();
     }
     return status_;

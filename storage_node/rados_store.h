@@ -126,6 +126,9 @@ class RadosObjectStore final : public ObjectStore {
   // One pass of the collector now: abandoned uploads become garbage, due
   // garbage is removed. Returns how many uploads it found abandoned.
   absl::StatusOr<uint64_t> CollectNow();
+  // Renews this gateway's pending uploads now (the background thread does
+  // it every renew_every).
+  void RenewNow() { Renew(); }
   // Segment objects of `upload_id` present in the pool (for tests).
   absl::StatusOr<uint64_t> SegmentObjects(absl::string_view upload_id,
                                           uint64_t up_to) const;
