@@ -89,36 +89,81 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
     if (node.jurisdiction != j) continue;
     const residency::v1::StorageNodeSpec& spec = world.NodeSpec(node.name);
     const std::string op = "operator/" + spec.operator_();
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-        world.Channel(j, node, "residency://" + op);
-    if (!channel.ok()) return channel.status();
-    auto stub = residency::v1::StorageNode::NewStub(*channel);
-    for (const std::string& target : targets) {
-      residency::v1::ExportRequest request;
-      *request.mutable_metadata() =
-          LegalMetadata(c, target, world.seed(), &counter);
-      request.set_owner(target);
-      grpc::ClientContext context;
-      context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(2)));
-      const absl::Time start = absl::Now();
-      auto reader = stub->Export(&context, request);
-      residency::v1::ExportResponse message;
-      while (reader->Read(&message)) {
-        if (message.has_object()) {
-          seized.push_back(Seized{message.object(), ""});
-        } else if (!seized.empty()) {
-          seized.back().ciphertext += message.data();
+    // What the operator hands over for the targets through one gateway.
+    // `record`: count the calls and refusals in the report.
+    auto export_through = [&](const Endpoint& via, bool record,
+                              std::vector<Seized>* out) -> absl::Status {
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+          world.Channel(j, via, "residency://" + op);
+      if (!channel.ok()) return channel.status();
+      auto stub = residency::v1::StorageNode::NewStub(*channel);
+      for (const std::string& target : targets) {
+        residency::v1::ExportRequest request;
+        *request.mutable_metadata() =
+            LegalMetadata(c, target, world.seed(), &counter);
+        request.set_owner(target);
+        grpc::ClientContext context;
+        context.set_deadline(
+            absl::ToChronoTime(absl::Now() + absl::Minutes(2)));
+        const absl::Time start = absl::Now();
+        auto reader = stub->Export(&context, request);
+        residency::v1::ExportResponse message;
+        while (reader->Read(&message)) {
+          if (message.has_object()) {
+            out->push_back(Seized{message.object(), ""});
+          } else if (!out->empty()) {
+            out->back().ciphertext += message.data();
+          }
+        }
+        absl::Status status = rpc::FromGrpcStatus(reader->Finish());
+        if (!record) {
+          if (!status.ok()) return status;
+          continue;
+        }
+        ledger.Record("export", status, absl::Now() - start);
+        if (!status.ok()) ledger.Refused(authority, op, status);
+        if (spec.keeps_plaintext()) {
+          HandOverPlaintext(world, ledger, authority, node.name, target);
         }
       }
-      absl::Status status = rpc::FromGrpcStatus(reader->Finish());
-      ledger.Record("export", status, absl::Now() - start);
-      if (!status.ok()) ledger.Refused(authority, op, status);
-      if (spec.keeps_plaintext()) {
-        HandOverPlaintext(world, ledger, authority, node.name, target);
-      }
+      return absl::OkStatus();
+    };
+    const size_t before = seized.size();
+    if (absl::Status s = export_through(node, true, &seized); !s.ok()) {
+      return s;
     }
-    ledger.Progress(absl::StrCat("  ", op, " handed over ", seized.size(),
-                                 " object versions"));
+    ledger.Progress(absl::StrCat("  ", op, " handed over ",
+                                 seized.size() - before, " object versions"));
+    // A node with several gateways (on RADOS): every gateway must hand over
+    // the same set, header for header and byte for byte.
+    if (node.gateways.size() > 1) {
+      bool agree = true;
+      for (size_t g = 1; g < node.gateways.size(); ++g) {
+        Endpoint via = node;
+        via.address = node.gateways[g];
+        std::vector<Seized> again;
+        absl::Status s = export_through(via, false, &again);
+        bool same = s.ok() && again.size() == seized.size() - before;
+        for (size_t i = 0; same && i < again.size(); ++i) {
+          const Seized& a = seized[before + i];
+          same =
+              a.info.SerializeAsString() == again[i].info.SerializeAsString() &&
+              a.ciphertext == again[i].ciphertext;
+        }
+        if (!same) agree = false;
+        ledger.Progress(
+            absl::StrCat("  gateway ", g + 1, " of ", node.name, ": ",
+                         !s.ok() ? absl::StrCat("export failed: ", s.message())
+                         : same  ? "handed over the same object versions"
+                                 : "handed over different object versions"));
+      }
+      ledger.Update([&](Report& report) {
+        report.extra[absl::StrCat("export_gateways_agree{node=", node.name,
+                                  "}")] = agree ? 1 : 0;
+        report.extra[absl::StrCat("gateways{node=", node.name, "}")] =
+            static_cast<double>(node.gateways.size());
+      });
+    }
   }
   ledger.Update([&](Report& report) {
     Obtained& got = report.actors[authority];

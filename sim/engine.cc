@@ -83,6 +83,23 @@ void Notes(World& world, Report& report) {
       " object names and exact sizes (", bytes,
       " bytes), write times, and which key service and jurisdiction hold "
       "each key."));
+  for (const Endpoint& node : world.storage_nodes()) {
+    if (world.NodeSpec(node.name).store() !=
+        residency::v1::StorageNodeSpec::STORE_RADOS) {
+      continue;
+    }
+    report.notes.push_back(absl::StrCat(
+        "Storage node ", node.name,
+        " kept its objects in a Ceph RADOS pool "
+        "(namespace ",
+        node.name, ") behind ", node.gateways.size(),
+        node.gateways.size() == 1 ? " gateway" : " gateways",
+        world.mode() == ServiceMode::kTopology
+            ? "."
+            : "; the simulator ran a single-host cluster for it (one "
+              "monitor, one memstore OSD on 127.0.0.1) under ceph/ in the "
+              "work directory."));
+  }
   if (world.mode() == ServiceMode::kSpawn) {
     report.notes.push_back(
         "Services ran as separate processes of the real key_service and "

@@ -66,6 +66,21 @@ class Validator {
       if (!ValidName(node.operator_())) {
         return Error(field + ".operator", "must be 1-64 characters [a-z0-9-]");
       }
+      if (node.store() == v1::StorageNodeSpec::STORE_RADOS) {
+        rados_nodes_.insert(node.name());
+        if (node.keeps_plaintext()) {
+          return Error(field + ".keeps_plaintext",
+                       "needs the node's data directory; a node on RADOS "
+                       "has none (use STORE_ROCKSDB)");
+        }
+        if (node.gateways() > 16) {
+          return Error(field + ".gateways", "must be at most 16");
+        }
+      } else if (node.gateways() > 1) {
+        return Error(field + ".gateways",
+                     "more than one gateway needs store: STORE_RADOS (a "
+                     "RocksDB store belongs to one node)");
+      }
     }
     for (int i = 0; i < world.key_services_size(); ++i) {
       const auto& ks = world.key_services(i);
@@ -169,6 +184,18 @@ class Validator {
     return absl::OkStatus();
   }
 
+  // A known node whose objects are files the simulator can read (not one
+  // on RADOS).
+  absl::Status FileBackedNode(const std::string& field, const std::string& name,
+                              absl::string_view why) {
+    if (absl::Status s = KnownNode(field, name); !s.ok()) return s;
+    if (rados_nodes_.count(name) > 0) {
+      return Error(field, absl::StrCat("names '", name, "', a node on RADOS: ",
+                                       why, ", and a Ceph pool has none"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status KnownKeyService(const std::string& field,
                                const std::string& name) {
     if (key_services_.count(name) == 0) {
@@ -262,11 +289,13 @@ class Validator {
         return absl::OkStatus();
       }
       case v1::Phase::kAudit:
-        return KnownNode(field + ".audit.storage_node",
-                         phase.audit().storage_node());
+        return FileBackedNode(field + ".audit.storage_node",
+                              phase.audit().storage_node(),
+                              "the audit reads every file of the node");
       case v1::Phase::kInsider:
-        return KnownNode(field + ".insider.storage_node",
-                         phase.insider().storage_node());
+        return FileBackedNode(field + ".insider.storage_node",
+                              phase.insider().storage_node(),
+                              "the insider copies the node's data directory");
       case v1::Phase::kTap: {
         const auto& tap = phase.tap();
         for (const std::string* j : {&tap.a(), &tap.b()}) {
@@ -301,6 +330,7 @@ class Validator {
   const std::string source_;
   std::set<std::string> jurisdictions_;
   std::set<std::string> nodes_;
+  std::set<std::string> rados_nodes_;  // nodes with store: STORE_RADOS
   std::set<std::string> key_services_;
   std::map<std::string, std::string> jurisdiction_of_;
 };

@@ -151,6 +151,38 @@ TEST(ScenarioTest, PartitionWindowsAreChecked) {
                      HasSubstr("\"readback\""))));
 }
 
+TEST(ScenarioTest, RadosNodesAreChecked) {
+  const std::string node =
+      "storage_nodes { name: \"cn-node\" jurisdiction: \"CN\" operator: "
+      "\"cn-telecom\" }";
+  ASSERT_NE(GovRequest().find(node), std::string::npos);
+  auto with = [&](const std::string& extra) {
+    return absl::StrReplaceAll(
+        GovRequest(),
+        {{node,
+          "storage_nodes { name: \"cn-node\" jurisdiction: \"CN\" "
+          "operator: \"cn-telecom\" " +
+              extra + " }"}});
+  };
+  EXPECT_OK(ParseScenario(with("store: STORE_RADOS gateways: 3"), "s"));
+  EXPECT_THAT(ParseScenario(with("gateways: 2"), "s"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("world.storage_nodes[0].gateways"),
+                             HasSubstr("STORE_RADOS"))));
+  EXPECT_THAT(
+      ParseScenario(with("store: STORE_RADOS keeps_plaintext: true"), "s"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("world.storage_nodes[0].keeps_plaintext")));
+  EXPECT_THAT(
+      ParseScenario(with("store: STORE_RADOS") +
+                        "phases { name: \"audit\" audit { storage_node: "
+                        "\"cn-node\" } }\n",
+                    "s"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("phases[3].audit.storage_node"),
+                     HasSubstr("RADOS"))));
+}
+
 TEST(ScenarioTest, MissingFileIsNotFound) {
   EXPECT_THAT(LoadScenarioFile("/nonexistent/s.textproto"),
               StatusIs(absl::StatusCode::kNotFound,

@@ -17,6 +17,7 @@
 #include "rpc/process.h"
 #include "sim/scenario.h"
 #include "sim/world.h"
+#include "tests/ceph_test_cluster.h"
 #include "tests/status_matchers.h"
 #include "tls/pki.h"
 
@@ -38,6 +39,7 @@ class SimModesTest : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override {
+    more_gateways_.clear();
     node_.reset();
     keys_.reset();
     fs::remove_all(dir_);
@@ -68,7 +70,10 @@ class SimModesTest : public ::testing::Test {
 
   // gov_request's services, started here with certificates from one CA, and
   // a topology file naming them. `skip` leaves that service out of it.
-  void StartServices() {
+  //
+  // `gateways` > 0: the storage node is that many gateways over a pool of
+  // the test Ceph cluster (onshore_cluster's world has the same parties).
+  void StartServices(int gateways = 0) {
     ASSERT_OK_AND_ASSIGN(v1::Scenario scenario,
                          LoadBuiltinScenario("gov_request"));
     const std::string tls_dir = dir_ + "/tls";
@@ -105,11 +110,30 @@ class SimModesTest : public ::testing::Test {
                                     "ks"));
     std::vector<std::string> node_args = tls_flags("service.cn-node");
     node_args.insert(node_args.end(),
-                     {"--jurisdiction=CN", "--data_dir=" + dir_ + "/sn",
+                     {"--jurisdiction=CN",
                       "--operator_principal=residency://operator/cn-telecom"});
+    if (gateways == 0) {
+      node_args.push_back("--data_dir=" + dir_ + "/sn");
+    } else {
+      ASSERT_OK_AND_ASSIGN(const std::string conf,
+                           residency::testing::TestCephConf());
+      node_args.insert(
+          node_args.end(),
+          {"--store=rados", "--rados_conf=" + conf,
+           std::string("--rados_pool=") + residency::testing::kCephTestPool,
+           absl::StrCat("--rados_namespace=sim-", ::getpid(), "-",
+                        fs::path(dir_).filename().string())});
+    }
     ASSERT_OK_AND_ASSIGN(
         node_, ServerProcess::Start(RESIDENCY_STORAGE_NODE_BINARY, node_args,
                                     dir_, "sn"));
+    for (int g = 1; g < gateways; ++g) {
+      ASSERT_OK_AND_ASSIGN(
+          std::unique_ptr<ServerProcess> gateway,
+          ServerProcess::Start(RESIDENCY_STORAGE_NODE_BINARY, node_args, dir_,
+                               absl::StrCat("sn-", g + 1)));
+      more_gateways_.push_back(std::move(gateway));
+    }
   }
 
   std::string WriteTopology(bool with_node = true) {
@@ -126,7 +150,11 @@ class SimModesTest : public ::testing::Test {
         "}\n");
     if (with_node) {
       absl::StrAppend(&text, "services { name: \"cn-node\" address: \"",
-                      node_->address(), "\" }\n");
+                      node_->address(), "\"");
+      for (const auto& gateway : more_gateways_) {
+        absl::StrAppend(&text, " gateways: \"", gateway->address(), "\"");
+      }
+      absl::StrAppend(&text, " }\n");
     }
     const std::string path = dir_ + "/topology.textproto";
     std::ofstream(path) << text;
@@ -136,6 +164,7 @@ class SimModesTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<ServerProcess> keys_;
   std::unique_ptr<ServerProcess> node_;
+  std::vector<std::unique_ptr<ServerProcess>> more_gateways_;
 };
 
 TEST_F(SimModesTest, SpawnRunsGovRequestWithRealBinariesAndStopsThem) {
@@ -168,6 +197,24 @@ TEST_F(SimModesTest, TopologyRunsGovRequestAgainstRunningServices) {
   // The services are left running.
   EXPECT_TRUE(keys_->running());
   EXPECT_TRUE(node_->running());
+}
+
+TEST_F(SimModesTest, TopologyRunsOnshoreClusterAgainstTwoRunningGateways) {
+  StartServices(/*gateways=*/2);
+  ASSERT_NE(node_, nullptr);
+  ASSERT_EQ(more_gateways_.size(), 1u);
+  ProcessResult r =
+      Sim({"--scenario=onshore_cluster", "--topology=" + WriteTopology(),
+           "--work_dir=" + dir_ + "/work"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_THAT(r.out, HasSubstr("export_gateways_agree{node=cn-node} == 1 "
+                               "(actual 1)"));
+  EXPECT_THAT(r.err, HasSubstr("gateway 2 of cn-node: handed over the same"));
+  // The gateways are left running; no cluster was started for the run.
+  for (ServerProcess* gateway : {node_.get(), more_gateways_[0].get()}) {
+    EXPECT_TRUE(gateway->running());
+  }
+  EXPECT_FALSE(fs::exists(dir_ + "/work/ceph"));
 }
 
 TEST_F(SimModesTest, MalformedTopologyGivesLineAndColumn) {

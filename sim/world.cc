@@ -16,12 +16,26 @@
 #include "key_service/server.h"
 #include "rpc/process.h"
 #include "sim/data_dir.h"
+#include "storage_node/ceph_cluster.h"
+#include "storage_node/rados_store.h"
 #include "storage_node/server.h"
 
 namespace residency::sim {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The pool the run's Ceph cluster keeps RADOS-backed nodes in; each node
+// uses the namespace of its name.
+constexpr char kRadosPool[] = "residency";
+
+bool OnRados(const residency::v1::StorageNodeSpec& spec) {
+  return spec.store() == residency::v1::StorageNodeSpec::STORE_RADOS;
+}
+
+uint32_t GatewayCount(const residency::v1::StorageNodeSpec& spec) {
+  return OnRados(spec) ? std::max<uint32_t>(1, spec.gateways()) : 1;
+}
 
 client::CustodyMode ModeOf(residency::v1::CustodyMode mode) {
   switch (mode) {
@@ -114,8 +128,12 @@ absl::StatusOr<std::unique_ptr<World>> World::Start(
 
 absl::Status World::StartServices() {
   for (const auto& spec : scenario_.world().key_services()) {
-    Endpoint endpoint{spec.name(), "residency://service/" + spec.name(),
-                      spec.jurisdiction(), "", Dir("ks-" + spec.name())};
+    Endpoint endpoint{spec.name(),
+                      "residency://service/" + spec.name(),
+                      spec.jurisdiction(),
+                      "",
+                      Dir("ks-" + spec.name()),
+                      {}};
     absl::StatusOr<const tls::Identity*> id = Identity(endpoint.principal);
     if (!id.ok()) return id.status();
     key_service::KeyServiceServerOptions options;
@@ -136,23 +154,64 @@ absl::Status World::StartServices() {
     key_services_.push_back(std::move(endpoint));
   }
   for (const auto& spec : scenario_.world().storage_nodes()) {
-    Endpoint endpoint{spec.name(), "residency://service/" + spec.name(),
-                      spec.jurisdiction(), "", Dir("sn-" + spec.name())};
+    Endpoint endpoint{spec.name(),
+                      "residency://service/" + spec.name(),
+                      spec.jurisdiction(),
+                      "",
+                      OnRados(spec) ? "" : Dir("sn-" + spec.name()),
+                      {}};
     absl::StatusOr<const tls::Identity*> id = Identity(endpoint.principal);
     if (!id.ok()) return id.status();
-    storage_node::StorageNodeServerOptions options;
-    options.tls = (*id)->Material();
-    options.jurisdiction = spec.jurisdiction();
-    options.operator_principal = "residency://operator/" + spec.operator_();
-    options.data_dir = endpoint.data_dir;
-    absl::StatusOr<std::unique_ptr<storage_node::StorageNodeServer>> server =
-        storage_node::StorageNodeServer::Start(std::move(options));
-    if (!server.ok()) return server.status();
-    endpoint.address = (*server)->address();
-    node_servers_[spec.name()] = *std::move(server);
+    std::string conf;
+    if (OnRados(spec)) {
+      absl::StatusOr<storage_node::CephCluster*> ceph = Ceph();
+      if (!ceph.ok()) return ceph.status();
+      conf = (*ceph)->conf_path();
+    }
+    for (uint32_t g = 0; g < GatewayCount(spec); ++g) {
+      storage_node::StorageNodeServerOptions options;
+      options.tls = (*id)->Material();
+      options.jurisdiction = spec.jurisdiction();
+      options.operator_principal = "residency://operator/" + spec.operator_();
+      options.data_dir = endpoint.data_dir;
+      if (OnRados(spec)) {
+        options.open_store = [conf, name = spec.name()](
+                                 const std::string&,
+                                 const storage_node::ObjectStoreOptions& store)
+            -> absl::StatusOr<std::unique_ptr<storage_node::ObjectStore>> {
+          storage_node::RadosStoreOptions rados;
+          rados.conf_path = conf;
+          rados.pool = kRadosPool;
+          rados.rados_namespace = name;
+          rados.store = store;
+          return storage_node::RadosObjectStore::Open(std::move(rados));
+        };
+      }
+      absl::StatusOr<std::unique_ptr<storage_node::StorageNodeServer>> server =
+          storage_node::StorageNodeServer::Start(std::move(options));
+      if (!server.ok()) return server.status();
+      endpoint.gateways.push_back((*server)->address());
+      node_servers_[g == 0 ? spec.name()
+                           : absl::StrCat(spec.name(), "#", g + 1)] =
+          *std::move(server);
+    }
+    endpoint.address = endpoint.gateways.front();
     nodes_.push_back(std::move(endpoint));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<storage_node::CephCluster*> World::Ceph() {
+  if (ceph_ == nullptr) {
+    storage_node::CephClusterOptions options;
+    options.dir = Dir("ceph");
+    options.pool = kRadosPool;
+    absl::StatusOr<std::unique_ptr<storage_node::CephCluster>> cluster =
+        storage_node::CephCluster::Start(options);
+    if (!cluster.ok()) return cluster.status();
+    ceph_ = *std::move(cluster);
+  }
+  return ceph_.get();
 }
 
 absl::Status World::SpawnServices() {
@@ -189,8 +248,12 @@ absl::Status World::SpawnServices() {
     return address;
   };
   for (const auto& spec : scenario_.world().key_services()) {
-    Endpoint endpoint{spec.name(), "residency://service/" + spec.name(),
-                      spec.jurisdiction(), "", Dir("ks-" + spec.name())};
+    Endpoint endpoint{spec.name(),
+                      "residency://service/" + spec.name(),
+                      spec.jurisdiction(),
+                      "",
+                      Dir("ks-" + spec.name()),
+                      {}};
     absl::StatusOr<std::vector<std::string>> args =
         tls_flags(endpoint.principal);
     if (!args.ok()) return args.status();
@@ -209,19 +272,36 @@ absl::Status World::SpawnServices() {
     key_services_.push_back(std::move(endpoint));
   }
   for (const auto& spec : scenario_.world().storage_nodes()) {
-    Endpoint endpoint{spec.name(), "residency://service/" + spec.name(),
-                      spec.jurisdiction(), "", Dir("sn-" + spec.name())};
+    Endpoint endpoint{spec.name(),
+                      "residency://service/" + spec.name(),
+                      spec.jurisdiction(),
+                      "",
+                      OnRados(spec) ? "" : Dir("sn-" + spec.name()),
+                      {}};
     absl::StatusOr<std::vector<std::string>> args =
         tls_flags(endpoint.principal);
     if (!args.ok()) return args.status();
     args->push_back("--jurisdiction=" + spec.jurisdiction());
     args->push_back("--operator_principal=residency://operator/" +
                     spec.operator_());
-    args->push_back("--data_dir=" + endpoint.data_dir);
-    absl::StatusOr<std::string> address =
-        spawn(options_.storage_node_binary, *std::move(args), spec.name());
-    if (!address.ok()) return address.status();
-    endpoint.address = *std::move(address);
+    if (OnRados(spec)) {
+      absl::StatusOr<storage_node::CephCluster*> ceph = Ceph();
+      if (!ceph.ok()) return ceph.status();
+      args->push_back("--store=rados");
+      args->push_back("--rados_conf=" + (*ceph)->conf_path());
+      args->push_back(absl::StrCat("--rados_pool=", kRadosPool));
+      args->push_back("--rados_namespace=" + spec.name());
+    } else {
+      args->push_back("--data_dir=" + endpoint.data_dir);
+    }
+    for (uint32_t g = 0; g < GatewayCount(spec); ++g) {
+      absl::StatusOr<std::string> address = spawn(
+          options_.storage_node_binary, *args,
+          g == 0 ? spec.name() : absl::StrCat(spec.name(), "-gateway-", g + 1));
+      if (!address.ok()) return address.status();
+      endpoint.gateways.push_back(*std::move(address));
+    }
+    endpoint.address = endpoint.gateways.front();
     nodes_.push_back(std::move(endpoint));
   }
   return absl::OkStatus();
@@ -245,7 +325,10 @@ absl::Status World::ConnectServices() {
     Endpoint e{name,
                (*s)->principal().empty() ? "residency://service/" + name
                                          : (*s)->principal(),
-               jurisdiction, (*s)->address(), ""};
+               jurisdiction,
+               (*s)->address(),
+               "",
+               {}};
     return e;
   };
   for (const auto& spec : scenario_.world().key_services()) {
@@ -256,6 +339,13 @@ absl::Status World::ConnectServices() {
   for (const auto& spec : scenario_.world().storage_nodes()) {
     absl::StatusOr<Endpoint> e = endpoint(spec.name(), spec.jurisdiction());
     if (!e.ok()) return e.status();
+    e->gateways.push_back(e->address);
+    absl::StatusOr<const residency::v1::Topology::Service*> s =
+        find(spec.name());
+    if (!s.ok()) return s.status();
+    for (const std::string& gateway : (*s)->gateways()) {
+      e->gateways.push_back(gateway);
+    }
     nodes_.push_back(*std::move(e));
   }
   return absl::OkStatus();
@@ -532,8 +622,17 @@ absl::StatusOr<client::Client*> World::ClientFor(
   }
   absl::StatusOr<const Endpoint*> endpoint = StorageNode(name);
   if (!endpoint.ok()) return endpoint.status();
+  // Users reach a node's gateways in turn.
+  Endpoint via;
+  const Endpoint* to = *endpoint;
+  if ((*endpoint)->gateways.size() > 1) {
+    const size_t index = static_cast<size_t>(&user - users_.data());
+    via = **endpoint;
+    via.address = via.gateways[index % via.gateways.size()];
+    to = &via;
+  }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> storage =
-      Channel(population.jurisdiction(), **endpoint, user.principal);
+      Channel(population.jurisdiction(), *to, user.principal);
   if (!storage.ok()) return storage.status();
   options.storage = *std::move(storage);
   if (options.mode == client::CustodyMode::kE2e) {

@@ -32,8 +32,9 @@ namespace residency::key_service {
 class KeyServiceServer;
 }
 namespace residency::storage_node {
+class CephCluster;
 class StorageNodeServer;
-}
+}  // namespace residency::storage_node
 namespace residency::process {
 class ServerProcess;
 }
@@ -75,8 +76,11 @@ struct Endpoint {
   std::string jurisdiction;  // "US"
   std::string address;       // "127.0.0.1:PORT"
   // Where it keeps its state; empty when the simulator cannot reach it
-  // (ServiceMode::kTopology).
+  // (ServiceMode::kTopology, a storage node on RADOS).
   std::string data_dir;
+  // Storage nodes: every gateway's address, `address` first (one entry
+  // unless the node is on RADOS with several gateways).
+  std::vector<std::string> gateways;
 };
 
 // One object version as its owner knows it.
@@ -203,6 +207,8 @@ class World {
   absl::Status SpawnServices();
   absl::Status ConnectServices();
   absl::Status StartUsers();
+  // The run's Ceph cluster, started on first call.
+  absl::StatusOr<storage_node::CephCluster*> Ceph();
 
   const residency::v1::Scenario& scenario_;
   const std::string work_dir_;
@@ -214,6 +220,9 @@ class World {
   std::unique_ptr<Links> links_;
   std::vector<Endpoint> key_services_;
   std::vector<Endpoint> nodes_;
+  // The cluster of the nodes on RADOS (work_dir/ceph), started on first
+  // need; outlives the nodes, declared before them.
+  std::unique_ptr<storage_node::CephCluster> ceph_;
   std::map<std::string, std::unique_ptr<key_service::KeyServiceServer>>
       key_service_servers_;
   std::map<std::string, std::unique_ptr<storage_node::StorageNodeServer>>
