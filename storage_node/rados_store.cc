@@ -747,12 +747,20 @@ absl::StatusOr<std::unique_ptr<Upload>> RadosObjectStore::BeginPut(
       VersionName(ref.owner(), ref.object_id(), ref.version());
 
   // The owner is listed before its index gets the "p" entry, so a
-  // collector that scans the owners finds every upload.
+  // collector that scans the owners finds every upload. Once per owner and
+  // gateway: "owners" would otherwise be one object every Put writes.
+  bool listed;
   {
+    absl::MutexLock lock(&owners_mu_);
+    listed = listed_owners_.contains(ref.owner());
+  }
+  if (!listed) {
     librados::ObjectWriteOperation op;
     op.omap_set({{std::string(ref.owner()), librados::bufferlist()}});
     const int r = io_->operate(kOwnersObject, &op);
     if (r < 0) return RadosError(absl::StrCat("begin upload of ", name), r);
+    absl::MutexLock lock(&owners_mu_);
+    listed_owners_.insert(ref.owner());
   }
   auto live = std::make_shared<Live>();
   live->index = index;

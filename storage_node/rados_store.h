@@ -10,6 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -153,6 +154,11 @@ class RadosObjectStore final : public ObjectStore {
   const RadosStoreOptions options_;
   std::unique_ptr<librados::Rados> cluster_;
   std::unique_ptr<librados::IoCtx> io_;
+
+  // Owners this gateway has listed in "owners" (entries are never removed
+  // there, so the cache cannot go stale).
+  absl::Mutex owners_mu_;
+  absl::flat_hash_set<std::string> listed_owners_ ABSL_GUARDED_BY(owners_mu_);
 
   absl::Mutex live_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Live>> live_
