@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <chrono>
 #include <future>
 #include <list>
 #include <map>
@@ -752,6 +753,29 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
 absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
                                       std::istream& input, uint64_t size,
                                       const ProgressFn& progress) {
+  const std::istream::pos_type start = input.tellg();
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<ObjectRef> stored =
+        PutOnce(object_id, input, size, progress);
+    if (!absl::IsAlreadyExists(stored.status()) ||
+        attempt == kConcurrentWriterAttempts || start == -1) {
+      return stored;
+    }
+    // Another writer took the version: start over from the same bytes,
+    // after a random pause that grows with the attempts, so that writers
+    // that keep meeting spread out.
+    input.clear();
+    input.seekg(start);
+    if (!input) return stored;
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    std::this_thread::sleep_for(std::chrono::microseconds(
+        random() % (static_cast<uint64_t>(attempt) * 10000 + 1)));
+  }
+}
+
+absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
+                                          std::istream& input, uint64_t size,
+                                          const ProgressFn& progress) {
   if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
   if (absl::Status s = impl_->NeedKeyService(); !s.ok()) return s;
   ObjectRef object;

@@ -165,6 +165,14 @@ class Client {
   // for the version this client expects (one above its own last write of
   // the object, else 1); when the node says otherwise, the key is asked for
   // again and the first one discarded (both requests are audited).
+  //
+  // Another writer may take the version first (two clients, or two
+  // gateways over one RADOS pool): the node says ALREADY_EXISTS, and when
+  // `input` can seek back to where it was, the Put starts over with the
+  // next version after a short random pause (up to
+  // kConcurrentWriterAttempts times, a fresh data key each time); otherwise
+  // the ALREADY_EXISTS is returned.
+  static constexpr int kConcurrentWriterAttempts = 16;
   absl::StatusOr<residency::v1::ObjectRef> Put(absl::string_view object_id,
                                                std::istream& input,
                                                uint64_t size,
@@ -219,6 +227,12 @@ class Client {
   ~Client();
 
  private:
+  // One attempt of Put at the version the node's latest says.
+  absl::StatusOr<residency::v1::ObjectRef> PutOnce(absl::string_view object_id,
+                                                   std::istream& input,
+                                                   uint64_t size,
+                                                   const ProgressFn& progress);
+
   class Impl;
   explicit Client(ClientOptions options);
 

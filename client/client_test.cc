@@ -8,8 +8,10 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_replace.h"
@@ -249,6 +251,44 @@ TEST_F(ClientTest, EachPutIsANewVersionAndOldOnesStayReadable) {
   EXPECT_THAT(Get(*alice_, "doc"), residency::testing::IsOkAndHolds("second"));
   EXPECT_THAT(Get(*alice_, "doc", 1),
               residency::testing::IsOkAndHolds("first"));
+}
+
+TEST_F(ClientTest, ConcurrentWritersOfOneObjectEachGetTheirOwnVersion) {
+  // Writers that look up the latest version at the same moment pick the
+  // same next one; the node takes one, tells the others ALREADY_EXISTS,
+  // and they start over with the next.
+  constexpr int kWriters = 4;
+  constexpr int kPutsEach = 5;
+  std::vector<std::unique_ptr<Client>> writers;
+  for (int w = 0; w < kWriters; ++w) writers.push_back(MakeClient("alice"));
+  std::vector<std::vector<std::pair<uint64_t, std::string>>> stored(kWriters);
+  std::vector<absl::Status> failures(kWriters);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kPutsEach; ++i) {
+        const std::string data = absl::StrCat("writer ", w, " put ", i);
+        absl::StatusOr<v1::ObjectRef> ref = Put(*writers[w], "shared", data);
+        if (!ref.ok()) {
+          failures[w] = ref.status();
+          return;
+        }
+        stored[w].emplace_back(ref->version(), data);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::set<uint64_t> versions;
+  for (int w = 0; w < kWriters; ++w) {
+    ASSERT_OK(failures[w]);
+    for (const auto& [version, data] : stored[w]) {
+      EXPECT_TRUE(versions.insert(version).second) << version;
+      EXPECT_THAT(Get(*alice_, "shared", version),
+                  residency::testing::IsOkAndHolds(data));
+    }
+  }
+  EXPECT_EQ(versions.size(), size_t{kWriters * kPutsEach});
+  EXPECT_EQ(*versions.rbegin(), uint64_t{kWriters * kPutsEach});
 }
 
 TEST_F(ClientTest, RangedGetReturnsExactlyTheRange) {
