@@ -252,10 +252,8 @@ class ObjectUpload final : public Upload {
       : store_(store),
         header_(std::move(header)),
         upload_id_(std::move(upload_id)),
-        segment_bytes_(segment_bytes) {
-    buffer_.reserve(
-        std::min<uint64_t>(segment_bytes_, header_.ciphertext_length()));
-  }
+        segment_bytes_(segment_bytes),
+        segmenter_(Name(), header_.ciphertext_length(), segment_bytes) {}
 
   // Abandons an uncommitted upload. The deletion need not be synced: if it
   // is lost in a crash, the "u" record it removes is still there and Open
@@ -266,58 +264,23 @@ class ObjectUpload final : public Upload {
     DeleteUpload(upload_id_, &batch);
     // A failure leaves the "u" record in place, so Open collects it.
     if (rocks::Write(store_->db_.get(), rocksdb::WriteOptions(), &batch).ok()) {
-      store_->NoteDeleted(received_ - buffer_.size());
+      store_->NoteDeleted(segmenter_.received() - segmenter_.buffered());
     }
   }
 
   absl::Status Append(absl::string_view ciphertext) override {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
-    const uint64_t length = header_.ciphertext_length();
-    if (ciphertext.size() > length - received_) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat(
-          Name(), ": stream sends ", ciphertext.size() - (length - received_),
-          " bytes after the declared length of ", length,
-          " ciphertext bytes")));
-    }
-    received_ += ciphertext.size();
-    while (!ciphertext.empty()) {
-      if (buffer_.empty() && ciphertext.size() >= segment_bytes_) {
-        // A whole segment straight from the caller's bytes, without a copy.
-        if (absl::Status s = WriteSegment(ciphertext.substr(0, segment_bytes_));
-            !s.ok()) {
-          return Fail(std::move(s));
-        }
-        ciphertext.remove_prefix(segment_bytes_);
-        continue;
-      }
-      const size_t take =
-          std::min<size_t>(ciphertext.size(), segment_bytes_ - buffer_.size());
-      buffer_.append(ciphertext.data(), take);
-      ciphertext.remove_prefix(take);
-      if (buffer_.size() == segment_bytes_) {
-        if (absl::Status s = WriteSegment(buffer_); !s.ok()) {
-          return Fail(std::move(s));
-        }
-        buffer_.clear();
-      }
+    if (absl::Status s = segmenter_.Append(ciphertext, WriteSegmentFn());
+        !s.ok()) {
+      return Fail(std::move(s));
     }
     return absl::OkStatus();
   }
 
   absl::StatusOr<StoredVersion> Commit() override {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
-    const uint64_t length = header_.ciphertext_length();
-    if (received_ != length) {
-      return Fail(absl::InvalidArgumentError(
-          absl::StrCat(Name(), ": stream ended after ", received_, " of ",
-                       length, " ciphertext bytes")));
-    }
-    if (!buffer_.empty()) {
-      if (absl::Status s = WriteSegment(buffer_); !s.ok()) {
-        return Fail(std::move(s));
-      }
-      buffer_.clear();
-      buffer_.shrink_to_fit();
+    if (absl::Status s = segmenter_.Finish(WriteSegmentFn()); !s.ok()) {
+      return Fail(std::move(s));
     }
     const ObjectRef& ref = header_.object();
     RocksObjectStore::ObjectLock lock(
@@ -379,6 +342,10 @@ class ObjectUpload final : public Upload {
     return status;
   }
 
+  store::Segmenter::Write WriteSegmentFn() {
+    return [this](absl::string_view bytes) { return WriteSegment(bytes); };
+  }
+
   // Unsynced: Commit's synced write makes it durable.
   absl::Status WriteSegment(absl::string_view bytes) {
     rocksdb::Status s =
@@ -398,9 +365,8 @@ class ObjectUpload final : public Upload {
   const ObjectHeader header_;
   const std::string upload_id_;
   const uint32_t segment_bytes_;
-  std::string buffer_;  // the segment being filled, < segment_bytes_ bytes
+  store::Segmenter segmenter_;
   uint64_t next_segment_ = 0;
-  uint64_t received_ = 0;
   absl::Status status_;  // first error, sticky
   bool committed_ = false;
 };
@@ -686,22 +652,12 @@ absl::Status RocksObjectStore::CheckNoVersionAtOrAbove(
 absl::StatusOr<std::unique_ptr<Upload>> RocksObjectStore::BeginPut(
     const ObjectHeader& header) {
   const ObjectRef& ref = header.object();
-  if (absl::Status s = CheckNames(ref.owner(), ref.object_id()); !s.ok()) {
+  if (absl::Status s =
+          store::CheckNewVersion(header, options_.max_object_bytes);
+      !s.ok()) {
     return s;
   }
   if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
-  if (ref.version() == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(ObjectName(ref.owner(), ref.object_id()),
-                     ": version 0 cannot be stored; versions start at 1"));
-  }
-  if (header.ciphertext_length() > options_.max_object_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(VersionName(ref.owner(), ref.object_id(), ref.version()),
-                     ": ", header.ciphertext_length(),
-                     " ciphertext bytes exceed this node's limit of ",
-                     options_.max_object_bytes));
-  }
   if (absl::Status s = CheckNoVersionAtOrAbove(ref); !s.ok()) return s;
   absl::StatusOr<std::string> upload_id = crypto::RandomBytes(kUploadIdSize);
   if (!upload_id.ok()) return upload_id.status();
@@ -762,19 +718,12 @@ absl::StatusOr<StoredVersion> RocksObjectStore::Head(
 absl::Status RocksObjectStore::ReadCiphertext(
     const StoredVersion& version, CiphertextRange range,
     const std::function<bool(absl::string_view)>& sink) const {
+  if (absl::Status s = store::CheckReadRange(version, range); !s.ok()) {
+    return s;
+  }
   const ObjectRef& ref = version.info.header().object();
   const std::string name =
       VersionName(ref.owner(), ref.object_id(), ref.version());
-  if (version.upload_id.size() != kUploadIdSize || version.segment_bytes == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": not a version returned by the store"));
-  }
-  const uint64_t length = version.info.header().ciphertext_length();
-  if (range.offset > length || range.length > length - range.offset) {
-    return absl::OutOfRangeError(absl::StrCat(
-        name, ": ciphertext range at ", range.offset, " of ", range.length,
-        " bytes does not lie within its ", length, " bytes"));
-  }
   // Every read below sees the same state, so a concurrent Delete cannot
   // remove segments halfway through.
   rocksdb::ManagedSnapshot snapshot(db_.get());
@@ -799,39 +748,22 @@ absl::Status RocksObjectStore::ReadCiphertext(
           absl::StrCat(name, " was deleted (and stored again)"));
     }
   }
-  if (range.length == 0) return absl::OkStatus();
-
-  const uint64_t segment_bytes = version.segment_bytes;
-  const uint64_t end = range.offset + range.length;
-  const uint64_t first = range.offset / segment_bytes;
-  const uint64_t last = (end - 1) / segment_bytes;
   rocksdb::PinnableSlice segment;
-  for (uint64_t index = first; index <= last; ++index) {
-    segment.Reset();
-    rocksdb::Status s =
-        db_->Get(read_options, db_->DefaultColumnFamily(),
-                 SegmentKey(version.upload_id, index), &segment);
-    const uint64_t segment_start = index * segment_bytes;
-    const uint64_t expected = std::min(segment_bytes, length - segment_start);
-    if (s.IsNotFound()) {
-      return absl::DataLossError(absl::StrCat("object store: segment ", index,
-                                              " of ", name, " is missing"));
-    }
-    if (!s.ok()) {
-      return RocksError(absl::StrCat("read segment ", index, " of ", name), s);
-    }
-    if (segment.size() != expected) {
-      return absl::DataLossError(
-          absl::StrCat("object store: segment ", index, " of ", name, " has ",
-                       segment.size(), " bytes, expected ", expected));
-    }
-    const uint64_t from = std::max(range.offset, segment_start) - segment_start;
-    const uint64_t to = std::min(end, segment_start + expected) - segment_start;
-    if (!sink(absl::string_view(segment.data() + from, to - from))) {
-      return absl::OkStatus();
-    }
-  }
-  return absl::OkStatus();
+  return store::SendSegments(
+      version, range,
+      [&](uint64_t index) -> absl::StatusOr<absl::string_view> {
+        segment.Reset();
+        rocksdb::Status s =
+            db_->Get(read_options, db_->DefaultColumnFamily(),
+                     SegmentKey(version.upload_id, index), &segment);
+        if (s.IsNotFound()) return absl::NotFoundError("missing");
+        if (!s.ok()) {
+          return RocksError(absl::StrCat("read segment ", index, " of ", name),
+                            s);
+        }
+        return ToView(segment);
+      },
+      sink);
 }
 
 absl::StatusOr<RocksObjectStore::ListResult> RocksObjectStore::List(

@@ -216,6 +216,21 @@ absl::Status ScanKeys(librados::IoCtx& io, const std::string& oid,
   }
 }
 
+// Every entry of `oid`'s omap whose key starts with `prefix`, as (key,
+// value) pairs in key order.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ReadEntries(
+    librados::IoCtx& io, const std::string& oid, const std::string& prefix) {
+  std::vector<std::pair<std::string, std::string>> entries;
+  absl::Status s =
+      ScanKeys(io, oid, prefix, "",
+               [&](const std::string& key, librados::bufferlist& value) {
+                 entries.emplace_back(key, value.to_str());
+                 return true;
+               });
+  if (!s.ok()) return s;
+  return entries;
+}
+
 // The latest visible version of an object in the owner's index (0: none)
 // and the "l" value it was read from ("" when absent), for a compare.
 struct Latest {
@@ -268,10 +283,8 @@ class RadosUpload final : public Upload {
         header_(std::move(header)),
         upload_id_(std::move(upload_id)),
         segment_bytes_(segment_bytes),
-        live_(std::move(live)) {
-    buffer_.reserve(
-        std::min<uint64_t>(segment_bytes_, header_.ciphertext_length()));
-  }
+        live_(std::move(live)),
+        segmenter_(Name(), header_.ciphertext_length(), segment_bytes) {}
 
   // Abandons an upload that did not commit: its "p" entry becomes a
   // garbage entry (compare-and-set, so a collector that took it first
@@ -321,35 +334,13 @@ class RadosUpload final : public Upload {
 
   absl::Status Append(absl::string_view ciphertext) override {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
-    const uint64_t length = header_.ciphertext_length();
-    if (ciphertext.size() > length - received_) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat(
-          Name(), ": stream sends ", received_ + ciphertext.size() - length,
-          " bytes after the declared length of ", length)));
-    }
-    received_ += ciphertext.size();
-    while (!ciphertext.empty()) {
-      const size_t take =
-          std::min<size_t>(ciphertext.size(), segment_bytes_ - buffer_.size());
-      buffer_.append(ciphertext.data(), take);
-      ciphertext.remove_prefix(take);
-      if (buffer_.size() == segment_bytes_) {
-        if (absl::Status s = WriteSegment(); !s.ok()) return Fail(s);
-      }
-    }
-    return absl::OkStatus();
+    return Fail(segmenter_.Append(ciphertext, WriteSegmentFn()));
   }
 
   absl::StatusOr<StoredVersion> Commit() override {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
-    const uint64_t length = header_.ciphertext_length();
-    if (received_ != length) {
-      return Fail(absl::InvalidArgumentError(
-          absl::StrCat(Name(), ": stream ended after ", received_, " of ",
-                       length, " ciphertext bytes")));
-    }
-    if (!buffer_.empty()) {
-      if (absl::Status s = WriteSegment(); !s.ok()) return Fail(s);
+    if (absl::Status s = segmenter_.Finish(WriteSegmentFn()); !s.ok()) {
+      return Fail(std::move(s));
     }
     // From here the renewer leaves the "p" entry alone; the commit's
     // compare needs its value to stay what it is.
@@ -456,8 +447,12 @@ class RadosUpload final : public Upload {
     return status_;
   }
 
-  absl::Status WriteSegment() {
-    librados::bufferlist bl = ToBuffer(buffer_);
+  store::Segmenter::Write WriteSegmentFn() {
+    return [this](absl::string_view bytes) { return WriteSegment(bytes); };
+  }
+
+  absl::Status WriteSegment(absl::string_view bytes) {
+    librados::bufferlist bl = ToBuffer(bytes);
     const int r =
         store_->io_->write_full(SegmentObject(upload_id_, next_segment_), bl);
     if (r < 0) {
@@ -465,7 +460,6 @@ class RadosUpload final : public Upload {
           absl::StrCat("write segment ", next_segment_, " of ", Name()), r);
     }
     ++next_segment_;
-    buffer_.clear();
     return absl::OkStatus();
   }
 
@@ -474,9 +468,8 @@ class RadosUpload final : public Upload {
   const std::string upload_id_;
   const uint32_t segment_bytes_;
   const std::shared_ptr<RadosObjectStore::Live> live_;
-  std::string buffer_;  // the segment being filled
+  store::Segmenter segmenter_;
   uint64_t next_segment_ = 0;
-  uint64_t received_ = 0;
   absl::Status status_;  // first error, sticky
   Outcome outcome_ = Outcome::kOpen;
 };
@@ -644,15 +637,10 @@ absl::Status RadosObjectStore::CollectOwner(const std::string& owner,
                                             uint64_t* abandoned) {
   const std::string index = OwnerIndex(owner);
   const absl::Time now = options_.store.clock();
-  std::vector<std::pair<std::string, std::string>> pending;
-  absl::Status s =
-      ScanKeys(*io_, index, std::string(1, kPendingTag), "",
-               [&](const std::string& key, librados::bufferlist& v) {
-                 pending.emplace_back(key, v.to_str());
-                 return true;
-               });
-  if (!s.ok()) return s;
-  for (const auto& [key, value] : pending) {
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> pending =
+      ReadEntries(*io_, index, std::string(1, kPendingTag));
+  if (!pending.ok()) return pending.status();
+  for (const auto& [key, value] : *pending) {
     PendingUpload record;
     if (!record.ParseFromString(value) ||
         record.upload_id().size() != kUploadIdSize) {
@@ -681,14 +669,10 @@ absl::Status RadosObjectStore::CollectOwner(const std::string& owner,
                         r);
     }
   }
-  std::vector<std::pair<std::string, std::string>> garbage;
-  s = ScanKeys(*io_, index, std::string(1, kGarbageTag), "",
-               [&](const std::string& key, librados::bufferlist& v) {
-                 garbage.emplace_back(key, v.to_str());
-                 return true;
-               });
-  if (!s.ok()) return s;
-  for (const auto& [key, value] : garbage) {
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> garbage =
+      ReadEntries(*io_, index, std::string(1, kGarbageTag));
+  if (!garbage.ok()) return garbage.status();
+  for (const auto& [key, value] : *garbage) {
     SegmentGarbage record;
     if (!record.ParseFromString(value) ||
         record.upload_id().size() != kUploadIdSize) {
@@ -718,20 +702,10 @@ absl::Status RadosObjectStore::CollectOwner(const std::string& owner,
 absl::StatusOr<std::unique_ptr<Upload>> RadosObjectStore::BeginPut(
     const ObjectHeader& header) {
   const ObjectRef& ref = header.object();
-  if (absl::Status s = CheckNames(ref.owner(), ref.object_id()); !s.ok()) {
+  if (absl::Status s =
+          store::CheckNewVersion(header, options_.store.max_object_bytes);
+      !s.ok()) {
     return s;
-  }
-  if (ref.version() == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(ObjectName(ref.owner(), ref.object_id()),
-                     ": version 0 cannot be stored; versions start at 1"));
-  }
-  if (header.ciphertext_length() > options_.store.max_object_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(VersionName(ref.owner(), ref.object_id(), ref.version()),
-                     ": ", header.ciphertext_length(),
-                     " ciphertext bytes exceed this node's limit of ",
-                     options_.store.max_object_bytes));
   }
   const std::string index = OwnerIndex(ref.owner());
   absl::StatusOr<Latest> latest = ReadLatest(*io_, index, ref.object_id());
@@ -822,19 +796,12 @@ absl::StatusOr<StoredVersion> RadosObjectStore::Head(
 absl::Status RadosObjectStore::ReadCiphertext(
     const StoredVersion& version, CiphertextRange range,
     const std::function<bool(absl::string_view)>& sink) const {
+  if (absl::Status s = store::CheckReadRange(version, range); !s.ok()) {
+    return s;
+  }
   const ObjectRef& ref = version.info.header().object();
   const std::string name =
       VersionName(ref.owner(), ref.object_id(), ref.version());
-  if (version.upload_id.size() != kUploadIdSize || version.segment_bytes == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": not a version returned by the store"));
-  }
-  const uint64_t length = version.info.header().ciphertext_length();
-  if (range.offset > length || range.length > length - range.offset) {
-    return absl::OutOfRangeError(absl::StrCat(
-        name, ": ciphertext range at ", range.offset, " of ", range.length,
-        " bytes does not lie within its ", length, " bytes"));
-  }
   // Still visible now; its segments then stay for delete_grace even if it
   // is deleted while this read goes on.
   absl::StatusOr<StoredVersion> current =
@@ -847,37 +814,22 @@ absl::Status RadosObjectStore::ReadCiphertext(
     return absl::NotFoundError(
         absl::StrCat(name, " was deleted (and stored again)"));
   }
-  if (range.length == 0) return absl::OkStatus();
-
-  const uint64_t segment_bytes = version.segment_bytes;
-  const uint64_t end = range.offset + range.length;
-  const uint64_t first = range.offset / segment_bytes;
-  const uint64_t last = (end - 1) / segment_bytes;
-  for (uint64_t index = first; index <= last; ++index) {
-    const uint64_t segment_start = index * segment_bytes;
-    const uint64_t expected = std::min(segment_bytes, length - segment_start);
-    librados::bufferlist segment;
-    const int r = io_->read(SegmentObject(version.upload_id, index), segment,
-                            expected + 1, 0);
-    if (r == -ENOENT) {
-      return absl::DataLossError(absl::StrCat("object store: segment ", index,
-                                              " of ", name, " is missing"));
-    }
-    if (r < 0) {
-      return RadosError(absl::StrCat("read segment ", index, " of ", name), r);
-    }
-    if (segment.length() != expected) {
-      return absl::DataLossError(
-          absl::StrCat("object store: segment ", index, " of ", name, " has ",
-                       segment.length(), " bytes, expected ", expected));
-    }
-    const uint64_t from = std::max(range.offset, segment_start) - segment_start;
-    const uint64_t to = std::min(end, segment_start + expected) - segment_start;
-    if (!sink(absl::string_view(segment.c_str() + from, to - from))) {
-      return absl::OkStatus();
-    }
-  }
-  return absl::OkStatus();
+  librados::bufferlist segment;
+  return store::SendSegments(
+      version, range,
+      [&](uint64_t index) -> absl::StatusOr<absl::string_view> {
+        segment.clear();
+        // One byte more than a segment holds, so a longer one shows.
+        const int r = io_->read(SegmentObject(version.upload_id, index),
+                                segment, version.segment_bytes + 1, 0);
+        if (r == -ENOENT) return absl::NotFoundError("missing");
+        if (r < 0) {
+          return RadosError(absl::StrCat("read segment ", index, " of ", name),
+                            r);
+        }
+        return absl::string_view(segment.c_str(), segment.length());
+      },
+      sink);
 }
 
 absl::StatusOr<RadosObjectStore::ListResult> RadosObjectStore::List(
@@ -962,17 +914,12 @@ absl::StatusOr<uint64_t> RadosObjectStore::Delete(absl::string_view owner,
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     absl::StatusOr<Latest> latest = ReadLatest(*io_, index, object_id);
     if (!latest.ok()) return latest.status();
-    std::vector<std::pair<std::string, std::string>> versions;  // key, value
-    absl::Status s =
-        ScanKeys(*io_, index, VersionPrefix(object_id), "",
-                 [&](const std::string& key, librados::bufferlist& value) {
-                   versions.emplace_back(key, value.to_str());
-                   return true;
-                 });
-    if (!s.ok()) return s;
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> versions =
+        ReadEntries(*io_, index, VersionPrefix(object_id));
+    if (!versions.ok()) return versions.status();
     std::vector<std::pair<std::string, std::string>> doomed;
     uint64_t remaining_latest = 0;
-    for (auto& [key, value] : versions) {
+    for (auto& [key, value] : *versions) {
       const uint64_t v =
           ReadBigEndian64(absl::string_view(key).substr(key.size() - 8));
       if (version == 0 || v == version) {
