@@ -91,6 +91,8 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
     const std::string op = "operator/" + spec.operator_();
     // What the operator hands over for the targets through one gateway.
     // `record`: count the calls and refusals in the report.
+    // The code of the first refusal of the recorded export (OK if none).
+    absl::StatusCode refused = absl::StatusCode::kOk;
     auto export_through = [&](const Endpoint& via, bool record,
                               std::vector<Seized>* out) -> absl::Status {
       absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
@@ -121,7 +123,10 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
           continue;
         }
         ledger.Record("export", status, absl::Now() - start);
-        if (!status.ok()) ledger.Refused(authority, op, status);
+        if (!status.ok()) {
+          ledger.Refused(authority, op, status);
+          if (refused == absl::StatusCode::kOk) refused = status.code();
+        }
         if (spec.keeps_plaintext()) {
           HandOverPlaintext(world, ledger, authority, node.name, target);
         }
@@ -143,7 +148,9 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
         via.address = node.gateways[g];
         std::vector<Seized> again;
         absl::Status s = export_through(via, false, &again);
-        bool same = s.ok() && again.size() == seized.size() - before;
+        // Agreeing means the same refusal too, when the first refused.
+        bool same =
+            s.code() == refused && again.size() == seized.size() - before;
         for (size_t i = 0; same && i < again.size(); ++i) {
           const Seized& a = seized[before + i];
           same =
@@ -151,11 +158,12 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
               a.ciphertext == again[i].ciphertext;
         }
         if (!same) agree = false;
-        ledger.Progress(
-            absl::StrCat("  gateway ", g + 1, " of ", node.name, ": ",
-                         !s.ok() ? absl::StrCat("export failed: ", s.message())
-                         : same  ? "handed over the same object versions"
-                                 : "handed over different object versions"));
+        ledger.Progress(absl::StrCat(
+            "  gateway ", g + 1, " of ", node.name, ": ",
+            same      ? (s.ok() ? "handed over the same object versions"
+                                : "refused alike")
+            : !s.ok() ? absl::StrCat("export failed: ", s.message())
+                      : "handed over different object versions"));
       }
       ledger.Update([&](Report& report) {
         report.extra[absl::StrCat("export_gateways_agree{node=", node.name,

@@ -80,7 +80,11 @@ int Hold(const std::string& dir) {
   return 0;
 }
 
+int Stop(const std::string& dir);
+
 int Start(const std::string& dir) {
+  // A cluster an earlier run left behind (it never reached "stop").
+  if (Stop(dir) != 0) return 1;
   std::error_code ec;
   fs::remove_all(dir, ec);
   fs::create_directories(dir, ec);

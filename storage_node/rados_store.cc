@@ -271,7 +271,18 @@ struct RadosObjectStore::Live {
   absl::Mutex mu;
   PendingUpload record ABSL_GUARDED_BY(mu);
   std::string value ABSL_GUARDED_BY(mu);  // the "p" value as last written
+  // The value of a renewal whose outcome is unknown (it failed other than
+  // by its compare: it may have been applied); empty when none.
+  std::string attempted ABSL_GUARDED_BY(mu);
   bool lost ABSL_GUARDED_BY(mu) = false;  // a collector took it
+  // Committing or abandoned: the renewer leaves the "p" entry alone.
+  bool closed ABSL_GUARDED_BY(mu) = false;
+
+  // Whether `current`, the "p" value in the index now, is one this
+  // gateway wrote (the last confirmed or an unconfirmed renewal).
+  bool Ours(const std::string& current) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return current == value || (!attempted.empty() && current == attempted);
+  }
 };
 
 class RadosUpload final : public Upload {
@@ -292,11 +303,7 @@ class RadosUpload final : public Upload {
   // for a collector.
   ~RadosUpload() override {
     if (outcome_ == Outcome::kCollected) {
-      // A collector took the upload; segments written after it looked
-      // are this upload's to remove.
-      for (uint64_t i = 0; i < next_segment_; ++i) {
-        store_->io_->remove(SegmentObject(upload_id_, i));
-      }
+      RemoveWrittenSegments();
       return;
     }
     if (outcome_ != Outcome::kOpen) return;
@@ -304,8 +311,25 @@ class RadosUpload final : public Upload {
     std::string value;
     {
       absl::MutexLock lock(&live_->mu);
-      if (live_->lost) return;  // a collector has it
+      live_->closed = true;
+      if (live_->lost) {
+        // A collector has the entry; what was written after it looked is
+        // this upload's to remove.
+        RemoveWrittenSegments();
+        return;
+      }
       value = live_->value;
+      if (!live_->attempted.empty()) {
+        absl::StatusOr<Values> now =
+            GetKeys(*store_->io_, live_->index, {live_->pending_key});
+        if (!now.ok()) return;  // left for a collector
+        auto it = now->find(live_->pending_key);
+        if (it == now->end() || !live_->Ours(it->second.to_str())) {
+          RemoveWrittenSegments();
+          return;
+        }
+        value = it->second.to_str();
+      }
     }
     SegmentGarbage garbage;
     garbage.set_upload_id(upload_id_);
@@ -319,11 +343,14 @@ class RadosUpload final : public Upload {
     op.omap_rm_keys({live_->pending_key});
     op.omap_set(
         {{GarbageKey(upload_id_), ToBuffer(garbage.SerializeAsString())}});
-    if (store_->io_->operate(live_->index, &op) < 0) return;
-    for (uint64_t i = 0; i < next_segment_; ++i) {
-      const int r = store_->io_->remove(SegmentObject(upload_id_, i));
-      if (r < 0 && r != -ENOENT) return;
+    const int r = store_->io_->operate(live_->index, &op);
+    if (r == -ECANCELED) {
+      // A collector took it meanwhile.
+      RemoveWrittenSegments();
+      return;
     }
+    if (r < 0) return;  // left for a collector
+    if (!RemoveWrittenSegments()) return;
     Assertions done;
     AssertEqual(done, GarbageKey(upload_id_), garbage.SerializeAsString());
     librados::ObjectWriteOperation drop;
@@ -346,13 +373,16 @@ class RadosUpload final : public Upload {
     // compare needs its value to stay what it is.
     store_->RemoveLive(upload_id_);
     std::string pending_value;
+    std::string attempted;
     {
       absl::MutexLock lock(&live_->mu);
+      live_->closed = true;
       if (live_->lost) {
         outcome_ = Outcome::kCollected;
         return Fail(Collected());
       }
       pending_value = live_->value;
+      attempted = live_->attempted;
     }
     const ObjectRef& ref = header_.object();
     StoredObject record;
@@ -397,16 +427,33 @@ class RadosUpload final : public Upload {
         status_ = RadosError(absl::StrCat("commit ", Name()), r);
         return status_;
       }
-      // A compare failed: the "p" entry was collected, or "l" moved.
-      absl::StatusOr<Values> now =
-          GetKeys(*store_->io_, live_->index, {live_->pending_key});
+      // A compare failed: "l" moved, a renewal of unknown outcome was
+      // applied, the "p" entry was collected, or this very commit was
+      // applied by an earlier send of it.
+      const std::string version_key =
+          VersionKey(ref.object_id(), ref.version());
+      absl::StatusOr<Values> now = GetKeys(*store_->io_, live_->index,
+                                           {live_->pending_key, version_key});
       if (!now.ok()) return Fail(now.status());
       auto it = now->find(live_->pending_key);
-      if (it == now->end() || it->second.to_str() != pending_value) {
-        outcome_ = Outcome::kCollected;
-        status_ = Collected();
-        return status_;
+      if (it != now->end() &&
+          (it->second.to_str() == pending_value ||
+           (!attempted.empty() && it->second.to_str() == attempted))) {
+        pending_value = it->second.to_str();
+        continue;
       }
+      auto committed = now->find(version_key);
+      if (it == now->end() && committed != now->end()) {
+        absl::StatusOr<StoredVersion> stored =
+            ParseStored(ref.owner(), version_key, committed->second);
+        if (stored.ok() && stored->upload_id == upload_id_) {
+          outcome_ = Outcome::kCommitted;
+          return stored;
+        }
+      }
+      outcome_ = Outcome::kCollected;
+      status_ = Collected();
+      return status_;
     }
     return Fail(absl::AbortedError(
         absl::StrCat(Name(), ": the object kept changing under the commit")));
@@ -445,6 +492,16 @@ class RadosUpload final : public Upload {
   absl::Status Fail(absl::Status status) {
     if (status_.ok()) status_ = std::move(status);
     return status_;
+  }
+
+  // Removes segments 0 .. next_segment_ - 1; false if one could not be.
+  bool RemoveWrittenSegments() {
+    bool all = true;
+    for (uint64_t i = 0; i < next_segment_; ++i) {
+      const int r = store_->io_->remove(SegmentObject(upload_id_, i));
+      if (r < 0 && r != -ENOENT) all = false;
+    }
+    return all;
   }
 
   store::Segmenter::Write WriteSegmentFn() {
@@ -488,10 +545,11 @@ absl::StatusOr<std::unique_ptr<RadosObjectStore>> RadosObjectStore::Open(
   if (!options.store.clock) options.store.clock = absl::Now;
   if (options.renew_every <= absl::ZeroDuration() ||
       options.abandoned_after <= options.renew_every * 2 ||
-      options.collect_every <= absl::ZeroDuration()) {
+      options.collect_every <= absl::ZeroDuration() ||
+      options.delete_grace < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "the RADOS store needs renew_every > 0, abandoned_after > 2 x "
-        "renew_every and collect_every > 0");
+        "renew_every, collect_every > 0 and delete_grace >= 0");
   }
   auto cluster = std::make_unique<librados::Rados>();
   int r = cluster->init2(options.client.c_str(), "ceph", 0);
@@ -524,6 +582,9 @@ absl::StatusOr<std::unique_ptr<RadosObjectStore>> RadosObjectStore::Open(
     return RadosError(absl::StrCat("open pool ", Quoted(options.pool)), r);
   }
   io->set_namespace(options.rados_namespace);
+  // A full pool or cluster answers ENOSPC / EDQUOT at once (and lets
+  // removes through) instead of holding writes until the op timeout.
+  io->set_pool_full_try();
   return std::unique_ptr<RadosObjectStore>(new RadosObjectStore(
       std::move(options), std::move(cluster), std::move(io)));
 }
@@ -534,14 +595,21 @@ RadosObjectStore::RadosObjectStore(RadosStoreOptions options,
     : options_(std::move(options)),
       cluster_(std::move(cluster)),
       io_(std::move(io)),
-      background_([this] { BackgroundLoop(); }) {}
+      renewer_([this] {
+        BackgroundLoop(options_.renew_every, [this] { Renew(); });
+      }),
+      collector_([this] {
+        BackgroundLoop(options_.collect_every,
+                       [this] { CollectNow().IgnoreError(); });
+      }) {}
 
 RadosObjectStore::~RadosObjectStore() {
   {
     absl::MutexLock lock(&loop_mu_);
     closing_ = true;
   }
-  background_.join();
+  renewer_.join();
+  collector_.join();
   io_->close();
   cluster_->shutdown();
 }
@@ -564,8 +632,24 @@ void RadosObjectStore::Renew() {
     for (const auto& [id, upload] : live_) live.push_back(upload);
   }
   for (const std::shared_ptr<Live>& upload : live) {
+    // Held across the write: Commit and the destructor take it to read the
+    // value and close the upload, so a renewal is either done before they
+    // look or skipped.
     absl::MutexLock lock(&upload->mu);
-    if (upload->lost) continue;
+    if (upload->lost || upload->closed) continue;
+    // After a renewal of unknown outcome, learn which value is there.
+    if (!upload->attempted.empty()) {
+      absl::StatusOr<Values> now =
+          GetKeys(*io_, upload->index, {upload->pending_key});
+      if (!now.ok()) continue;  // tried again next time
+      auto it = now->find(upload->pending_key);
+      if (it == now->end() || !upload->Ours(it->second.to_str())) {
+        upload->lost = true;
+        continue;
+      }
+      upload->value = it->second.to_str();
+      upload->attempted.clear();
+    }
     PendingUpload next = upload->record;
     *next.mutable_renewed_at() = ToProto(options_.store.clock());
     const std::string value = next.SerializeAsString();
@@ -581,33 +665,27 @@ void RadosObjectStore::Renew() {
       upload->value = value;
     } else if (r == -ECANCELED) {
       upload->lost = true;
+    } else {
+      // It may have been applied; the next renewal or the commit finds out.
+      // abandoned_after leaves room for a few failures.
+      upload->record = std::move(next);
+      upload->attempted = value;
     }
-    // Other failures: tried again next time; abandoned_after leaves room.
   }
 }
 
-void RadosObjectStore::BackgroundLoop() {
-  absl::Time next_renew = absl::Now() + options_.renew_every;
-  absl::Time next_collect = absl::Now() + options_.collect_every;
+void RadosObjectStore::BackgroundLoop(absl::Duration every,
+                                      const std::function<void()>& work) {
   while (true) {
     {
       absl::MutexLock lock(&loop_mu_);
-      const absl::Time wake = std::min(next_renew, next_collect);
-      loop_mu_.AwaitWithDeadline(
+      loop_mu_.AwaitWithTimeout(
           absl::Condition(
               +[](bool* closing) { return *closing; }, &closing_),
-          wake);
+          every);
       if (closing_) return;
     }
-    const absl::Time now = absl::Now();
-    if (now >= next_renew) {
-      Renew();
-      next_renew = now + options_.renew_every;
-    }
-    if (now >= next_collect) {
-      CollectNow().IgnoreError();  // tried again next time
-      next_collect = absl::Now() + options_.collect_every;
-    }
+    work();
   }
 }
 
@@ -815,7 +893,7 @@ absl::Status RadosObjectStore::ReadCiphertext(
         absl::StrCat(name, " was deleted (and stored again)"));
   }
   librados::bufferlist segment;
-  return store::SendSegments(
+  absl::Status sent = store::SendSegments(
       version, range,
       [&](uint64_t index) -> absl::StatusOr<absl::string_view> {
         segment.clear();
@@ -830,6 +908,21 @@ absl::Status RadosObjectStore::ReadCiphertext(
         return absl::string_view(segment.c_str(), segment.length());
       },
       sink);
+  if (absl::IsDataLoss(sent)) {
+    // A read that outlasts a delete's grace period finds segments gone:
+    // the version was deleted, not damaged.
+    absl::StatusOr<StoredVersion> now =
+        Head(ref.owner(), ref.object_id(), ref.version());
+    if (absl::IsNotFound(now.status()) ||
+        (now.ok() && now->upload_id != version.upload_id)) {
+      return absl::NotFoundError(
+          absl::StrCat(name,
+                       " was deleted while being read (its segments outlive a "
+                       "delete by ",
+                       absl::FormatDuration(options_.delete_grace), ")"));
+    }
+  }
+  return sent;
 }
 
 absl::StatusOr<RadosObjectStore::ListResult> RadosObjectStore::List(
@@ -935,13 +1028,17 @@ absl::StatusOr<uint64_t> RadosObjectStore::Delete(absl::string_view owner,
               : absl::StrCat(VersionName(owner, object_id, version),
                              " not found"));
     }
+    // Every version read is compared, not only those deleted: the new
+    // latest must still be there when "l" is set to it.
     Assertions assertions;
     AssertEqual(assertions, LatestKey(object_id), latest->value);
+    for (const auto& [key, value] : *versions) {
+      AssertEqual(assertions, key, value);
+    }
     std::set<std::string> removed;
     std::map<std::string, librados::bufferlist> set;
     const absl::Time due = options_.store.clock() + options_.delete_grace;
     for (const auto& [key, value] : doomed) {
-      AssertEqual(assertions, key, value);
       removed.insert(key);
       StoredObject record;
       if (!record.ParseFromString(value)) {

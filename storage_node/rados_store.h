@@ -2,6 +2,7 @@
 #define RESIDENCY_STORAGE_NODE_RADOS_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <rados/librados_fwd.hpp>
 #include <string>
@@ -86,8 +87,11 @@ struct RadosStoreOptions {
 // objects (sharding it is not done).
 //
 // Errors as for RocksObjectStore; a cluster that does not answer within
-// op_timeout (an OSD down, the monitor away) is UNAVAILABLE, a full cluster
-// RESOURCE_EXHAUSTED.
+// op_timeout (an OSD down, the monitor away) is UNAVAILABLE, a full pool or
+// cluster RESOURCE_EXHAUSTED (the store sets pool_full_try). A read that
+// outlasts a delete's grace period ends NOT_FOUND ("was deleted while being
+// read"); ObjectStore's promise that a later delete does not cut a read
+// short holds for delete_grace.
 //
 // Thread safety: all methods may be called concurrently.
 class RadosObjectStore final : public ObjectStore {
@@ -146,7 +150,8 @@ class RadosObjectStore final : public ObjectStore {
   void AddLive(const std::string& upload_id, std::shared_ptr<Live> live);
   void RemoveLive(const std::string& upload_id);
   void Renew();
-  void BackgroundLoop();
+  // Runs `work` every `every` until the store closes.
+  void BackgroundLoop(absl::Duration every, const std::function<void()>& work);
   absl::Status CollectOwner(const std::string& owner, uint64_t* abandoned);
   absl::Status ForEachOwner(
       const std::function<absl::Status(const std::string&)>& visit) const;
@@ -166,7 +171,11 @@ class RadosObjectStore final : public ObjectStore {
 
   absl::Mutex loop_mu_;
   bool closing_ ABSL_GUARDED_BY(loop_mu_) = false;
-  std::thread background_;  // renews and collects; last member
+  // Last members, started last. Renewal has a thread of its own so that a
+  // long collection (many segments to remove) cannot delay it past
+  // abandoned_after.
+  std::thread renewer_;
+  std::thread collector_;
 };
 
 }  // namespace residency::storage_node
