@@ -216,6 +216,29 @@ absl::Status ScanKeys(librados::IoCtx& io, const std::string& oid,
   }
 }
 
+// Visits the owner's visible versions whose "v" keys start with `prefix`,
+// after `start_after`, in key order, parsed, until `visit` returns false.
+// DATA_LOSS for a record that does not parse or match its key.
+absl::Status ScanVersions(
+    librados::IoCtx& io, absl::string_view owner, const std::string& prefix,
+    const std::string& start_after,
+    const std::function<bool(const std::string& key, StoredVersion stored)>&
+        visit) {
+  absl::Status inner;
+  absl::Status s = ScanKeys(
+      io, OwnerIndex(owner), prefix, start_after,
+      [&](const std::string& key, librados::bufferlist& value) {
+        absl::StatusOr<StoredVersion> stored = ParseStored(owner, key, value);
+        if (!stored.ok()) {
+          inner = stored.status();
+          return false;
+        }
+        return visit(key, *std::move(stored));
+      });
+  if (!s.ok()) return s;
+  return inner;
+}
+
 // Every entry of `oid`'s omap whose key starts with `prefix`, as (key,
 // value) pairs in key order.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ReadEntries(
@@ -959,35 +982,28 @@ absl::StatusOr<RadosObjectStore::ListResult> RadosObjectStore::List(
   // all_versions, the last of each run is the one listed.
   std::optional<std::pair<std::string, StoredVersion>> held;
   bool full = false;
-  absl::Status inner;
-  absl::Status s = ScanKeys(
-      *io_, OwnerIndex(owner), list_prefix, start_after,
-      [&](const std::string& key, librados::bufferlist& value) {
-        absl::StatusOr<StoredVersion> stored = ParseStored(owner, key, value);
-        if (!stored.ok()) {
-          inner = stored.status();
-          return false;
-        }
-        if (!all_versions && held.has_value() &&
-            held->second.info.header().object().object_id() ==
-                stored->info.header().object().object_id()) {
-          held.emplace(key, *std::move(stored));
-          return true;
-        }
-        if (held.has_value()) {
-          if (result.objects.size() == page_size) {
-            full = true;
-            return false;
-          }
-          result.objects.push_back(std::move(held->second.info));
-          absl::WebSafeBase64Escape(token_prefix + held->first,
-                                    &result.next_page_token);
-        }
-        held.emplace(key, *std::move(stored));
-        return true;
-      });
+  absl::Status s =
+      ScanVersions(*io_, owner, list_prefix, start_after,
+                   [&](const std::string& key, StoredVersion stored) {
+                     if (!all_versions && held.has_value() &&
+                         held->second.info.header().object().object_id() ==
+                             stored.info.header().object().object_id()) {
+                       held.emplace(key, std::move(stored));
+                       return true;
+                     }
+                     if (held.has_value()) {
+                       if (result.objects.size() == page_size) {
+                         full = true;
+                         return false;
+                       }
+                       result.objects.push_back(std::move(held->second.info));
+                       absl::WebSafeBase64Escape(token_prefix + held->first,
+                                                 &result.next_page_token);
+                     }
+                     held.emplace(key, std::move(stored));
+                     return true;
+                   });
   if (!s.ok()) return s;
-  if (!inner.ok()) return inner;
   if (!full && held.has_value()) {
     if (result.objects.size() == page_size) {
       full = true;
@@ -1079,19 +1095,9 @@ absl::Status RadosObjectStore::ForEachObject(
     absl::string_view owner,
     const std::function<bool(const StoredVersion&)>& visit) const {
   if (absl::Status s = CheckOwner(owner); !s.ok()) return s;
-  absl::Status inner;
-  absl::Status s = ScanKeys(
-      *io_, OwnerIndex(owner), std::string(1, kVersionTag), "",
-      [&](const std::string& key, librados::bufferlist& value) {
-        absl::StatusOr<StoredVersion> stored = ParseStored(owner, key, value);
-        if (!stored.ok()) {
-          inner = stored.status();
-          return false;
-        }
-        return visit(*stored);
-      });
-  if (!s.ok()) return s;
-  return inner;
+  return ScanVersions(
+      *io_, owner, std::string(1, kVersionTag), "",
+      [&](const std::string&, StoredVersion stored) { return visit(stored); });
 }
 
 absl::StatusOr<std::vector<StatsResponse::OwnerUsage>> RadosObjectStore::Usage(
