@@ -1,5 +1,8 @@
 #include "crypto/chunked.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -7,10 +10,12 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -1194,6 +1199,82 @@ TEST_P(ChunkedFormatTest, EncryptorHeaderIs56BytesAndSaltsDiffer) {
   ASSERT_OK_AND_ASSIGN(DerivedKeys derived,
                        Derive(key_, aead_, a.header().substr(0, 24), kContext));
   EXPECT_EQ(a.header().substr(24), derived.commitment);
+}
+
+// Salts come from a per-thread batch (crypto/chunked.cc); across several
+// batches, across threads and across a fork, none repeats.
+std::string NextSalt(const SecretBytes& key, ChunkedAead aead) {
+  absl::StatusOr<ChunkedEncryptor> enc =
+      ChunkedEncryptor::Create(key, kContext, aead);
+  return enc.ok() ? enc->header().substr(0, kChunkedSaltSize) : "";
+}
+
+TEST_P(ChunkedFormatTest, SaltsDoNotRepeatAcrossBatches) {
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    const std::string salt = NextSalt(key_, aead_);
+    ASSERT_EQ(salt.size(), kChunkedSaltSize);
+    EXPECT_TRUE(seen.insert(salt).second) << "salt " << i << " repeated";
+  }
+}
+
+TEST_P(ChunkedFormatTest, ThreadsDrawDistinctSalts) {
+  constexpr int kThreads = 4, kEach = 50;
+  std::vector<std::vector<std::string>> salts(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) salts[t].push_back(NextSalt(key_, aead_));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  absl::flat_hash_set<std::string> seen;
+  for (const std::vector<std::string>& each : salts) {
+    for (const std::string& salt : each) {
+      ASSERT_EQ(salt.size(), kChunkedSaltSize);
+      EXPECT_TRUE(seen.insert(salt).second) << "a salt repeated across threads";
+    }
+  }
+}
+
+// A child forked while its parent holds salts it has not used yet must not
+// hand out those same salts.
+TEST_P(ChunkedFormatTest, ForkedChildDoesNotReuseItsParentsSalts) {
+  NextSalt(key_, aead_);  // leaves the rest of a batch in this thread
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(pipe_fds[0]);
+    std::string salts;
+    for (int i = 0; i < 8; ++i) salts += NextSalt(key_, aead_);
+    const bool ok = write(pipe_fds[1], salts.data(), salts.size()) ==
+                    static_cast<ssize_t>(salts.size());
+    _exit(ok ? 0 : 1);
+  }
+  close(pipe_fds[1]);
+  std::string from_child(8 * kChunkedSaltSize, '\0');
+  size_t got = 0;
+  while (got < from_child.size()) {
+    const ssize_t n =
+        read(pipe_fds[0], from_child.data() + got, from_child.size() - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, from_child.size());
+  absl::flat_hash_set<std::string> seen;
+  for (size_t i = 0; i < 8; ++i) {
+    seen.insert(from_child.substr(i * kChunkedSaltSize, kChunkedSaltSize));
+  }
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_FALSE(seen.contains(NextSalt(key_, aead_)))
+        << "parent and child drew the same salt";
+  }
 }
 
 TEST_P(ChunkedFormatTest, TwoEncryptionsOfTheSameMessageDiffer) {

@@ -1,34 +1,139 @@
 #include "crypto/internal/aead_cipher.h"
 
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/provider.h>
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "crypto/internal/openssl_error.h"
 
 namespace residency::crypto::internal {
+
+// The provider functions of one cipher. Each returns 1 on success, as
+// provider-cipher(7) specifies; what they check is what EVP would have
+// checked before calling them, so the callers below check sizes themselves.
+struct AeadImplementation {
+  const char* name;
+  // Fetched once and never freed: it keeps its provider loaded, and with it
+  // the functions below and the provider context.
+  EVP_CIPHER* cipher;
+  void* provider_context;
+  OSSL_FUNC_cipher_newctx_fn* newctx = nullptr;
+  OSSL_FUNC_cipher_freectx_fn* freectx = nullptr;
+  OSSL_FUNC_cipher_encrypt_init_fn* encrypt_init = nullptr;
+  OSSL_FUNC_cipher_decrypt_init_fn* decrypt_init = nullptr;
+  OSSL_FUNC_cipher_update_fn* update = nullptr;
+  OSSL_FUNC_cipher_final_fn* final = nullptr;
+  OSSL_FUNC_cipher_get_ctx_params_fn* get_ctx_params = nullptr;
+};
+
 namespace {
 
-// Ciphers are fetched once: an implicit fetch on every init costs a provider
-// lookup under a lock, which shows in per-chunk overhead.
-const EVP_CIPHER* FetchedCipher(AeadCipher::Kind kind, size_t key_size) {
-  static EVP_CIPHER* const aes128 =
-      EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
-  static EVP_CIPHER* const aes256 =
-      EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
-  static EVP_CIPHER* const chacha =
-      EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+using Implementation = AeadImplementation;
+
+bool NamesInclude(const char* names, absl::string_view name) {
+  for (absl::string_view each : absl::StrSplit(names, ':')) {
+    if (absl::EqualsIgnoreCase(each, name)) return true;
+  }
+  return false;
+}
+
+// Finds the functions of `name` in the provider of `cipher`.
+absl::StatusOr<Implementation> FindFunctions(const char* name,
+                                             EVP_CIPHER* cipher) {
+  OSSL_PROVIDER* const provider =
+      const_cast<OSSL_PROVIDER*>(EVP_CIPHER_get0_provider(cipher));
+  if (provider == nullptr) {
+    return absl::InternalError(
+        absl::StrCat(name, " does not come from a provider"));
+  }
+  int no_cache = 0;
+  const OSSL_ALGORITHM* algorithms =
+      OSSL_PROVIDER_query_operation(provider, OSSL_OP_CIPHER, &no_cache);
+  Implementation impl{name, cipher, OSSL_PROVIDER_get0_provider_ctx(provider)};
+  bool found = false;
+  for (const OSSL_ALGORITHM* a = algorithms;
+       a != nullptr && a->algorithm_names != nullptr && !found; ++a) {
+    if (!NamesInclude(a->algorithm_names, name)) continue;
+    found = true;
+    for (const OSSL_DISPATCH* f = a->implementation; f->function_id != 0; ++f) {
+      switch (f->function_id) {
+        case OSSL_FUNC_CIPHER_NEWCTX:
+          impl.newctx = OSSL_FUNC_cipher_newctx(f);
+          break;
+        case OSSL_FUNC_CIPHER_FREECTX:
+          impl.freectx = OSSL_FUNC_cipher_freectx(f);
+          break;
+        case OSSL_FUNC_CIPHER_ENCRYPT_INIT:
+          impl.encrypt_init = OSSL_FUNC_cipher_encrypt_init(f);
+          break;
+        case OSSL_FUNC_CIPHER_DECRYPT_INIT:
+          impl.decrypt_init = OSSL_FUNC_cipher_decrypt_init(f);
+          break;
+        case OSSL_FUNC_CIPHER_UPDATE:
+          impl.update = OSSL_FUNC_cipher_update(f);
+          break;
+        case OSSL_FUNC_CIPHER_FINAL:
+          impl.final = OSSL_FUNC_cipher_final(f);
+          break;
+        case OSSL_FUNC_CIPHER_GET_CTX_PARAMS:
+          impl.get_ctx_params = OSSL_FUNC_cipher_get_ctx_params(f);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  if (algorithms != nullptr) {
+    OSSL_PROVIDER_unquery_operation(provider, OSSL_OP_CIPHER, algorithms);
+  }
+  if (!found) {
+    return absl::InternalError(absl::StrCat("provider ",
+                                            OSSL_PROVIDER_get0_name(provider),
+                                            " does not list ", name));
+  }
+  if (impl.newctx == nullptr || impl.freectx == nullptr ||
+      impl.encrypt_init == nullptr || impl.decrypt_init == nullptr ||
+      impl.update == nullptr || impl.final == nullptr ||
+      impl.get_ctx_params == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("provider ", OSSL_PROVIDER_get0_name(provider),
+                     " lacks a function AEAD use needs for ", name));
+  }
+  return impl;
+}
+
+// Finds the functions of `name` in the provider that EVP_CIPHER_fetch
+// chooses for it under the process's configuration.
+absl::StatusOr<Implementation> Resolve(const char* name) {
+  EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, name, nullptr);
+  if (cipher == nullptr) {
+    return OpenSslError(absl::StrCat("EVP_CIPHER_fetch(", name, ")"));
+  }
+  absl::StatusOr<Implementation> impl = FindFunctions(name, cipher);
+  if (!impl.ok()) EVP_CIPHER_free(cipher);
+  return impl;
+}
+
+// Resolved once per cipher; a failure is kept and reported on every Create.
+const absl::StatusOr<Implementation>& Lookup(AeadCipher::Kind kind,
+                                             size_t key_size) {
+  static const absl::StatusOr<Implementation> aes128 = Resolve("AES-128-GCM");
+  static const absl::StatusOr<Implementation> aes256 = Resolve("AES-256-GCM");
+  static const absl::StatusOr<Implementation> chacha =
+      Resolve("ChaCha20-Poly1305");
   if (kind == AeadCipher::Kind::kChaCha20Poly1305) return chacha;
   return key_size == 16 ? aes128 : aes256;
 }
-
-// EVP_*Update take int lengths; larger buffers go through in pieces.
-constexpr size_t kMaxUpdate = size_t{1} << 30;
 
 const unsigned char* Bytes(absl::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
@@ -47,31 +152,35 @@ absl::StatusOr<AeadCipher> AeadCipher::Create(Kind kind,
         " key must be ", kind == Kind::kChaCha20Poly1305 ? "32" : "16 or 32",
         " bytes, got ", key.size()));
   }
-  const EVP_CIPHER* cipher = FetchedCipher(kind, key.size());
-  if (cipher == nullptr) return OpenSslError("EVP_CIPHER_fetch");
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  if (ctx == nullptr) return OpenSslError("EVP_CIPHER_CTX_new");
-  AeadCipher result(kind, ctx);
-  if (EVP_CipherInit_ex2(ctx, cipher, Bytes(key), nullptr, /*enc=*/1,
-                         nullptr) != 1) {
-    return OpenSslError("EVP_CipherInit_ex2");
+  const absl::StatusOr<Implementation>& impl = Lookup(kind, key.size());
+  if (!impl.ok()) return impl.status();
+  void* ctx = impl->newctx(impl->provider_context);
+  if (ctx == nullptr) return OpenSslError(absl::StrCat(impl->name, " newctx"));
+  AeadCipher result(&*impl, ctx);
+  // Keyed for encryption; Open switches the direction with a keyless init,
+  // which keeps the key schedule.
+  if (impl->encrypt_init(ctx, Bytes(key), key.size(), nullptr, 0, nullptr) !=
+      1) {
+    return OpenSslError(absl::StrCat(impl->name, " key setup"));
   }
   return result;
 }
 
 AeadCipher::AeadCipher(AeadCipher&& other) noexcept
-    : kind_(other.kind_), ctx_(std::exchange(other.ctx_, nullptr)) {}
+    : impl_(other.impl_), ctx_(std::exchange(other.ctx_, nullptr)) {}
 
 AeadCipher& AeadCipher::operator=(AeadCipher&& other) noexcept {
   if (this != &other) {
-    EVP_CIPHER_CTX_free(ctx_);  // wipes the key schedule
-    kind_ = other.kind_;
+    if (ctx_ != nullptr) impl_->freectx(ctx_);  // wipes the key schedule
+    impl_ = other.impl_;
     ctx_ = std::exchange(other.ctx_, nullptr);
   }
   return *this;
 }
 
-AeadCipher::~AeadCipher() { EVP_CIPHER_CTX_free(ctx_); }
+AeadCipher::~AeadCipher() {
+  if (ctx_ != nullptr) impl_->freectx(ctx_);
+}
 
 absl::Status AeadCipher::Seal(absl::Span<const uint8_t> nonce,
                               absl::string_view plaintext,
@@ -86,37 +195,34 @@ absl::Status AeadCipher::Seal(absl::Span<const uint8_t> nonce,
         absl::StrCat("AEAD output buffer is ", out.size(), " bytes, need ",
                      plaintext.size() + kTagSize));
   }
-  if (EVP_EncryptInit_ex2(ctx_, nullptr, nullptr, nonce.data(), nullptr) != 1) {
-    return OpenSslError("EVP_EncryptInit_ex2");
+  if (impl_->encrypt_init(ctx_, nullptr, 0, nonce.data(), kNonceSize,
+                          nullptr) != 1) {
+    return OpenSslError(absl::StrCat(impl_->name, " encrypt init"));
   }
-  int len = 0;
-  for (size_t at = 0; at < associated_data.size(); at += kMaxUpdate) {
-    const size_t n = std::min(kMaxUpdate, associated_data.size() - at);
-    if (EVP_EncryptUpdate(ctx_, nullptr, &len, Bytes(associated_data) + at,
-                          static_cast<int>(n)) != 1) {
-      return OpenSslError("EVP_EncryptUpdate(aad)");
-    }
+  size_t len = 0;
+  // Associated data goes in with no output buffer; the size given for it is
+  // the input's, as EVP gives.
+  if (!associated_data.empty() &&
+      impl_->update(ctx_, nullptr, &len, associated_data.size(),
+                    Bytes(associated_data), associated_data.size()) != 1) {
+    return OpenSslError(absl::StrCat(impl_->name, " associated data"));
   }
-  uint8_t* dst = out.data();
-  for (size_t at = 0; at < plaintext.size(); at += kMaxUpdate) {
-    const size_t n = std::min(kMaxUpdate, plaintext.size() - at);
-    if (EVP_EncryptUpdate(ctx_, dst, &len, Bytes(plaintext) + at,
-                          static_cast<int>(n)) != 1) {
-      return OpenSslError("EVP_EncryptUpdate");
-    }
-    dst += len;
+  uint8_t* const dst = out.data();
+  if (!plaintext.empty() &&
+      (impl_->update(ctx_, dst, &len, plaintext.size(), Bytes(plaintext),
+                     plaintext.size()) != 1 ||
+       len != plaintext.size())) {
+    return OpenSslError(absl::StrCat(impl_->name, " encrypt"));
   }
-  if (EVP_EncryptFinal_ex(ctx_, dst, &len) != 1) {
-    return OpenSslError("EVP_EncryptFinal_ex");
+  if (impl_->final(ctx_, dst + plaintext.size(), &len, 0) != 1 || len != 0) {
+    return OpenSslError(absl::StrCat(impl_->name, " encrypt final"));
   }
-  dst += len;
-  // Parameters rather than EVP_CIPHER_CTX_ctrl: the ctrl shim builds the
-  // same OSSL_PARAM on every call, which shows at one call per chunk.
-  OSSL_PARAM tag_params[] = {OSSL_PARAM_construct_octet_string(
-                                 OSSL_CIPHER_PARAM_AEAD_TAG, dst, kTagSize),
-                             OSSL_PARAM_construct_end()};
-  if (EVP_CIPHER_CTX_get_params(ctx_, tag_params) != 1) {
-    return OpenSslError("get AEAD tag");
+  OSSL_PARAM tag_params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+                                        dst + plaintext.size(), kTagSize),
+      OSSL_PARAM_construct_end()};
+  if (impl_->get_ctx_params(ctx_, tag_params) != 1) {
+    return OpenSslError(absl::StrCat(impl_->name, " tag"));
   }
   return absl::OkStatus();
 }
@@ -139,38 +245,31 @@ absl::Status AeadCipher::Open(absl::Span<const uint8_t> nonce,
     return absl::InvalidArgumentError(absl::StrCat(
         "AEAD output buffer is ", out.size(), " bytes, need ", body));
   }
-  if (EVP_DecryptInit_ex2(ctx_, nullptr, nullptr, nonce.data(), nullptr) != 1) {
-    return OpenSslError("EVP_DecryptInit_ex2");
-  }
-  // OpenSSL takes the expected tag through a non-const pointer but does not
-  // write to it.
+  // The expected tag goes in with the nonce. OpenSSL takes it through a
+  // non-const pointer but does not write to it.
   OSSL_PARAM tag_params[] = {
       OSSL_PARAM_construct_octet_string(
           OSSL_CIPHER_PARAM_AEAD_TAG,
           const_cast<char*>(ciphertext_and_tag.data() + body), kTagSize),
       OSSL_PARAM_construct_end()};
-  if (EVP_CIPHER_CTX_set_params(ctx_, tag_params) != 1) {
-    return OpenSslError("set AEAD tag");
+  if (impl_->decrypt_init(ctx_, nullptr, 0, nonce.data(), kNonceSize,
+                          tag_params) != 1) {
+    return OpenSslError(absl::StrCat(impl_->name, " decrypt init"));
   }
-  int len = 0;
-  for (size_t at = 0; at < associated_data.size(); at += kMaxUpdate) {
-    const size_t n = std::min(kMaxUpdate, associated_data.size() - at);
-    if (EVP_DecryptUpdate(ctx_, nullptr, &len, Bytes(associated_data) + at,
-                          static_cast<int>(n)) != 1) {
-      return OpenSslError("EVP_DecryptUpdate(aad)");
-    }
+  size_t len = 0;
+  if (!associated_data.empty() &&
+      impl_->update(ctx_, nullptr, &len, associated_data.size(),
+                    Bytes(associated_data), associated_data.size()) != 1) {
+    return OpenSslError(absl::StrCat(impl_->name, " associated data"));
   }
-  uint8_t* dst = out.data();
-  for (size_t at = 0; at < body; at += kMaxUpdate) {
-    const size_t n = std::min(kMaxUpdate, body - at);
-    if (EVP_DecryptUpdate(ctx_, dst, &len, Bytes(ciphertext_and_tag) + at,
-                          static_cast<int>(n)) != 1) {
-      OPENSSL_cleanse(out.data(), out.size());
-      return OpenSslError("EVP_DecryptUpdate");
-    }
-    dst += len;
+  uint8_t* const dst = out.data();
+  if (body != 0 && (impl_->update(ctx_, dst, &len, body,
+                                  Bytes(ciphertext_and_tag), body) != 1 ||
+                    len != body)) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return OpenSslError(absl::StrCat(impl_->name, " decrypt"));
   }
-  if (EVP_DecryptFinal_ex(ctx_, dst, &len) != 1) {
+  if (impl_->final(ctx_, dst + body, &len, 0) != 1 || len != 0) {
     // Unauthenticated plaintext must not survive a failed check.
     OPENSSL_cleanse(out.data(), out.size());
     ERR_clear_error();
