@@ -19,8 +19,9 @@
 namespace residency::crypto::internal {
 
 // The provider functions of one cipher. Each returns 1 on success, as
-// provider-cipher(7) specifies; what they check is what EVP would have
-// checked before calling them, so the callers below check sizes themselves.
+// provider-cipher(7) specifies. They skip the checks EVP makes before calling
+// them (buffer sizes, overlapping buffers), so the callers below make those
+// checks themselves.
 struct AeadImplementation {
   const char* name;
   // Fetched once and never freed: it keeps its provider loaded, and with it
