@@ -101,10 +101,16 @@ void SummaryReporter::Finalize() {
     }
     double ratio = subject.value / baseline.value;
     std::string how;
-    if (auto paired = ratios_.find(c.paired);
-        !c.paired.empty() && paired != ratios_.end()) {
-      ratio = paired->second;
-      how = "paired";
+    if (!c.paired.empty()) {
+      // A figure with a paired run takes that run's ratio. Without it (a
+      // --benchmark_filter left it out, or its name no longer matches) the
+      // ratio of the two separate figures is shown, and says so.
+      if (auto paired = ratios_.find(c.paired); paired != ratios_.end()) {
+        ratio = paired->second;
+        how = "paired";
+      } else {
+        how = "unpaired";
+      }
     }
     std::string target = "-";
     if (c.target > 0) {
