@@ -2,14 +2,12 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstring>
 #include <limits>
-#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -52,41 +50,32 @@ struct Schedule {
 // Salts are public (every ciphertext starts with its own), so they can be
 // drawn from OpenSSL's DRBG in batches: one RAND_bytes call per 32 salts
 // rather than one per message, which saves most of what the DRBG costs per
-// call. A batch belongs to one thread. A forked child discards what it
-// inherited (the fork generation changes in its atfork handler), so a parent
-// and its child never hand out the same salt. A used salt is wiped from the
-// batch, so no copy of it stays behind.
-std::atomic<uint64_t> fork_generation{0};
-
-void CountFork() { fork_generation.fetch_add(1, std::memory_order_relaxed); }
-
+// call. A batch belongs to one thread and to the process that drew it: a
+// forked child finds another process id and discards what it inherited, so a
+// parent and its child never hand out the same salt. (OpenSSL's DRBG detects
+// a fork the same way; an atfork handler would miss a child made by _Fork or
+// a raw clone.)
 absl::StatusOr<std::string> NewSalt() {
-  static std::once_flag register_once;
-  std::call_once(register_once, [] {
-    pthread_atfork(/*prepare=*/nullptr, /*parent=*/nullptr, CountFork);
-  });
   constexpr size_t kBatch = 32;
   struct Pool {
     std::array<uint8_t, kBatch * kChunkedSaltSize> bytes;
     size_t next = kBatch;  // index of the next unused salt; kBatch: none left
-    uint64_t generation = 0;
+    pid_t pid = 0;         // the process that drew the batch
   };
   thread_local Pool pool;
-  const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
-  if (pool.next == kBatch || pool.generation != generation) {
+  const pid_t pid = getpid();
+  if (pool.next == kBatch || pool.pid != pid) {
     if (RAND_bytes(pool.bytes.data(), static_cast<int>(pool.bytes.size())) !=
         1) {
       pool.next = kBatch;
       return absl::InternalError("RAND_bytes failed to produce a salt");
     }
     pool.next = 0;
-    pool.generation = generation;
+    pool.pid = pid;
   }
-  uint8_t* const salt = pool.bytes.data() + pool.next * kChunkedSaltSize;
+  const uint8_t* const salt = pool.bytes.data() + pool.next * kChunkedSaltSize;
   ++pool.next;
-  std::string out(reinterpret_cast<const char*>(salt), kChunkedSaltSize);
-  OPENSSL_cleanse(salt, kChunkedSaltSize);
-  return out;
+  return std::string(reinterpret_cast<const char*>(salt), kChunkedSaltSize);
 }
 
 absl::Status CheckContext(absl::string_view context) {

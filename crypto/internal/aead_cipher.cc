@@ -19,9 +19,10 @@
 namespace residency::crypto::internal {
 
 // The provider functions of one cipher. Each returns 1 on success, as
-// provider-cipher(7) specifies. They skip the checks EVP makes before calling
-// them (buffer sizes, overlapping buffers), so the callers below make those
-// checks themselves.
+// provider-cipher(7) specifies. They skip the size checks EVP makes before
+// calling them, so the callers below make those checks themselves. (Neither
+// EVP's provider path nor these callers check for partly overlapping
+// buffers; the header forbids them.)
 struct AeadImplementation {
   const char* name;
   // Fetched once and never freed: it keeps its provider loaded, and with it
@@ -48,7 +49,9 @@ bool NamesInclude(const char* names, absl::string_view name) {
   return false;
 }
 
-// Finds the functions of `name` in the provider of `cipher`.
+// Finds the functions of `name` in the provider of `cipher`: the first
+// implementation the provider lists under that name. The default and FIPS
+// providers list one per name, so it is the one EVP_CIPHER_fetch chose.
 absl::StatusOr<Implementation> FindFunctions(const char* name,
                                              EVP_CIPHER* cipher) {
   OSSL_PROVIDER* const provider =

@@ -26,7 +26,8 @@ struct AeadImplementation;
 // EVP_CIPHER_fetch picks for it (provider-cipher(7)), not through EVP: at one
 // call per 16 KiB chunk, EVP's own work per call (it asks the provider for
 // the IV length on every init, among others) costs a few percent of the
-// throughput. The implementation, and so its assembly, is the one EVP uses.
+// throughput. With the default or FIPS provider the implementation, and so
+// its assembly, is the one EVP uses.
 //
 // Thread safety: NOT thread-safe (it owns one cipher context). Use one per
 // thread or per stream.
