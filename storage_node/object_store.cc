@@ -549,6 +549,15 @@ absl::StatusOr<std::unique_ptr<RocksObjectStore>> RocksObjectStore::Open(
   // and a fixed block cache, whatever the object sizes.
   db_options.write_buffer_size = options.write_buffer_bytes;
   db_options.max_write_buffer_number = 2;
+  // Flushes and compactions hand their output to the disk a megabyte at a
+  // time (sync_file_range) instead of in one burst at their final sync. A
+  // memtable flush writes several megabytes of blobs, and as one burst it
+  // queued every synced write behind it for milliseconds: this node's next
+  // commit, and any other service's sync on the same disk (a key service's
+  // audit append). Measured on one disk with a 1 MiB Put loop: the audit
+  // append's fdatasync went from 0.48 to 0.28 ms on average, its p99 from
+  // 6.3 to 2.7 ms.
+  db_options.bytes_per_sync = 1 << 20;
   rocksdb::BlockBasedTableOptions table_options;
   table_options.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   db_options.table_factory.reset(
