@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <thread>
 #include <utility>
@@ -19,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 
 extern char** environ;
 
@@ -125,41 +128,138 @@ absl::StatusOr<ProcessResult> RunProcess(const std::string& binary,
 
 namespace {
 
+// Runs `spawn` on a thread that lives as long as the process. Linux sends a
+// child's parent-death signal when the *thread* that forked it ends, not
+// the process, so children must not be forked from a thread that may end
+// before them (a benchmark's worker, say).
+pid_t OnSpawnerThread(std::function<pid_t()> spawn) {
+  struct Spawner {
+    bool HasTask() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+      return task != nullptr;
+    }
+    absl::Mutex mu;
+    std::function<pid_t()> task ABSL_GUARDED_BY(mu);
+    bool done ABSL_GUARDED_BY(mu) = false;
+    pid_t result ABSL_GUARDED_BY(mu) = -1;
+  };
+  // Leaked on purpose, with its detached thread: both must outlast every
+  // caller, static destructors included.
+  static Spawner* const spawner = [] {
+    auto* s = new Spawner;
+    // The thread blocks every signal (it inherits the mask it is created
+    // with), so none meant for the process's own handling lands on it.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    std::thread([s] {
+      for (;;) {
+        absl::MutexLock lock(&s->mu);
+        s->mu.Await(absl::Condition(s, &Spawner::HasTask));
+        s->result = s->task();
+        s->task = nullptr;
+        s->done = true;
+      }
+    }).detach();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return s;
+  }();
+  static absl::Mutex one_at_a_time(absl::kConstInit);
+  absl::MutexLock turn(&one_at_a_time);
+  absl::MutexLock lock(&spawner->mu);
+  spawner->done = false;
+  spawner->task = std::move(spawn);
+  spawner->mu.Await(absl::Condition(&spawner->done));
+  return spawner->result;
+}
+
+// In the child, between fork and exec: only async-signal-safe calls. Any
+// failure is reported to the parent as errno through `report`.
+[[noreturn]] void ExecChild(const char* binary, char* const* argv,
+                            const char* log_path, pid_t parent, int report) {
+  int error = 0;
+  // Killed when the spawning thread ends, which is when this process
+  // ends, whether it exits, crashes or is killed; and if it has already
+  // ended, the child does not start.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) error = errno;
+  if (error == 0 && ::getppid() != parent) error = ESRCH;
+  const struct {
+    int fd;
+    const char* path;
+    int flags;
+  } redirects[] = {{STDIN_FILENO, "/dev/null", O_RDONLY},
+                   {STDOUT_FILENO, "/dev/null", O_WRONLY},
+                   {STDERR_FILENO, log_path, O_WRONLY | O_CREAT | O_APPEND}};
+  for (const auto& r : redirects) {
+    if (error != 0) break;
+    const int fd = ::open(r.path, r.flags | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      error = errno;
+    } else if (fd == r.fd) {  // the parent had it closed
+      if (::fcntl(fd, F_SETFD, 0) != 0) error = errno;
+    } else {
+      if (::dup2(fd, r.fd) < 0) error = errno;
+      ::close(fd);
+    }
+  }
+  // A daemon starts with no signal blocked and the default handlers,
+  // whatever this process blocks or ignores (a signal-waiting holder
+  // blocks SIGTERM, which the child would otherwise inherit).
+  if (error == 0) {
+    struct sigaction defaults = {};
+    defaults.sa_handler = SIG_DFL;
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) {
+      ::sigaction(sig, &defaults, nullptr);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    ::execve(binary, argv, environ);
+    error = errno;
+  }
+  (void)!::write(report, &error, sizeof(error));
+  ::_exit(127);
+}
+
 // Spawns `binary` with stdin and stdout from/to /dev/null and stderr
-// appended to `log_path`.
+// appended to `log_path`. The child is killed (SIGKILL) if this process
+// ends first, however it ends, so no daemon outlives a crashed test or
+// simulator.
 absl::StatusOr<pid_t> SpawnLogged(const std::string& binary,
                                   std::vector<std::string> args,
                                   const std::string& log_path) {
   std::vector<char*> argv = Argv(binary, args);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null",
-                                   O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  // A daemon starts with no signal blocked and the default handlers,
-  // whatever this process blocks or ignores (a signal-waiting holder
-  // blocks SIGTERM, which the child would otherwise inherit).
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  const int rc =
-      posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  const pid_t parent = ::getpid();
+  int fork_error = 0;
+  const pid_t pid = OnSpawnerThread([&]() -> pid_t {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ExecChild(binary.c_str(), argv.data(), log_path.c_str(), parent,
+                report[1]);
+    }
+    if (child < 0) fork_error = errno;
+    return child;
+  });
+  ::close(report[1]);
+  if (pid < 0) {
+    ::close(report[0]);
     return absl::InternalError(
-        absl::StrCat("cannot run ", binary, ": ", std::strerror(rc)));
+        absl::StrCat("cannot run ", binary, ": ", std::strerror(fork_error)));
+  }
+  // The write end closes on exec: nothing to read means the exec happened.
+  int error = 0;
+  ssize_t got;
+  do {
+    got = ::read(report[0], &error, sizeof(error));
+  } while (got < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (got == static_cast<ssize_t>(sizeof(error))) {
+    ::waitpid(pid, nullptr, 0);
+    return absl::InternalError(
+        absl::StrCat("cannot run ", binary, ": ", std::strerror(error)));
   }
   return pid;
 }

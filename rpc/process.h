@@ -37,7 +37,9 @@ absl::StatusOr<ProcessResult> RunProcess(
     const std::vector<std::string>& env = {});
 
 // A long-running child process, its stdin and stdout /dev/null and its
-// stderr appended to a log file. Killed (SIGKILL) when destroyed.
+// stderr appended to a log file. Killed (SIGKILL) when destroyed, and also
+// when this process ends without destroying it (a crash, a kill, a test
+// timeout), so no server or Ceph daemon is left running behind it.
 class ChildProcess {
  public:
   // Starts `binary` (a path) with `args`. INTERNAL when it cannot be run.

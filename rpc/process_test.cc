@@ -1,0 +1,112 @@
+#include "rpc/process.h"
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/status_matchers.h"
+
+namespace residency::process {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "process_test_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string dir_;
+};
+
+// Whether `pid` has ended: gone, or a zombie nobody has reaped yet.
+bool Ended(pid_t pid) {
+  const std::string stat =
+      ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  if (stat.empty()) return true;
+  // "pid (comm) S ...": the state follows the last ')'.
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() &&
+         stat[close + 2] == 'Z';
+}
+
+bool EndsWithin(pid_t pid, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (Ended(pid)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Ended(pid);
+}
+
+TEST_F(ProcessTest, ChildWritesItsStderrToTheLog) {
+  const std::string log = dir_ + "/child.log";
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<ChildProcess> child,
+      ChildProcess::Start("/bin/sh", {"-c", "echo to-the-log >&2"}, log));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (child->running() && absl::Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(child->running());
+  EXPECT_THAT(child->log(), HasSubstr("to-the-log"));
+}
+
+TEST_F(ProcessTest, AMissingBinaryIsAnErrorNotAChild) {
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child =
+      ChildProcess::Start(dir_ + "/no-such-binary", {}, dir_ + "/child.log");
+  ASSERT_FALSE(child.ok());
+  EXPECT_EQ(child.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(child.status().message(), HasSubstr("cannot run"));
+  EXPECT_THAT(child.status().message(), HasSubstr("No such file"));
+}
+
+TEST_F(ProcessTest, AChildDiesWithAParentThatIsKilled) {
+  absl::StatusOr<ProcessResult> parent = RunProcess(
+      RESIDENCY_PROCESS_TEST_PARENT, {dir_ + "/child.log"}, absl::Seconds(30));
+  ASSERT_TRUE(parent.ok()) << parent.status();
+  EXPECT_EQ(parent->exit_code, -SIGKILL) << parent->err;
+  int pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(parent->out), &pid))
+      << parent->out;
+  ASSERT_GT(pid, 1);
+  const bool ended = EndsWithin(pid, absl::Seconds(10));
+  if (!ended) ::kill(pid, SIGKILL);  // do not leave it behind either way
+  EXPECT_TRUE(ended) << "the child " << pid << " outlived its parent";
+}
+
+TEST_F(ProcessTest, AChildOutlivesTheThreadThatStartedIt) {
+  std::unique_ptr<ChildProcess> child;
+  std::thread starter([&] {
+    absl::StatusOr<std::unique_ptr<ChildProcess>> started =
+        ChildProcess::Start("/bin/sleep", {"300"}, dir_ + "/child.log");
+    if (started.ok()) child = *std::move(started);
+  });
+  starter.join();
+  ASSERT_NE(child, nullptr);
+  const pid_t pid = child->pid();
+  // Long enough for a parent-death signal tied to the ended thread to land.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(child->running());
+  EXPECT_EQ(child->Stop(SIGKILL), -SIGKILL);
+  EXPECT_TRUE(Ended(pid));
+}
+
+}  // namespace
+}  // namespace residency::process
