@@ -128,48 +128,73 @@ absl::StatusOr<ProcessResult> RunProcess(const std::string& binary,
 
 namespace {
 
-// Runs `spawn` on a thread that lives as long as the process. Linux sends a
-// child's parent-death signal when the *thread* that forked it ends, not
-// the process, so children must not be forked from a thread that may end
-// before them (a benchmark's worker, say).
-pid_t OnSpawnerThread(std::function<pid_t()> spawn) {
-  struct Spawner {
-    bool HasTask() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
-      return task != nullptr;
+// The thread every child is forked from (see OnSpawnerThread). Leaked on
+// purpose, with its detached thread: both must outlast every caller, static
+// destructors included.
+struct Spawner {
+  bool Idle() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return !busy; }
+  bool HasTask() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return task != nullptr;
+  }
+  const pid_t owner = ::getpid();  // the process the thread runs in
+  absl::Mutex mu;
+  bool busy ABSL_GUARDED_BY(mu) = false;  // a caller's task is in hand
+  std::function<pid_t()> task ABSL_GUARDED_BY(mu);
+  bool done ABSL_GUARDED_BY(mu) = false;
+  pid_t result ABSL_GUARDED_BY(mu) = -1;
+};
+
+Spawner* StartSpawner() {
+  auto* s = new Spawner;
+  // The thread inherits the mask it is created with: it blocks every
+  // signal meant for the process's own handling, and leaves the ones a
+  // fault raises to do their work.
+  sigset_t blocked, old;
+  sigfillset(&blocked);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) {
+    sigdelset(&blocked, sig);
+  }
+  pthread_sigmask(SIG_SETMASK, &blocked, &old);
+  struct RestoreMask {
+    ~RestoreMask() { pthread_sigmask(SIG_SETMASK, old, nullptr); }
+    const sigset_t* old;
+  } restore{&old};
+  std::thread([s] {
+    for (;;) {
+      absl::MutexLock lock(&s->mu);
+      s->mu.Await(absl::Condition(s, &Spawner::HasTask));
+      s->result = s->task();
+      s->task = nullptr;
+      s->done = true;
     }
-    absl::Mutex mu;
-    std::function<pid_t()> task ABSL_GUARDED_BY(mu);
-    bool done ABSL_GUARDED_BY(mu) = false;
-    pid_t result ABSL_GUARDED_BY(mu) = -1;
-  };
-  // Leaked on purpose, with its detached thread: both must outlast every
-  // caller, static destructors included.
-  static Spawner* const spawner = [] {
-    auto* s = new Spawner;
-    // The thread blocks every signal (it inherits the mask it is created
-    // with), so none meant for the process's own handling lands on it.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    std::thread([s] {
-      for (;;) {
-        absl::MutexLock lock(&s->mu);
-        s->mu.Await(absl::Condition(s, &Spawner::HasTask));
-        s->result = s->task();
-        s->task = nullptr;
-        s->done = true;
-      }
-    }).detach();
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    return s;
-  }();
-  static absl::Mutex one_at_a_time(absl::kConstInit);
-  absl::MutexLock turn(&one_at_a_time);
-  absl::MutexLock lock(&spawner->mu);
-  spawner->done = false;
-  spawner->task = std::move(spawn);
-  spawner->mu.Await(absl::Condition(&spawner->done));
-  return spawner->result;
+  }).detach();
+  return s;
+}
+
+// Runs `spawn` on a thread that lives as long as the process, one call at a
+// time. Linux sends a child's parent-death signal when the *thread* that
+// forked it ends, not the process, so children must not be forked from a
+// thread that may end before them (a benchmark's worker, say).
+pid_t OnSpawnerThread(std::function<pid_t()> spawn) {
+  static absl::Mutex* const setup = new absl::Mutex;
+  static Spawner* spawner = nullptr;  // guarded by *setup
+  Spawner* s;
+  {
+    absl::MutexLock lock(setup);
+    // A process forked from this one has the pointer but not the thread.
+    if (spawner == nullptr || spawner->owner != ::getpid()) {
+      spawner = StartSpawner();
+    }
+    s = spawner;
+  }
+  absl::MutexLock lock(&s->mu);
+  s->mu.Await(absl::Condition(s, &Spawner::Idle));
+  s->busy = true;
+  s->done = false;
+  s->task = std::move(spawn);
+  s->mu.Await(absl::Condition(&s->done));
+  s->busy = false;
+  return s->result;
 }
 
 // In the child, between fork and exec: only async-signal-safe calls. Any
@@ -228,26 +253,36 @@ absl::StatusOr<pid_t> SpawnLogged(const std::string& binary,
                                   std::vector<std::string> args,
                                   const std::string& log_path) {
   std::vector<char*> argv = Argv(binary, args);
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
-  }
   const pid_t parent = ::getpid();
-  int fork_error = 0;
+  // The report pipe is made, and its write end closed, on the spawner thread
+  // around the fork: no other child forked here inherits it (RunProcess's
+  // children may, and close it when they exec). A child that kept it would
+  // hold up the read below.
+  int report[2] = {-1, -1};
+  std::string failed;
+  int failure = 0;
   const pid_t pid = OnSpawnerThread([&]() -> pid_t {
+    if (::pipe2(report, O_CLOEXEC) != 0) {
+      failed = "pipe";
+      failure = errno;
+      return -1;
+    }
     const pid_t child = ::fork();
     if (child == 0) {
       ExecChild(binary.c_str(), argv.data(), log_path.c_str(), parent,
                 report[1]);
     }
-    if (child < 0) fork_error = errno;
+    if (child < 0) {
+      failed = "fork";
+      failure = errno;
+      ::close(report[0]);
+    }
+    ::close(report[1]);
     return child;
   });
-  ::close(report[1]);
   if (pid < 0) {
-    ::close(report[0]);
-    return absl::InternalError(
-        absl::StrCat("cannot run ", binary, ": ", std::strerror(fork_error)));
+    return absl::InternalError(absl::StrCat("cannot run ", binary, ": ", failed,
+                                            ": ", std::strerror(failure)));
   }
   // The write end closes on exec: nothing to read means the exec happened.
   int error = 0;

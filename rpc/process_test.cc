@@ -2,8 +2,11 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -106,6 +109,28 @@ TEST_F(ProcessTest, AChildOutlivesTheThreadThatStartedIt) {
   EXPECT_TRUE(child->running());
   EXPECT_EQ(child->Stop(SIGKILL), -SIGKILL);
   EXPECT_TRUE(Ended(pid));
+}
+
+TEST_F(ProcessTest, AForkedCopyOfThisProcessCanStartChildrenToo) {
+  // Spawn once so that this process has its spawner thread; a forked copy
+  // inherits the spawner but not the thread.
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<ChildProcess> first,
+      ChildProcess::Start("/bin/true", {}, dir_ + "/child.log"));
+  first->Stop(SIGKILL);
+  const std::string log = dir_ + "/child.log";
+  const pid_t copy = ::fork();
+  ASSERT_GE(copy, 0);
+  if (copy == 0) {
+    ::alarm(20);  // a hang ends the copy with SIGALRM
+    absl::StatusOr<std::unique_ptr<ChildProcess>> child =
+        ChildProcess::Start("/bin/true", {}, log);
+    std::_Exit(child.ok() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(copy, &status, 0), copy);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the forked copy ended with status " << status;
 }
 
 }  // namespace
