@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,91 +41,6 @@ int Decode(int status) {
   if (WIFSIGNALED(status)) return -WTERMSIG(status);
   return -1;
 }
-
-}  // namespace
-
-std::string ReadFileOrEmpty(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
-
-absl::StatusOr<ProcessResult> RunProcess(const std::string& binary,
-                                         const std::vector<std::string>& args,
-                                         absl::Duration timeout,
-                                         const std::vector<std::string>& env) {
-  int out_pipe[2];
-  int err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
-  }
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-  std::vector<std::string> args_copy = args;
-  std::vector<char*> argv = Argv(binary, args_copy);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) env_strings.push_back(*e);
-  for (const std::string& e : env) env_strings.push_back(e);
-  std::vector<char*> envp;
-  for (std::string& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr,
-                             argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    return absl::InternalError(
-        absl::StrCat("cannot run ", binary, ": ", std::strerror(rc)));
-  }
-  ProcessResult result;
-  const absl::Time deadline = absl::Now() + timeout;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open = 2;
-  char buffer[65536];
-  while (open > 0) {
-    const int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (wait_ms <= 0) {
-      result.timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    if (::poll(fds, 2, static_cast<int>(wait_ms)) < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      const ssize_t n = ::read(fds[i].fd, buffer, sizeof(buffer));
-      if (n > 0) {
-        sinks[i]->append(buffer, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open;
-      }
-    }
-  }
-  for (pollfd& f : fds) {
-    if (f.fd >= 0) ::close(f.fd);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  result.exit_code = Decode(status);
-  return result;
-}
-
-namespace {
 
 // The thread every child is forked from (see OnSpawnerThread). Leaked on
 // purpose, with its detached thread: both must outlast every caller, static
@@ -197,36 +111,41 @@ pid_t OnSpawnerThread(std::function<pid_t()> spawn) {
   return s->result;
 }
 
+// What one of a child's standard descriptors becomes: `path` opened with
+// `flags` (mode 0644 if created), or, when `from` >= 0, a copy of `from`.
+struct Redirect {
+  int fd;
+  const char* path;
+  int flags;
+  int from;
+};
+
 // In the child, between fork and exec: only async-signal-safe calls. Any
 // failure is reported to the parent as errno through `report`.
 [[noreturn]] void ExecChild(const char* binary, char* const* argv,
-                            const char* log_path, pid_t parent, int report) {
+                            char* const* envp,
+                            const std::vector<Redirect>& redirects,
+                            pid_t parent, int report) {
   int error = 0;
   // Killed when the spawning thread ends, which is when this process
   // ends, whether it exits, crashes or is killed; and if it has already
   // ended, the child does not start.
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) error = errno;
   if (error == 0 && ::getppid() != parent) error = ESRCH;
-  const struct {
-    int fd;
-    const char* path;
-    int flags;
-  } redirects[] = {{STDIN_FILENO, "/dev/null", O_RDONLY},
-                   {STDOUT_FILENO, "/dev/null", O_WRONLY},
-                   {STDERR_FILENO, log_path, O_WRONLY | O_CREAT | O_APPEND}};
-  for (const auto& r : redirects) {
+  for (const Redirect& r : redirects) {
     if (error != 0) break;
-    const int fd = ::open(r.path, r.flags | O_CLOEXEC, 0644);
+    const int fd =
+        r.from >= 0 ? r.from : ::open(r.path, r.flags | O_CLOEXEC, 0644);
     if (fd < 0) {
       error = errno;
-    } else if (fd == r.fd) {  // the parent had it closed
+    } else if (fd == r.fd) {  // already in place: keep it open on exec
       if (::fcntl(fd, F_SETFD, 0) != 0) error = errno;
     } else {
       if (::dup2(fd, r.fd) < 0) error = errno;
-      ::close(fd);
+      if (r.from < 0) ::close(fd);
     }
   }
-  // A daemon starts with no signal blocked and the default handlers,
+  // A child starts with no signal blocked and the default handlers,
   // whatever this process blocks or ignores (a signal-waiting holder
   // blocks SIGTERM, which the child would otherwise inherit).
   if (error == 0) {
@@ -238,26 +157,37 @@ pid_t OnSpawnerThread(std::function<pid_t()> spawn) {
     sigset_t none;
     sigemptyset(&none);
     ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
-    ::execve(binary, argv, environ);
+    ::execve(binary, argv, envp);
     error = errno;
   }
   (void)!::write(report, &error, sizeof(error));
   ::_exit(127);
 }
 
-// Spawns `binary` with stdin and stdout from/to /dev/null and stderr
-// appended to `log_path`. The child is killed (SIGKILL) if this process
-// ends first, however it ends, so no daemon outlives a crashed test or
-// simulator.
-absl::StatusOr<pid_t> SpawnLogged(const std::string& binary,
-                                  std::vector<std::string> args,
-                                  const std::string& log_path) {
+// Starts `binary` with `args`, this process's environment plus `env`
+// ("NAME=value"), and its standard descriptors set up by `redirects`. The
+// child is killed (SIGKILL) if this process ends first, however it ends, so
+// nothing started here outlives a crashed test or simulator. INTERNAL when
+// it cannot be started.
+absl::StatusOr<pid_t> Spawn(const std::string& binary,
+                            std::vector<std::string> args,
+                            const std::vector<std::string>& env,
+                            const std::vector<Redirect>& redirects) {
+  // Everything the child needs is built before the fork.
   std::vector<char*> argv = Argv(binary, args);
+  std::vector<std::string> env_strings;
+  std::vector<char*> envp;
+  if (!env.empty()) {
+    for (char** e = environ; *e != nullptr; ++e) env_strings.push_back(*e);
+    env_strings.insert(env_strings.end(), env.begin(), env.end());
+    for (std::string& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+  }
+  char* const* const child_env = env.empty() ? environ : envp.data();
   const pid_t parent = ::getpid();
   // The report pipe is made, and its write end closed, on the spawner thread
-  // around the fork: no other child forked here inherits it (RunProcess's
-  // children may, and close it when they exec). A child that kept it would
-  // hold up the read below.
+  // around the fork: no other child forked there inherits it. A child that
+  // kept it would hold up the read below.
   int report[2] = {-1, -1};
   std::string failed;
   int failure = 0;
@@ -269,7 +199,7 @@ absl::StatusOr<pid_t> SpawnLogged(const std::string& binary,
     }
     const pid_t child = ::fork();
     if (child == 0) {
-      ExecChild(binary.c_str(), argv.data(), log_path.c_str(), parent,
+      ExecChild(binary.c_str(), argv.data(), child_env, redirects, parent,
                 report[1]);
     }
     if (child < 0) {
@@ -299,7 +229,87 @@ absl::StatusOr<pid_t> SpawnLogged(const std::string& binary,
   return pid;
 }
 
+// Spawns `binary` with stdin and stdout from/to /dev/null and stderr
+// appended to `log_path`.
+absl::StatusOr<pid_t> SpawnLogged(const std::string& binary,
+                                  std::vector<std::string> args,
+                                  const std::string& log_path) {
+  return Spawn(
+      binary, std::move(args), {},
+      {{STDIN_FILENO, "/dev/null", O_RDONLY, -1},
+       {STDOUT_FILENO, "/dev/null", O_WRONLY, -1},
+       {STDERR_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, -1}});
+}
+
 }  // namespace
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+absl::StatusOr<ProcessResult> RunProcess(const std::string& binary,
+                                         const std::vector<std::string>& args,
+                                         absl::Duration timeout,
+                                         const std::vector<std::string>& env) {
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  absl::StatusOr<pid_t> spawned =
+      Spawn(binary, args, env,
+            {{STDIN_FILENO, "/dev/null", O_RDONLY, -1},
+             {STDOUT_FILENO, nullptr, 0, out_pipe[1]},
+             {STDERR_FILENO, nullptr, 0, err_pipe[1]}});
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (!spawned.ok()) {
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    return spawned.status();
+  }
+  const pid_t pid = *spawned;
+  ProcessResult result;
+  const absl::Time deadline = absl::Now() + timeout;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open = 2;
+  char buffer[65536];
+  while (open > 0) {
+    const int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (wait_ms <= 0) {
+      result.timed_out = true;
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    if (::poll(fds, 2, static_cast<int>(wait_ms)) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = ::read(fds[i].fd, buffer, sizeof(buffer));
+      if (n > 0) {
+        sinks[i]->append(buffer, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  for (pollfd& f : fds) {
+    if (f.fd >= 0) ::close(f.fd);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = Decode(status);
+  return result;
+}
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     const std::string& binary, const std::vector<std::string>& args,

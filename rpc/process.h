@@ -31,6 +31,10 @@ struct ProcessResult {
 // up to `timeout` for it to exit; stdout and stderr are captured whole.
 // The child's environment is this process's, plus `env` ("NAME=value").
 // INTERNAL when it cannot be started.
+//
+// Every child started here (this, ChildProcess, ServerProcess) starts with
+// no signal blocked and SIGTERM, SIGINT, SIGHUP and SIGPIPE at their
+// defaults, and is killed (SIGKILL) if this process ends first.
 absl::StatusOr<ProcessResult> RunProcess(
     const std::string& binary, const std::vector<std::string>& args,
     absl::Duration timeout = absl::Seconds(60),

@@ -23,6 +23,7 @@
 namespace residency::process {
 namespace {
 
+using ::residency::testing::StatusIs;
 using ::testing::HasSubstr;
 
 class ProcessTest : public ::testing::Test {
@@ -71,6 +72,41 @@ TEST_F(ProcessTest, ChildWritesItsStderrToTheLog) {
   EXPECT_THAT(child->log(), HasSubstr("to-the-log"));
 }
 
+TEST_F(ProcessTest, RunProcessCapturesOutputExitCodeAndEnvironment) {
+  ASSERT_OK_AND_ASSIGN(
+      ProcessResult result,
+      RunProcess("/bin/sh",
+                 {"-c",
+                  "echo \"out $RESIDENCY_PROCESS_TEST\"; echo err >&2; "
+                  "exit 3"},
+                 absl::Seconds(30), {"RESIDENCY_PROCESS_TEST=set"}));
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_EQ(result.out, "out set\n");
+  EXPECT_EQ(result.err, "err\n");
+  EXPECT_FALSE(result.timed_out);
+}
+
+TEST_F(ProcessTest, RunProcessKillsAChildThatOverstaysItsTimeout) {
+  ASSERT_OK_AND_ASSIGN(ProcessResult result,
+                       RunProcess("/bin/sleep", {"30"}, absl::Seconds(1)));
+  EXPECT_TRUE(result.timed_out);
+  EXPECT_EQ(result.exit_code, -SIGKILL);
+}
+
+TEST_F(ProcessTest, ChildrenStartWithNoSignalBlocked) {
+  // A caller that blocks SIGTERM (to sigwait for it) must not pass that on,
+  // and neither may the thread children are forked from.
+  sigset_t term, old;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &term, &old), 0);
+  absl::StatusOr<ProcessResult> result =
+      RunProcess("/bin/grep", {"^SigBlk:", "/proc/self/status"});
+  ASSERT_EQ(pthread_sigmask(SIG_SETMASK, &old, nullptr), 0);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->out, "SigBlk:\t0000000000000000\n");
+}
+
 TEST_F(ProcessTest, AMissingBinaryIsAnErrorNotAChild) {
   absl::StatusOr<std::unique_ptr<ChildProcess>> child =
       ChildProcess::Start(dir_ + "/no-such-binary", {}, dir_ + "/child.log");
@@ -78,6 +114,8 @@ TEST_F(ProcessTest, AMissingBinaryIsAnErrorNotAChild) {
   EXPECT_EQ(child.status().code(), absl::StatusCode::kInternal);
   EXPECT_THAT(child.status().message(), HasSubstr("cannot run"));
   EXPECT_THAT(child.status().message(), HasSubstr("No such file"));
+  EXPECT_THAT(RunProcess(dir_ + "/no-such-binary", {}).status(),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("cannot run")));
 }
 
 TEST_F(ProcessTest, AChildDiesWithAParentThatIsKilled) {
