@@ -19,6 +19,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 
@@ -132,10 +133,22 @@ struct Redirect {
   // ended, the child does not start.
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) error = errno;
   if (error == 0 && ::getppid() != parent) error = ESRCH;
-  for (const Redirect& r : redirects) {
+  // A source on a standard descriptor that an earlier redirect may replace
+  // is first moved out of the way (above 2).
+  int from[3] = {-1, -1, -1};
+  for (size_t i = 0; i < redirects.size() && error == 0; ++i) {
+    from[i] = redirects[i].from;
+    if (from[i] >= 0 && from[i] <= STDERR_FILENO &&
+        from[i] != redirects[i].fd) {
+      from[i] = ::fcntl(from[i], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+      if (from[i] < 0) error = errno;
+    }
+  }
+  for (size_t i = 0; i < redirects.size(); ++i) {
     if (error != 0) break;
+    const Redirect& r = redirects[i];
     const int fd =
-        r.from >= 0 ? r.from : ::open(r.path, r.flags | O_CLOEXEC, 0644);
+        r.from >= 0 ? from[i] : ::open(r.path, r.flags | O_CLOEXEC, 0644);
     if (fd < 0) {
       error = errno;
     } else if (fd == r.fd) {  // already in place: keep it open on exec
@@ -173,12 +186,26 @@ absl::StatusOr<pid_t> Spawn(const std::string& binary,
                             std::vector<std::string> args,
                             const std::vector<std::string>& env,
                             const std::vector<Redirect>& redirects) {
-  // Everything the child needs is built before the fork.
+  if (redirects.size() > 3) {
+    return absl::InternalError("a child has three standard descriptors");
+  }
+  // Everything the child needs is built before the fork. A variable in
+  // `env` replaces an inherited one of the same name (programs disagree on
+  // which of two copies counts).
   std::vector<char*> argv = Argv(binary, args);
   std::vector<std::string> env_strings;
   std::vector<char*> envp;
   if (!env.empty()) {
-    for (char** e = environ; *e != nullptr; ++e) env_strings.push_back(*e);
+    auto overridden = [&env](absl::string_view entry) {
+      const absl::string_view name = entry.substr(0, entry.find('='));
+      for (const std::string& e : env) {
+        if (absl::string_view(e).substr(0, e.find('=')) == name) return true;
+      }
+      return false;
+    };
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!overridden(*e)) env_strings.push_back(*e);
+    }
     env_strings.insert(env_strings.end(), env.begin(), env.end());
     for (std::string& e : env_strings) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -196,6 +223,21 @@ absl::StatusOr<pid_t> Spawn(const std::string& binary,
       failed = "pipe";
       failure = errno;
       return -1;
+    }
+    // Kept off the standard descriptors, which the child's redirects
+    // replace (they are free only when this process closed them).
+    for (int& end : report) {
+      if (end > STDERR_FILENO) continue;
+      const int moved = ::fcntl(end, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+      if (moved < 0) {
+        failed = "pipe";
+        failure = errno;
+        ::close(report[0]);
+        ::close(report[1]);
+        return -1;
+      }
+      ::close(end);
+      end = moved;
     }
     const pid_t child = ::fork();
     if (child == 0) {
@@ -305,9 +347,24 @@ absl::StatusOr<ProcessResult> RunProcess(const std::string& binary,
   for (pollfd& f : fds) {
     if (f.fd >= 0) ::close(f.fd);
   }
+  // A child may close its output and keep running: the timeout holds for
+  // its exit too.
   int status = 0;
-  ::waitpid(pid, &status, 0);
-  result.exit_code = Decode(status);
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, result.timed_out ? 0 : WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) {
+      status = -1;
+      break;
+    }
+    if (!result.timed_out && absl::Now() >= deadline) {
+      result.timed_out = true;
+      ::kill(pid, SIGKILL);
+    } else if (!result.timed_out) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  result.exit_code = status == -1 ? -1 : Decode(status);
   return result;
 }
 

@@ -29,8 +29,10 @@ struct ProcessResult {
 
 // Runs `binary` with `args` (argv[1...]), stdin from /dev/null, and waits
 // up to `timeout` for it to exit; stdout and stderr are captured whole.
-// The child's environment is this process's, plus `env` ("NAME=value").
-// INTERNAL when it cannot be started.
+// The child's environment is this process's, plus `env` ("NAME=value"),
+// which replaces an inherited variable of the same name. The timeout covers
+// the child's exit too, not only its output. INTERNAL when it cannot be
+// started.
 //
 // Every child started here (this, ChildProcess, ServerProcess) starts with
 // no signal blocked and SIGTERM, SIGINT, SIGHUP and SIGPIPE at their

@@ -107,6 +107,79 @@ TEST_F(ProcessTest, ChildrenStartWithNoSignalBlocked) {
   EXPECT_EQ(result->out, "SigBlk:\t0000000000000000\n");
 }
 
+TEST_F(ProcessTest, ChildrenStartWithTheirSignalsAtTheDefaults) {
+  struct sigaction ignore = {}, old_pipe, old_int;
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGPIPE, &ignore, &old_pipe), 0);
+  ASSERT_EQ(sigaction(SIGINT, &ignore, &old_int), 0);
+  absl::StatusOr<ProcessResult> result =
+      RunProcess("/bin/grep", {"^SigIgn:", "/proc/self/status"});
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+  sigaction(SIGINT, &old_int, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->out, "SigIgn:\t0000000000000000\n");
+}
+
+TEST_F(ProcessTest, AnExtraVariableReplacesAnInheritedOne) {
+  ASSERT_EQ(setenv("RESIDENCY_PROCESS_TEST", "inherited", 1), 0);
+  absl::StatusOr<ProcessResult> result =
+      RunProcess("/usr/bin/printenv", {"RESIDENCY_PROCESS_TEST"},
+                 absl::Seconds(30), {"RESIDENCY_PROCESS_TEST=extra"});
+  unsetenv("RESIDENCY_PROCESS_TEST");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->out, "extra\n");
+}
+
+TEST_F(ProcessTest, RunProcessTimesOutAChildThatClosedItsOutput) {
+  ASSERT_OK_AND_ASSIGN(
+      ProcessResult result,
+      RunProcess("/bin/sh", {"-c", "exec >/dev/null 2>&1; exec /bin/sleep 30"},
+                 absl::Seconds(1)));
+  EXPECT_TRUE(result.timed_out);
+  EXPECT_EQ(result.exit_code, -SIGKILL);
+}
+
+TEST_F(ProcessTest, WorksWithTheStandardDescriptorsClosed) {
+  // In a forked copy, so that this process keeps its own descriptors.
+  const std::string log = dir_ + "/child.log";
+  const std::string missing = dir_ + "/no-such-binary";
+  const pid_t copy = ::fork();
+  ASSERT_GE(copy, 0);
+  if (copy == 0) {
+    ::alarm(20);
+    ::close(STDIN_FILENO);
+    ::close(STDOUT_FILENO);
+    ::close(STDERR_FILENO);
+    int failures = 0;
+    // The exec error must still come back: the report pipe must not sit on
+    // a descriptor the child's redirects replace.
+    if (ChildProcess::Start(missing, {}, log).ok()) failures |= 1;
+    absl::StatusOr<ProcessResult> echo = RunProcess("/bin/echo", {"hi"});
+    if (!echo.ok() || echo->out != "hi\n" || echo->exit_code != 0) {
+      failures |= 2;
+    }
+    absl::StatusOr<std::unique_ptr<ChildProcess>> logged =
+        ChildProcess::Start("/bin/sh", {"-c", "echo to-the-log >&2"}, log);
+    if (!logged.ok()) {
+      failures |= 4;
+    } else {
+      while ((*logged)->running()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if ((*logged)->log().find("to-the-log") == std::string::npos) {
+        failures |= 8;
+      }
+    }
+    std::_Exit(failures);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(copy, &status, 0), copy);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the copy ended with status " << status
+      << " (exit code bits: 1 missing binary started, 2 RunProcess output, "
+         "4 start failed, 8 log)";
+}
+
 TEST_F(ProcessTest, AMissingBinaryIsAnErrorNotAChild) {
   absl::StatusOr<std::unique_ptr<ChildProcess>> child =
       ChildProcess::Start(dir_ + "/no-such-binary", {}, dir_ + "/child.log");
