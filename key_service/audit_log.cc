@@ -343,6 +343,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
                                              *std::move(head_hash), from));
   status = log->CheckpointHeadIfUncovered();
   if (!status.ok()) return status;
+  log->replier_ = std::thread([log = log.get()] { log->ReplyLoop(); });
   log->writer_ = std::thread([log = log.get()] { log->WriterLoop(); });
   return log;
 }
@@ -353,12 +354,15 @@ AuditLog::~AuditLog() {
     stopping_ = true;
   }
   writer_.join();
+  replier_.join();
   // Nothing useful can be done with a failure here: the entries are durable
   // and the next Open signs the head instead.
   (void)CheckpointHeadIfUncovered();
 }
 
 bool AuditLog::HasWork() const { return stopping_ || !queue_.empty(); }
+
+bool AuditLog::HasReplies() const { return writer_done_ || !replies_.empty(); }
 
 void AuditLog::Append(AuditEntry entry, DoneCallback done) {
   Pending pending;
@@ -426,7 +430,7 @@ void AuditLog::WriterLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &AuditLog::HasWork));
-      if (queue_.empty()) return;  // stopping, and everything is answered
+      if (queue_.empty()) break;  // stopping, and everything is written
       round.swap(queue_);
     }
 
@@ -470,9 +474,47 @@ void AuditLog::WriterLoop() {
       }
     }
     if (status.ok()) last_checkpoint_ = last_checkpoint;
+    // With more entries waiting, the reply thread answers this round while
+    // the next one is written. Otherwise the writer answers it itself, which
+    // saves a thread hand-off on every call of a caller that is alone; it
+    // may only do so once the reply thread has answered every earlier round.
+    bool more_waiting;
+    {
+      absl::MutexLock lock(&mu_);
+      more_waiting = !queue_.empty();
+    }
+    {
+      absl::MutexLock lock(&replies_mu_);
+      if (more_waiting || replying_ || !replies_.empty()) {
+        replies_.push_back(Written{std::move(round), std::move(status)});
+        continue;
+      }
+    }
     for (Pending& p : round) {
       std::move(p.done)(p.sequence == 0 ? p.status : status);
     }
+  }
+  absl::MutexLock lock(&replies_mu_);
+  writer_done_ = true;
+}
+
+void AuditLog::ReplyLoop() {
+  for (;;) {
+    std::vector<Written> rounds;
+    {
+      absl::MutexLock lock(&replies_mu_);
+      replies_mu_.Await(absl::Condition(this, &AuditLog::HasReplies));
+      if (replies_.empty()) return;  // the writer is done, all answered
+      rounds.swap(replies_);
+      replying_ = true;
+    }
+    for (Written& written : rounds) {
+      for (Pending& p : written.round) {
+        std::move(p.done)(p.sequence == 0 ? p.status : written.status);
+      }
+    }
+    absl::MutexLock lock(&replies_mu_);
+    replying_ = false;
   }
 }
 

@@ -70,8 +70,11 @@ struct AuditLogOptions {
 // both hashes at once, under one lock, so sequence order is chain order. One
 // writer thread takes everything queued since its last round, writes it as
 // one synced rocksdb::WriteBatch, and only then runs the callbacks of that
-// round, in sequence order. With N concurrent appenders a round holds up to
-// N entries, so throughput is not capped at one fsync per entry.
+// round, in sequence order. When more entries are already waiting, a reply
+// thread runs the callbacks instead, while the writer starts on the next
+// round, so the answers (a gRPC reply each, for the key service) do not
+// hold up the next sync. With N concurrent appenders a round holds up to N
+// entries, so throughput is not capped at one fsync per entry.
 //
 // A failed write is sticky: that round's callbacks and every later Append get
 // an error, because the entries queued behind it already chain onto entries
@@ -79,8 +82,9 @@ struct AuditLogOptions {
 // head.
 //
 // Thread safety: all methods may be called concurrently, except that no call
-// may race with destruction. Callbacks run on the writer thread: they must
-// not block on the log (no AppendAndWait inside one).
+// may race with destruction. Callbacks run one at a time, on the writer or
+// the reply thread: they must not block on the log (no AppendAndWait inside
+// one).
 //
 // Errors: Open returns DATA_LOSS if the stored log does not chain from its
 // last checkpoint to its last entry (its entry_hash, prev_hash and sequence
@@ -112,9 +116,9 @@ class AuditLog {
 
   // Fills sequence, time, prev_hash and entry_hash (overwriting whatever the
   // caller put there; the caller fills the rest) and queues the entry.
-  // `done` runs exactly once, on the writer thread, after the entry is
-  // durable (OK) or its write failed. Entries become durable in sequence
-  // order.
+  // `done` runs exactly once, on one of the log's threads, after the entry is
+  // durable (OK) or its write failed. Entries become durable, and their
+  // callbacks run, in sequence order.
   void Append(residency::v1::AuditEntry entry, DoneCallback done);
 
   // Append and wait for the callback's status.
@@ -162,6 +166,12 @@ class AuditLog {
     std::string value;
     DoneCallback done;
   };
+  // A written round on its way to the reply thread: its entries and the
+  // status of their write.
+  struct Written {
+    std::vector<Pending> round;
+    absl::Status status;
+  };
 
   AuditLog(std::unique_ptr<rocksdb::DB> db, AuditSigner signer,
            AuditLogOptions options, uint64_t last_sequence,
@@ -169,6 +179,8 @@ class AuditLog {
 
   void WriterLoop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReplyLoop();
+  bool HasReplies() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(replies_mu_);
   absl::StatusOr<residency::v1::AuditCheckpoint> SignCheckpoint(
       uint64_t sequence, std::string head_hash) const;
   // Stores a checkpoint of the durable head unless one covers it already.
@@ -197,7 +209,14 @@ class AuditLog {
   // Writer thread only (and Open/destructor, when it is not running).
   uint64_t last_checkpoint_ = 0;
 
+  // From the writer to the reply thread. Never held with mu_.
+  absl::Mutex replies_mu_;
+  std::vector<Written> replies_ ABSL_GUARDED_BY(replies_mu_);
+  bool replying_ ABSL_GUARDED_BY(replies_mu_) = false;  // rounds in hand
+  bool writer_done_ ABSL_GUARDED_BY(replies_mu_) = false;
+
   std::thread writer_;
+  std::thread replier_;
 };
 
 // Read-only access to an AuditLog directory, for the offline verifier. Opens

@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -334,6 +336,83 @@ TEST_F(AuditLogTest, ConcurrentAppendsAreGroupCommittedIntoOneChain) {
   }
   EXPECT_EQ(entries, kTotal);
   EXPECT_EQ(request_ids.size(), kTotal);
+}
+
+// The answers of one round do not hold up the next round's write when more
+// entries are waiting: the second entry becomes durable while the first
+// one's callback is still running.
+TEST_F(AuditLogTest, ASlowCallbackDoesNotHoldUpTheNextWrite) {
+  // The writer signs a checkpoint with every entry and stamps it with this
+  // clock, which holds the first round (the first entry alone) until the
+  // second entry is queued.
+  const std::thread::id test_thread = std::this_thread::get_id();
+  absl::Notification writing_first, second_queued;
+  AuditLogOptions options = Options(/*checkpoint_every=*/1);
+  options.clock = [&] {
+    if (std::this_thread::get_id() != test_thread &&
+        !second_queued.HasBeenNotified()) {
+      writing_first.Notify();
+      second_queued.WaitForNotificationWithTimeout(absl::Seconds(30));
+    }
+    return clock_.Now();
+  };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log,
+                       AuditLog::Open(dir_, Signer(), std::move(options)));
+  absl::Notification first_answering, release_first;
+  log->Append(Decision("req-1"), [&](absl::Status status) {
+    EXPECT_OK(status);
+    first_answering.Notify();
+    release_first.WaitForNotificationWithTimeout(absl::Seconds(30));
+  });
+  ASSERT_TRUE(writing_first.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  absl::Notification second_answered;
+  log->Append(Decision("req-2"), [&](absl::Status status) {
+    EXPECT_OK(status);
+    second_answered.Notify();
+  });
+  second_queued.Notify();
+  ASSERT_TRUE(
+      first_answering.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (log->durable_sequence() < 2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(log->durable_sequence(), 2u);
+  // Its answer still waits for the one before it.
+  EXPECT_FALSE(second_answered.HasBeenNotified());
+  release_first.Notify();
+  EXPECT_TRUE(
+      second_answered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+}
+
+// A caller that is alone is answered by the writer itself, the thread that
+// stamped its checkpoint, with no hand-off to the reply thread.
+TEST_F(AuditLogTest, ALoneCallerIsAnsweredByTheWriter) {
+  const std::thread::id test_thread = std::this_thread::get_id();
+  absl::Mutex mu;
+  std::thread::id writer;
+  AuditLogOptions options = Options(/*checkpoint_every=*/1);
+  options.clock = [&] {
+    if (std::this_thread::get_id() != test_thread) {
+      absl::MutexLock lock(&mu);
+      writer = std::this_thread::get_id();
+    }
+    return clock_.Now();
+  };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log,
+                       AuditLog::Open(dir_, Signer(), std::move(options)));
+  for (int i = 1; i <= 3; ++i) {
+    std::thread::id answered_on;
+    absl::Notification answered;
+    log->Append(Decision(absl::StrCat("req-", i)), [&](absl::Status s) {
+      EXPECT_OK(s);
+      answered_on = std::this_thread::get_id();
+      answered.Notify();
+    });
+    answered.WaitForNotification();
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(answered_on, writer) << "entry " << i;
+  }
 }
 
 TEST_F(AuditLogTest, CallbacksRunInSequenceOrderAndDestructionDrainsThem) {

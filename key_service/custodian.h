@@ -37,7 +37,7 @@ struct CustodianOptions {
 //
 // Each unary method fills `response` and then calls `done` exactly once, with
 // the final status, after the audit entry of the decision is durable. `done`
-// may run on the audit log's writer thread, so it must not block. On any
+// may run on one of the audit log's threads, so it must not block. On any
 // error the response holds no secret. When the audit entry cannot be written
 // the answer is UNAVAILABLE and nothing is returned: no key leaves, and no
 // key changes, without a durable record. Everything a request may carry into
@@ -98,7 +98,7 @@ class Custodian {
                   residency::v1::DestroyKeyResponse* response, Done done);
 
   // Key uses. These return once the audit entry is queued; `done` runs when
-  // it is durable, typically on the audit log's writer thread.
+  // it is durable, typically on one of the audit log's threads.
   void GenerateDataKey(absl::string_view principal,
                        const residency::v1::GenerateDataKeyRequest& request,
                        residency::v1::GenerateDataKeyResponse* response,

@@ -22,6 +22,7 @@ void Ledger::Record(const std::string& operation, const absl::Status& status,
     stats.latencies_ms.push_back(absl::ToDoubleMilliseconds(elapsed));
   } else {
     ++stats.errors[absl::StatusCodeToString(status.code())];
+    if (stats.first_error.empty()) stats.first_error = status.ToString();
   }
 }
 

@@ -397,6 +397,10 @@ void WriteTextReport(const Report& r, std::ostream& out) {
                            Percentile(stats.latencies_ms, 95),
                            Percentile(stats.latencies_ms, 99), detail);
   }
+  for (const auto& [op, stats] : r.operations) {
+    if (stats.first_error.empty()) continue;
+    out << "  first " << op << " error: " << stats.first_error << "\n";
+  }
   if (r.wrong_plaintext > 0) {
     out << "  WRONG PLAINTEXT returned to users: " << r.wrong_plaintext << "\n";
   }

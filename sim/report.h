@@ -36,6 +36,9 @@ struct OperationStats {
   uint64_t ok = 0;
   // By status code name ("UNAVAILABLE").
   std::map<std::string, uint64_t> errors;
+  // The first error, whole ("UNAVAILABLE: failed to connect ..."), so a
+  // report says why calls failed and not only how many.
+  std::string first_error;
   std::vector<double> latencies_ms;
 };
 

@@ -164,6 +164,19 @@ TEST(ReportFormatTest, MarkdownHasAMermaidFlowchartAndEscapes) {
   EXPECT_THAT(out, HasSubstr("> **Finding:**"));
 }
 
+TEST(ReportFormatTest, TextNamesTheFirstErrorOfEachOperation) {
+  Report r;
+  r.operations["put"].ok = 8;
+  r.operations["put"].errors["UNAVAILABLE"] = 4;
+  r.operations["put"].first_error = "UNAVAILABLE: connection refused";
+  r.operations["get"].ok = 12;
+  std::ostringstream text;
+  WriteTextReport(r, text);
+  EXPECT_THAT(text.str(),
+              HasSubstr("first put error: UNAVAILABLE: connection refused"));
+  EXPECT_THAT(text.str(), Not(HasSubstr("first get error")));
+}
+
 class ReportRunsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
