@@ -353,8 +353,9 @@ AuditLog::~AuditLog() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  writer_.join();
-  replier_.join();
+  // Not started when Open failed part way.
+  if (writer_.joinable()) writer_.join();
+  if (replier_.joinable()) replier_.join();
   // Nothing useful can be done with a failure here: the entries are durable
   // and the next Open signs the head instead.
   (void)CheckpointHeadIfUncovered();
@@ -363,6 +364,8 @@ AuditLog::~AuditLog() {
 bool AuditLog::HasWork() const { return stopping_ || !queue_.empty(); }
 
 bool AuditLog::HasReplies() const { return writer_done_ || !replies_.empty(); }
+
+bool AuditLog::RepliesIdle() const { return !replying_ && replies_.empty(); }
 
 void AuditLog::Append(AuditEntry entry, DoneCallback done) {
   Pending pending;
@@ -430,8 +433,19 @@ void AuditLog::WriterLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &AuditLog::HasWork));
-      if (queue_.empty()) break;  // stopping, and everything is written
       round.swap(queue_);
+    }
+    if (round.empty()) {
+      // Stopping. A callback still running on the reply thread may append
+      // more, so the writer stops only once that thread is idle and nothing
+      // is queued.
+      {
+        absl::MutexLock lock(&replies_mu_);
+        replies_mu_.Await(absl::Condition(this, &AuditLog::RepliesIdle));
+      }
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty()) break;
+      continue;
     }
 
     rocksdb::WriteBatch batch;

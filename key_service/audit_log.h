@@ -107,8 +107,9 @@ class AuditLog {
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(
       const std::string& dir, AuditSigner signer, AuditLogOptions options = {});
 
-  // Runs every queued callback (with its write's status), stores a checkpoint
-  // of the final head if it is not covered yet, then joins the writer.
+  // Writes every queued entry, including any that callbacks append meanwhile,
+  // runs every callback (with its write's status), joins the log's threads,
+  // then stores a checkpoint of the final head if it is not covered yet.
   ~AuditLog();
 
   AuditLog(const AuditLog&) = delete;
@@ -181,6 +182,7 @@ class AuditLog {
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReplyLoop();
   bool HasReplies() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(replies_mu_);
+  bool RepliesIdle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(replies_mu_);
   absl::StatusOr<residency::v1::AuditCheckpoint> SignCheckpoint(
       uint64_t sequence, std::string head_hash) const;
   // Stores a checkpoint of the durable head unless one covers it already.

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -340,32 +341,43 @@ TEST_F(AuditLogTest, ConcurrentAppendsAreGroupCommittedIntoOneChain) {
 
 // The answers of one round do not hold up the next round's write when more
 // entries are waiting: the second entry becomes durable while the first
-// one's callback is still running.
+// one's callback is still running, and its own callback waits for that one.
 TEST_F(AuditLogTest, ASlowCallbackDoesNotHoldUpTheNextWrite) {
+  // Declared before the log, so that they outlive its threads.
+  absl::Notification writing_first, second_queued, first_answering,
+      release_first, second_answered;
   // The writer signs a checkpoint with every entry and stamps it with this
-  // clock, which holds the first round (the first entry alone) until the
-  // second entry is queued.
+  // clock. The first round (the first entry alone) waits until the second
+  // entry is queued; the second round waits until the first one's callback
+  // is running.
   const std::thread::id test_thread = std::this_thread::get_id();
-  absl::Notification writing_first, second_queued;
+  std::atomic<int> writer_calls{0};
   AuditLogOptions options = Options(/*checkpoint_every=*/1);
   options.clock = [&] {
-    if (std::this_thread::get_id() != test_thread &&
-        !second_queued.HasBeenNotified()) {
-      writing_first.Notify();
-      second_queued.WaitForNotificationWithTimeout(absl::Seconds(30));
+    if (std::this_thread::get_id() != test_thread) {
+      const int call = ++writer_calls;
+      if (call == 1) {
+        writing_first.Notify();
+        second_queued.WaitForNotificationWithTimeout(absl::Seconds(30));
+      } else if (call == 2) {
+        first_answering.WaitForNotificationWithTimeout(absl::Seconds(30));
+      }
     }
     return clock_.Now();
   };
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log,
                        AuditLog::Open(dir_, Signer(), std::move(options)));
-  absl::Notification first_answering, release_first;
   log->Append(Decision("req-1"), [&](absl::Status status) {
     EXPECT_OK(status);
     first_answering.Notify();
     release_first.WaitForNotificationWithTimeout(absl::Seconds(30));
   });
+  // Whatever fails below, the first callback is let go before the log is
+  // destroyed.
+  absl::Cleanup release = [&] {
+    if (!release_first.HasBeenNotified()) release_first.Notify();
+  };
   ASSERT_TRUE(writing_first.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  absl::Notification second_answered;
   log->Append(Decision("req-2"), [&](absl::Status status) {
     EXPECT_OK(status);
     second_answered.Notify();
@@ -373,7 +385,7 @@ TEST_F(AuditLogTest, ASlowCallbackDoesNotHoldUpTheNextWrite) {
   second_queued.Notify();
   ASSERT_TRUE(
       first_answering.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (log->durable_sequence() < 2 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(1));
   }
@@ -383,6 +395,50 @@ TEST_F(AuditLogTest, ASlowCallbackDoesNotHoldUpTheNextWrite) {
   release_first.Notify();
   EXPECT_TRUE(
       second_answered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+}
+
+// An entry that a callback appends while the log is being destroyed is
+// still written and answered.
+TEST_F(AuditLogTest, AnEntryAppendedByACallbackDuringDestructionIsWritten) {
+  absl::Notification writing_first, second_queued;
+  std::atomic<int> answered{0};
+  const std::thread::id test_thread = std::this_thread::get_id();
+  AuditLogOptions options = Options(/*checkpoint_every=*/1);
+  options.clock = [&] {
+    if (std::this_thread::get_id() != test_thread &&
+        !second_queued.HasBeenNotified()) {
+      writing_first.Notify();
+      second_queued.WaitForNotificationWithTimeout(absl::Seconds(30));
+    }
+    return clock_.Now();
+  };
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log,
+                         AuditLog::Open(dir_, Signer(), std::move(options)));
+    AuditLog* const raw = log.get();
+    // Answered on the reply thread (the second entry is waiting by then);
+    // appends once the destructor has most likely begun.
+    log->Append(Decision("req-1"), [&, raw](absl::Status status) {
+      EXPECT_OK(status);
+      absl::SleepFor(absl::Milliseconds(300));
+      raw->Append(Decision("follow-up"), [&](absl::Status status) {
+        EXPECT_OK(status);
+        ++answered;
+      });
+      ++answered;
+    });
+    ASSERT_TRUE(
+        writing_first.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    log->Append(Decision("req-2"), [&](absl::Status status) {
+      EXPECT_OK(status);
+      ++answered;
+    });
+    second_queued.Notify();
+  }
+  EXPECT_EQ(answered.load(), 3);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log, OpenLog(1));
+  EXPECT_EQ(log->last_sequence(), 3u);
+  EXPECT_OK(Verify(ReadAll(*log, /*start=*/1, /*max_entries=*/0), public_key_));
 }
 
 // A caller that is alone is answered by the writer itself, the thread that

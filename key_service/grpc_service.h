@@ -14,7 +14,7 @@ namespace residency::key_service {
 // takes the caller's principal from the verified mTLS peer certificate
 // (UNAUTHENTICATED without one) and hands the request to the Custodian. A
 // unary call holds no thread while its audit entry waits for the group
-// commit; the answer goes out from the audit writer's callback. Secrets in
+// commit; the answer goes out from the audit log's callback. Secrets in
 // responses are wiped from memory once gRPC is done with them.
 //
 // ReadAuditLog streams from a thread per read (at most kMaxAuditStreams at

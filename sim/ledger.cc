@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace residency::sim {
@@ -22,7 +23,13 @@ void Ledger::Record(const std::string& operation, const absl::Status& status,
     stats.latencies_ms.push_back(absl::ToDoubleMilliseconds(elapsed));
   } else {
     ++stats.errors[absl::StatusCodeToString(status.code())];
-    if (stats.first_error.empty()) stats.first_error = status.ToString();
+    if (stats.first_error.empty()) {
+      // From a peer: bounded, and escaped so that it cannot break a report.
+      constexpr size_t kMaxShown = 240;
+      const std::string text = status.ToString();
+      stats.first_error = absl::CHexEscape(text.substr(0, kMaxShown));
+      if (text.size() > kMaxShown) stats.first_error += "...";
+    }
   }
 }
 

@@ -36,8 +36,9 @@ struct OperationStats {
   uint64_t ok = 0;
   // By status code name ("UNAVAILABLE").
   std::map<std::string, uint64_t> errors;
-  // The first error, whole ("UNAVAILABLE: failed to connect ..."), so a
-  // report says why calls failed and not only how many.
+  // The first error ("UNAVAILABLE: failed to connect ..."), so a report
+  // says why calls failed and not only how many; C-escaped, and cut after
+  // 240 characters.
   std::string first_error;
   std::vector<double> latencies_ms;
 };
