@@ -51,11 +51,13 @@ struct Spawner {
   bool HasTask() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
     return task != nullptr;
   }
+  bool TaskDone() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return task == nullptr;
+  }
   const pid_t owner = ::getpid();  // the process the thread runs in
   absl::Mutex mu;
   bool busy ABSL_GUARDED_BY(mu) = false;  // a caller's task is in hand
-  std::function<pid_t()> task ABSL_GUARDED_BY(mu);
-  bool done ABSL_GUARDED_BY(mu) = false;
+  std::function<pid_t()> task ABSL_GUARDED_BY(mu);  // cleared when run
   pid_t result ABSL_GUARDED_BY(mu) = -1;
 };
 
@@ -80,7 +82,6 @@ Spawner* StartSpawner() {
       s->mu.Await(absl::Condition(s, &Spawner::HasTask));
       s->result = s->task();
       s->task = nullptr;
-      s->done = true;
     }
   }).detach();
   return s;
@@ -105,9 +106,8 @@ pid_t OnSpawnerThread(std::function<pid_t()> spawn) {
   absl::MutexLock lock(&s->mu);
   s->mu.Await(absl::Condition(s, &Spawner::Idle));
   s->busy = true;
-  s->done = false;
   s->task = std::move(spawn);
-  s->mu.Await(absl::Condition(&s->done));
+  s->mu.Await(absl::Condition(s, &Spawner::TaskDone));
   s->busy = false;
   return s->result;
 }
