@@ -64,6 +64,13 @@ absl::Status FromRocks(const rocksdb::Status& status, absl::string_view what) {
   return absl::InternalError(message);
 }
 
+// What an entry gets once a write before it has failed.
+absl::Status RefusedAfter(const absl::Status& failed) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("audit log refuses entries after a failed write (",
+                   failed.message(), "); reopen it"));
+}
+
 absl::Status NotParsable(uint64_t sequence) {
   return absl::DataLossError(
       absl::StrCat("audit entry ", sequence,
@@ -258,10 +265,12 @@ absl::Status CheckCheckpointSignature(const AuditCheckpoint& checkpoint,
 
 }  // namespace
 
-AuditLog::AuditLog(std::unique_ptr<rocksdb::DB> db, AuditSigner signer,
+AuditLog::AuditLog(std::unique_ptr<rocksdb::Env> env,
+                   std::unique_ptr<rocksdb::DB> db, AuditSigner signer,
                    AuditLogOptions options, uint64_t last_sequence,
                    std::string head_hash, uint64_t last_checkpoint)
-    : db_(std::move(db)),
+    : env_(std::move(env)),
+      db_(std::move(db)),
       signer_(std::move(signer)),
       options_(std::move(options)),
       last_sequence_(last_sequence),
@@ -274,6 +283,11 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
     const std::string& dir, AuditSigner signer, AuditLogOptions options) {
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
+  std::unique_ptr<rocksdb::Env> env;
+  if (options.file_system != nullptr) {
+    env = rocksdb::NewCompositeEnv(options.file_system);
+    db_options.env = env.get();
+  }
   rocksdb::DB* raw_db = nullptr;
   absl::Status status =
       FromRocks(rocksdb::DB::Open(db_options, dir, &raw_db),
@@ -338,9 +352,9 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
         "; refusing to append to it (run audit_verify)"));
   }
 
-  std::unique_ptr<AuditLog> log(new AuditLog(std::move(db), std::move(signer),
-                                             std::move(options), *head,
-                                             *std::move(head_hash), from));
+  std::unique_ptr<AuditLog> log(
+      new AuditLog(std::move(env), std::move(db), std::move(signer),
+                   std::move(options), *head, *std::move(head_hash), from));
   status = log->CheckpointHeadIfUncovered();
   if (!status.ok()) return status;
   log->replier_ = std::thread([log = log.get()] { log->ReplyLoop(); });
@@ -372,9 +386,7 @@ void AuditLog::Append(AuditEntry entry, DoneCallback done) {
   pending.done = std::move(done);
   absl::MutexLock lock(&mu_);
   if (!failed_.ok()) {
-    pending.status = absl::FailedPreconditionError(
-        absl::StrCat("audit log refuses entries after a failed write (",
-                     failed_.message(), "); reopen it"));
+    pending.status = RefusedAfter(failed_);
     queue_.push_back(std::move(pending));
     return;
   }
@@ -430,10 +442,12 @@ void AuditLog::WriterLoop() {
   write_options.sync = true;
   for (;;) {
     std::vector<Pending> round;
+    absl::Status failed;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &AuditLog::HasWork));
       round.swap(queue_);
+      failed = failed_;
     }
     if (round.empty()) {
       // Stopping. A callback still running on the reply thread may append
@@ -449,11 +463,14 @@ void AuditLog::WriterLoop() {
     }
 
     rocksdb::WriteBatch batch;
-    absl::Status status;
+    // Entries queued before an earlier round's write failed chain onto
+    // entries that are not stored: writing them would leave a gap.
+    absl::Status status = failed.ok() ? absl::OkStatus() : RefusedAfter(failed);
     uint64_t last = 0;
     std::string last_hash;
     uint64_t last_checkpoint = last_checkpoint_;
     for (const Pending& p : round) {
+      if (!status.ok()) break;
       if (p.sequence == 0) continue;
       batch.Put(EntryKey(p.sequence), p.value);
       last = p.sequence;

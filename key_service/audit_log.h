@@ -21,6 +21,8 @@
 
 namespace rocksdb {
 class DB;
+class Env;
+class FileSystem;
 }  // namespace rocksdb
 
 namespace residency::key_service {
@@ -42,6 +44,9 @@ struct AuditLogOptions {
   // entry times follow sequence order for a monotonic clock) and from
   // several threads: it must be thread-safe and must not call into the log.
   std::function<absl::Time()> clock = absl::Now;
+  // The file system RocksDB writes through; null is the default one. Tests
+  // put a fault-injecting one here.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
 // The key service's audit log: an append-only, hash-chained sequence of
@@ -76,10 +81,11 @@ struct AuditLogOptions {
 // hold up the next sync. With N concurrent appenders a round holds up to N
 // entries, so throughput is not capped at one fsync per entry.
 //
-// A failed write is sticky: that round's callbacks and every later Append get
-// an error, because the entries queued behind it already chain onto entries
-// that never became durable. Reopen the log to continue from its durable
-// head.
+// A failed write is sticky: that round's callbacks, the entries already
+// queued behind it and every later Append get an error, and nothing more is
+// written, because the entries queued behind it already chain onto entries
+// that never became durable (writing them would leave a gap that Open
+// refuses). Reopen the log to continue from its durable head.
 //
 // Thread safety: all methods may be called concurrently, except that no call
 // may race with destruction. Callbacks run one at a time, on the writer or
@@ -91,8 +97,8 @@ struct AuditLogOptions {
 // are all checked) or a stored checkpoint lies beyond the last entry,
 // FAILED_PRECONDITION if its checkpoints were signed by another key, and
 // INTERNAL for a RocksDB failure. Append's callback gets INVALID_ARGUMENT for
-// an entry over kMaxAuditEntryBytes and INTERNAL (then FAILED_PRECONDITION)
-// for a failed write.
+// an entry over kMaxAuditEntryBytes and INTERNAL for a failed write (then
+// FAILED_PRECONDITION for every entry after it).
 //
 // Example:
 //   ASSIGN_OR_RETURN(auto log, AuditLog::Open(dir, std::move(signer)));
@@ -174,8 +180,8 @@ class AuditLog {
     absl::Status status;
   };
 
-  AuditLog(std::unique_ptr<rocksdb::DB> db, AuditSigner signer,
-           AuditLogOptions options, uint64_t last_sequence,
+  AuditLog(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db,
+           AuditSigner signer, AuditLogOptions options, uint64_t last_sequence,
            std::string head_hash, uint64_t last_checkpoint);
 
   void WriterLoop();
@@ -194,6 +200,7 @@ class AuditLog {
                                  const std::string& stored_hash, uint64_t head,
                                  const std::string& head_hash) const;
 
+  const std::unique_ptr<rocksdb::Env> env_;  // over options.file_system
   const std::unique_ptr<rocksdb::DB> db_;
   const AuditSigner signer_;
   const AuditLogOptions options_;

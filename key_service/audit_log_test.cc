@@ -25,11 +25,13 @@
 #include "key_service/audit_verifier.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "tests/fault_file_system.h"
 #include "tests/status_matchers.h"
 
 namespace residency::key_service {
 namespace {
 
+using ::residency::testing::FaultFileSystem;
 using ::residency::testing::StatusIs;
 using ::residency::v1::AuditCheckpoint;
 using ::residency::v1::AuditEntry;
@@ -469,6 +471,56 @@ TEST_F(AuditLogTest, ALoneCallerIsAnsweredByTheWriter) {
     absl::MutexLock lock(&mu);
     EXPECT_EQ(answered_on, writer) << "entry " << i;
   }
+}
+
+// Entries already queued when a write fails chain onto the entries that
+// failed. They are refused, not written (which would leave a gap that Open
+// refuses), so after a transient disk fault the log opens again at its
+// durable head and continues.
+TEST_F(AuditLogTest, EntriesQueuedBehindAFailedWriteAreRefused) {
+  auto fs = std::make_shared<FaultFileSystem>();
+  AuditLogOptions options = Options(/*checkpoint_every=*/4);
+  options.file_system = fs;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log,
+                         AuditLog::Open(dir_, Signer(), std::move(options)));
+    ASSERT_OK(log->AppendAndWait(Decision("req-1")));
+    AuditLog* const raw = log.get();
+    std::atomic<bool> queued{false};
+    absl::Notification third_answered;
+    absl::Status third;
+    // While the write of entry 2 fails, entry 3 is queued behind it, and
+    // then the disk recovers.
+    fs->set_on_fault([&] {
+      if (queued.exchange(true)) return;
+      raw->Append(Decision("req-3"), [&](absl::Status status) {
+        third = std::move(status);
+        third_answered.Notify();
+      });
+      fs->set_fault(FaultFileSystem::Fault::kNone);
+    });
+    fs->set_fault(FaultFileSystem::Fault::kDiskFull);
+    EXPECT_THAT(log->AppendAndWait(Decision("req-2")),
+                StatusIs(absl::StatusCode::kInternal,
+                         HasSubstr("writing audit entries up to 2")));
+    ASSERT_TRUE(queued.load());
+    ASSERT_TRUE(
+        third_answered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_THAT(third, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("after a failed write")));
+    EXPECT_THAT(log->AppendAndWait(Decision("req-4")),
+                StatusIs(absl::StatusCode::kFailedPrecondition));
+    EXPECT_EQ(log->durable_sequence(), 1u);
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log, OpenLog());
+  EXPECT_EQ(log->last_sequence(), 1u);
+  ASSERT_OK(log->AppendAndWait(Decision("req-2-again")));
+  const std::vector<ReadAuditLogResponse> items =
+      ReadAll(*log, /*start=*/1, /*max_entries=*/0);
+  // c1: the reopened log signs the head that the failed one left uncovered.
+  ASSERT_EQ(Shape(items), (std::vector<std::string>{"e1", "c1", "e2", "c2"}));
+  EXPECT_EQ(items[2].entry().request_id(), "req-2-again");
+  EXPECT_OK(Verify(items, public_key_));
 }
 
 TEST_F(AuditLogTest, CallbacksRunInSequenceOrderAndDestructionDrainsThem) {

@@ -4,11 +4,12 @@
 // A RocksDB file system that fails on demand as a disk does: full (every
 // write of file data fails with ENOSPC's NoSpace) or broken under sync
 // (fsync fails, data written before it may or may not be on disk). Put it
-// in ObjectStoreOptions::file_system; switch faults on and off while the
-// store runs. For tests only.
+// in ObjectStoreOptions::file_system or AuditLogOptions::file_system; switch
+// faults on and off while the store runs. For tests only.
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,10 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
   void set_fault(Fault fault) { fault_ = fault; }
   // How many calls failed because of an injected fault.
   uint64_t injected() const { return injected_.load(); }
+  // Runs on the thread that meets an injected fault, each time, just before
+  // the call fails: a test can act while the failing write is under way.
+  // Set it before switching a fault on.
+  void set_on_fault(std::function<void()> hook) { on_fault_ = std::move(hook); }
 
   rocksdb::IOStatus NewWritableFile(
       const std::string& name, const rocksdb::FileOptions& options,
@@ -131,11 +136,13 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
   bool Failing(Fault fault) {
     if (fault_.load() != fault) return false;
     ++injected_;
+    if (on_fault_) on_fault_();
     return true;
   }
 
   std::atomic<Fault> fault_{Fault::kNone};
   std::atomic<uint64_t> injected_{0};
+  std::function<void()> on_fault_;
 };
 
 }  // namespace residency::testing
