@@ -533,8 +533,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Links::Channel(
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       tls::MakeChannelCredentials(material);
   if (!credentials.ok()) return credentials.status();
-  grpc::ChannelArguments arguments;
-  arguments.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  absl::StatusOr<grpc::ChannelArguments> arguments = tls::MakeChannelArguments(
+      {.max_receive_message_bytes = kMaxReceiveMessageBytes});
+  if (!arguments.ok()) return arguments.status();
 
   // std::seed_seq keeps 32 bits of each value.
   const uint32_t ordinal = link->channels++;
@@ -548,7 +549,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Links::Channel(
   factories.push_back(std::make_unique<LinkInterceptorFactory>(
       link, std::move(random), ordinal));
   return gx::CreateCustomChannelWithInterceptors(
-      address, *credentials, arguments, std::move(factories));
+      address, *credentials, *arguments, std::move(factories));
 }
 
 std::vector<LinkStats> Links::Stats() const {

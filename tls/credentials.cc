@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "tls/internal/x509.h"
 #include "tls/peer.h"
 
@@ -240,23 +241,46 @@ MakeChannelCredentials(const TlsMaterial& material) {
   return credentials;
 }
 
+absl::StatusOr<grpc::ChannelArguments> MakeChannelArguments(
+    const ChannelOptions& options) {
+  if (options.max_receive_message_bytes <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_receive_message_bytes ",
+                     options.max_receive_message_bytes, " is not positive"));
+  }
+  const absl::Duration initial = options.initial_reconnect_backoff;
+  const absl::Duration max = options.max_reconnect_backoff;
+  if (initial <= absl::ZeroDuration() || max < initial ||
+      max > absl::Hours(24)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reconnect backoff from ", absl::FormatDuration(initial), " to ",
+        absl::FormatDuration(max), ": want 0 < initial <= max <= 24h"));
+  }
+  grpc::ChannelArguments arguments;
+  arguments.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(absl::ToInt64Milliseconds(initial)));
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(absl::ToInt64Milliseconds(max)));
+  return arguments;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& target, const TlsMaterial& material,
     const ChannelOptions& options) {
   if (target.empty()) {
     return absl::InvalidArgumentError("channel target is empty");
   }
-  if (options.max_receive_message_bytes <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("channel to ", target, ": max_receive_message_bytes ",
-                     options.max_receive_message_bytes, " is not positive"));
+  absl::StatusOr<grpc::ChannelArguments> arguments =
+      MakeChannelArguments(options);
+  if (!arguments.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "channel to ", target, ": ", arguments.status().message()));
   }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(material);
   if (!credentials.ok()) return credentials.status();
-  grpc::ChannelArguments arguments;
-  arguments.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
-  return grpc::CreateCustomChannel(target, *credentials, arguments);
+  return grpc::CreateCustomChannel(target, *credentials, *arguments);
 }
 
 }  // namespace residency::tls

@@ -4,6 +4,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 
 #include <cstddef>
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "crypto/secret_bytes.h"
 
 namespace residency::tls {
@@ -77,11 +79,26 @@ struct ChannelOptions {
   // Largest response message accepted; larger ones fail the call with
   // RESOURCE_EXHAUSTED. gRPC's default is the same 4 MiB.
   int max_receive_message_bytes = 4 << 20;
+  // After a failed connection attempt the channel tries again after
+  // `initial_reconnect_backoff`, then 1.6 times later each time (gRPC adds
+  // 20% jitter), at most `max_reconnect_backoff` apart. In between it fails
+  // calls at once with UNAVAILABLE, so a client that retries UNAVAILABLE
+  // (client::RetryPolicy: 100 ms, doubling to 2 s) needs the channel to try
+  // again within that schedule. gRPC's own defaults, 1 s growing to 120 s,
+  // outlast every retry. gRPC raises anything under 100 ms to 100 ms.
+  absl::Duration initial_reconnect_backoff = absl::Milliseconds(100);
+  absl::Duration max_reconnect_backoff = absl::Seconds(2);
 };
 
+// The channel arguments that `options` stand for. INVALID_ARGUMENT for a
+// non-positive message limit or backoff, or an initial backoff above the
+// maximum.
+absl::StatusOr<grpc::ChannelArguments> MakeChannelArguments(
+    const ChannelOptions& options);
+
 // An mTLS channel to `target` ("127.0.0.1:50051", "localhost:443") with
-// MakeChannelCredentials. INVALID_ARGUMENT for invalid material or a
-// non-positive message limit.
+// MakeChannelCredentials and MakeChannelArguments. INVALID_ARGUMENT for
+// invalid material or options.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& target, const TlsMaterial& material,
     const ChannelOptions& options = {});

@@ -11,9 +11,11 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/status_matchers.h"
@@ -369,6 +371,19 @@ TEST(MakeChannelTest, RefusesBadOptions) {
                             {.max_receive_message_bytes = limit}),
                 StatusIs(absl::StatusCode::kInvalidArgument));
   }
+  const absl::Duration ms = absl::Milliseconds(1);
+  for (auto [initial, max] :
+       {std::pair{0 * ms, 100 * ms}, std::pair{-100 * ms, 100 * ms},
+        std::pair{200 * ms, 100 * ms}, std::pair{100 * ms, absl::Hours(25)}}) {
+    ChannelOptions options;
+    options.initial_reconnect_backoff = initial;
+    options.max_reconnect_backoff = max;
+    EXPECT_THAT(MakeChannel("127.0.0.1:1", material, options),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("reconnect backoff")))
+        << initial << " to " << max;
+  }
+  EXPECT_OK(MakeChannelArguments({}).status());
 }
 
 }  // namespace

@@ -8,14 +8,22 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/server_context.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rpc/status.h"
@@ -255,6 +263,78 @@ TEST_F(GrpcMtlsTest, MaxReceiveMessageSizeIsApplied) {
                        MakeChannel(server_.target, alice.Material(),
                                    {.max_receive_message_bytes = 64}));
   EXPECT_OK(WhoAmI(enough));
+}
+
+// A port on 127.0.0.1 that refuses connections until a server listens on
+// it: the socket holds the port, bound but not listening, and allows a
+// gRPC server (which sets SO_REUSEPORT) to bind it too.
+class ReservedPort {
+ public:
+  ReservedPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    const int on = 1;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (fd_ < 0 ||
+        setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+            0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      ADD_FAILURE() << "cannot reserve a port: " << std::strerror(errno);
+      return;
+    }
+    port_ = ntohs(address.sin_port);
+  }
+  ~ReservedPort() {
+    if (fd_ >= 0) close(fd_);
+  }
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A channel whose first connection was refused connects again soon after
+// the server comes up, within a client's retry schedule, rather than after
+// gRPC's default backoff of 1 s (0.8 s at the least, with its jitter), in
+// which every call fails at once with UNAVAILABLE.
+TEST_F(GrpcMtlsTest, ARefusedChannelReconnectsSoonAfterTheServerComesUp) {
+  ReservedPort reserved;
+  ASSERT_GT(reserved.port(), 0);
+  const std::string target = absl::StrCat("127.0.0.1:", reserved.port());
+  ASSERT_OK_AND_ASSIGN(Identity alice, ca_->Issue(UserPrincipal("alice")));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<grpc::Channel> channel,
+                       MakeChannel(target, alice.Material()));
+  EXPECT_THAT(WhoAmI(channel), StatusIs(absl::StatusCode::kUnavailable));
+
+  const absl::Time refused = absl::Now();
+  ASSERT_OK_AND_ASSIGN(Identity server_identity,
+                       ca_->Issue(ServicePrincipal("late-server")));
+  ASSERT_OK_AND_ASSIGN(auto credentials,
+                       MakeServerCredentials(server_identity.Material()));
+  EchoService service;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(target, credentials);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+
+  absl::StatusOr<std::string> caller = WhoAmI(channel);
+  while (!caller.ok() && absl::Now() - refused < absl::Seconds(3)) {
+    ASSERT_THAT(caller, StatusIs(absl::StatusCode::kUnavailable));
+    absl::SleepFor(absl::Milliseconds(10));
+    caller = WhoAmI(channel);
+  }
+  const absl::Duration waited = absl::Now() - refused;
+  EXPECT_OK(caller);
+  EXPECT_LT(waited, absl::Milliseconds(700));
+  server->Shutdown();
 }
 
 TEST(GrpcInsecureTest, PlaintextCallerIsUnauthenticated) {
