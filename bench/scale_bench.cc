@@ -70,6 +70,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bench/rocks_log.h"
 #include "bench/streams.h"
 #include "client/client.h"
 #include "crypto/random.h"
@@ -221,71 +222,6 @@ DiskUsage WalkDisk(const std::string& dir) {
     if (ext == ".log") usage.wal += size;
   }
   return usage;
-}
-
-// Flushes, compactions and write stalls so far, from the EVENT_LOG_v1 and
-// warning lines of a RocksDB LOG file.
-struct RocksLog {
-  int flushes = 0;
-  int compactions = 0;
-  double compaction_seconds = 0;      // wall time of compaction jobs
-  double compaction_cpu_seconds = 0;  // their CPU time
-  uint64_t compaction_output_bytes = 0;
-  int stalls = 0;         // "Stalling writes" / "Stopping writes" lines
-  std::string lsm_state;  // files per level after the last compaction
-
-  RocksLog Minus(const RocksLog& before) const {
-    RocksLog d = *this;
-    d.flushes -= before.flushes;
-    d.compactions -= before.compactions;
-    d.compaction_seconds -= before.compaction_seconds;
-    d.compaction_cpu_seconds -= before.compaction_cpu_seconds;
-    d.compaction_output_bytes -= before.compaction_output_bytes;
-    d.stalls -= before.stalls;
-    return d;
-  }
-};
-
-// The number after `"key": ` in an event log line, or 0.
-double JsonNumber(absl::string_view line, absl::string_view key) {
-  const std::string needle = absl::StrCat("\"", key, "\": ");
-  const size_t at = line.find(needle);
-  if (at == absl::string_view::npos) return 0;
-  absl::string_view rest = line.substr(at + needle.size());
-  const size_t end = rest.find_first_not_of("0123456789.");
-  double value = 0;
-  if (!absl::SimpleAtod(rest.substr(0, end), &value)) return 0;
-  return value;
-}
-
-RocksLog ReadRocksLog(const std::string& path) {
-  RocksLog log;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StrContains(line, "Stalling writes") ||
-        absl::StrContains(line, "Stopping writes")) {
-      ++log.stalls;
-    }
-    if (!absl::StrContains(line, "EVENT_LOG_v1")) continue;
-    if (absl::StrContains(line, "\"event\": \"flush_finished\"")) {
-      ++log.flushes;
-    } else if (absl::StrContains(line, "\"event\": \"compaction_finished\"")) {
-      ++log.compactions;
-      log.compaction_seconds +=
-          JsonNumber(line, "compaction_time_micros") / 1e6;
-      log.compaction_cpu_seconds +=
-          JsonNumber(line, "compaction_time_cpu_micros") / 1e6;
-      log.compaction_output_bytes +=
-          static_cast<uint64_t>(JsonNumber(line, "total_output_size"));
-      const size_t at = line.find("\"lsm_state\": [");
-      if (at != std::string::npos) {
-        const size_t end = line.find(']', at);
-        log.lsm_state = line.substr(at + 14, end - at - 14);
-      }
-    }
-  }
-  return log;
 }
 
 // ---------------------------------------------------------------------------
