@@ -63,7 +63,10 @@ function(residency_test name)
   endif()
   set(env)
   if(RESIDENCY_TSAN_ABSL)
-    set(env ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan/suppressions.txt")
+    # die_after_fork=0: rpc/process_test checks that a forked copy of a
+    # multi-threaded process can start threads and children of its own,
+    # which TSan otherwise refuses outright.
+    set(env ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 die_after_fork=0 suppressions=${PROJECT_SOURCE_DIR}/tests/tsan/suppressions.txt")
   endif()
   set(fixture)
   if(ARG_CEPH)
