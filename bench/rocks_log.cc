@@ -1,7 +1,7 @@
 #include "bench/rocks_log.h"
 
 #include <fstream>
-#include <sstream>
+#include <iterator>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -65,11 +65,18 @@ RocksLog ParseRocksLog(absl::string_view text) {
   return log;
 }
 
-RocksLog ReadRocksLog(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseRocksLog(text.str());
+absl::StatusOr<RocksLog> ReadRocksLog(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read RocksDB LOG ", path));
+  }
+  const std::string text((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read RocksDB LOG ", path, " to its end"));
+  }
+  return ParseRocksLog(text);
 }
 
 }  // namespace residency::bench

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace residency::bench {
@@ -32,8 +33,9 @@ double JsonNumber(absl::string_view line, absl::string_view key);
 // Parses a whole LOG's text. Lines of other kinds are skipped.
 RocksLog ParseRocksLog(absl::string_view text);
 
-// Reads and parses the LOG at `path`; an unreadable file reads as empty.
-RocksLog ReadRocksLog(const std::string& path);
+// Reads and parses the LOG at `path`. NOT_FOUND if it cannot be read (a
+// missing LOG must not pass for a quiet one).
+absl::StatusOr<RocksLog> ReadRocksLog(const std::string& path);
 
 }  // namespace residency::bench
 

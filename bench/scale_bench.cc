@@ -964,7 +964,8 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
     Level level;
     level.objects = target;
     level.filled = target - stored;
-    const RocksLog log0 = ReadRocksLog(rocks_log);
+    absl::StatusOr<RocksLog> log0 = ReadRocksLog(rocks_log);
+    if (!log0.ok()) return log0.status();
     const CpuSnapshot fill0 = TakeCpu(s);
     const int64_t base = stored;
     std::fprintf(stderr, "scale_bench: filling to %s objects...\n",
@@ -986,8 +987,9 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
     level.fill_cpu_keys = (fill1.keys - fill0.keys) / level.fill_seconds;
     level.fill_machine_busy =
         (fill1.machine.busy - fill0.machine.busy) / level.fill_seconds;
-    const RocksLog log1 = ReadRocksLog(rocks_log);
-    level.fill_log = log1.Minus(log0);
+    absl::StatusOr<RocksLog> log1 = ReadRocksLog(rocks_log);
+    if (!log1.ok()) return log1.status();
+    level.fill_log = log1->Minus(*log0);
     level.disk = WalkDisk(s.node_data());
     level.deleted_before = deleted;
     level.marginal_bytes_per_object = (static_cast<double>(level.disk.total) -
@@ -1019,9 +1021,10 @@ absl::StatusOr<std::string> CountCurve(const Setup& setup, int64_t max_objects,
                   if (moved.ok()) ids[t].push_back(std::move(id));
                   return moved;
                 });
-    const RocksLog log2 = ReadRocksLog(rocks_log);
-    level.steps_log = log2.Minus(log1);
-    level.lsm_state = log2.lsm_state;
+    absl::StatusOr<RocksLog> log2 = ReadRocksLog(rocks_log);
+    if (!log2.ok()) return log2.status();
+    level.steps_log = log2->Minus(*log1);
+    level.lsm_state = log2->lsm_state;
     if (absl::Status removed = DeleteAll(s, ids); !removed.ok()) {
       return removed;
     }

@@ -80,9 +80,11 @@ absl::StatusOr<std::shared_ptr<const DeviceKey>> LoadDeviceKey(
 // Retries of calls that failed with UNAVAILABLE (and only UNAVAILABLE: any
 // other status is an answer). Backoff doubles from `initial_backoff` up to
 // `max_backoff`, with up to 20% random jitter; a retry reuses the request id.
-// A retry after a refused connection helps only if the channel connects
-// again meanwhile: channels from tls::MakeChannel do, on a schedule that
-// matches this one (tls::ChannelOptions).
+// A retry after a refused connection helps only if the channel has tried to
+// connect again meanwhile. Channels from tls::MakeChannel try again 100 ms
+// after a failure, then at growing intervals (tls::ChannelOptions), so the
+// default retries reach a server that is back within about half a second;
+// gRPC's defaults would make every retry of the first second fail at once.
 struct RetryPolicy {
   // Attempts in all, the first included; 1 disables retries.
   int max_attempts = 4;

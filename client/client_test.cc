@@ -88,7 +88,7 @@ class Calls {
     counters.push_back(std::make_unique<CallCounter>(counts_, mu_));
     return grpc::experimental::CreateCustomChannelWithInterceptors(
         address, *tls::MakeChannelCredentials(material),
-        grpc::ChannelArguments(), std::move(counters));
+        *tls::MakeChannelArguments({}), std::move(counters));
   }
   int operator[](const std::string& method) const {
     std::lock_guard<std::mutex> lock(*mu_);

@@ -481,14 +481,16 @@ TEST_F(AuditLogTest, EntriesQueuedBehindAFailedWriteAreRefused) {
   auto fs = std::make_shared<FaultFileSystem>();
   AuditLogOptions options = Options(/*checkpoint_every=*/4);
   options.file_system = fs;
+  // Declared before the log, which may still answer entry 3 as it closes.
+  std::atomic<bool> queued{false};
+  absl::Notification third_answered;
+  absl::Status third;
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log,
                          AuditLog::Open(dir_, Signer(), std::move(options)));
     ASSERT_OK(log->AppendAndWait(Decision("req-1")));
     AuditLog* const raw = log.get();
-    std::atomic<bool> queued{false};
-    absl::Notification third_answered;
-    absl::Status third;
+    absl::Cleanup no_hook = [&fs] { fs->set_on_fault(nullptr); };
     // While the write of entry 2 fails, entry 3 is queued behind it, and
     // then the disk recovers.
     fs->set_on_fault([&] {

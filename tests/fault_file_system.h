@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/file_system.h"
 
 namespace residency::testing {
@@ -33,8 +35,12 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
   uint64_t injected() const { return injected_.load(); }
   // Runs on the thread that meets an injected fault, each time, just before
   // the call fails: a test can act while the failing write is under way.
-  // Set it before switching a fault on.
-  void set_on_fault(std::function<void()> hook) { on_fault_ = std::move(hook); }
+  // That thread is inside RocksDB's write path, possibly holding RocksDB's
+  // own locks, so the hook must not call into that database. Null clears it.
+  void set_on_fault(std::function<void()> hook) {
+    absl::MutexLock lock(&hook_mu_);
+    on_fault_ = std::make_shared<const std::function<void()>>(std::move(hook));
+  }
 
   rocksdb::IOStatus NewWritableFile(
       const std::string& name, const rocksdb::FileOptions& options,
@@ -136,13 +142,20 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
   bool Failing(Fault fault) {
     if (fault_.load() != fault) return false;
     ++injected_;
-    if (on_fault_) on_fault_();
+    std::shared_ptr<const std::function<void()>> hook;
+    {
+      absl::MutexLock lock(&hook_mu_);
+      hook = on_fault_;
+    }
+    if (hook != nullptr && *hook) (*hook)();
     return true;
   }
 
   std::atomic<Fault> fault_{Fault::kNone};
   std::atomic<uint64_t> injected_{0};
-  std::function<void()> on_fault_;
+  absl::Mutex hook_mu_;
+  std::shared_ptr<const std::function<void()>> on_fault_
+      ABSL_GUARDED_BY(hook_mu_);
 };
 
 }  // namespace residency::testing

@@ -79,20 +79,21 @@ struct ChannelOptions {
   // Largest response message accepted; larger ones fail the call with
   // RESOURCE_EXHAUSTED. gRPC's default is the same 4 MiB.
   int max_receive_message_bytes = 4 << 20;
-  // After a failed connection attempt the channel tries again after
-  // `initial_reconnect_backoff`, then 1.6 times later each time (gRPC adds
-  // 20% jitter), at most `max_reconnect_backoff` apart. In between it fails
-  // calls at once with UNAVAILABLE, so a client that retries UNAVAILABLE
-  // (client::RetryPolicy: 100 ms, doubling to 2 s) needs the channel to try
-  // again within that schedule. gRPC's own defaults, 1 s growing to 120 s,
-  // outlast every retry. gRPC raises anything under 100 ms to 100 ms.
+  // After a failed connection attempt the channel tries again
+  // `initial_reconnect_backoff` later, then at intervals 1.6 times longer
+  // each (with up to 20% jitter), at most `max_reconnect_backoff` apart. In
+  // between it fails calls at once with UNAVAILABLE, so a client that
+  // retries UNAVAILABLE (client::RetryPolicy: 100 ms, doubling to 2 s) can
+  // only reach a server that came back if the channel tries again within
+  // that time. gRPC's own defaults, 1 s growing to 120 s, outlast the
+  // client's retries. gRPC raises anything under 100 ms to 100 ms.
   absl::Duration initial_reconnect_backoff = absl::Milliseconds(100);
   absl::Duration max_reconnect_backoff = absl::Seconds(2);
 };
 
 // The channel arguments that `options` stand for. INVALID_ARGUMENT for a
-// non-positive message limit or backoff, or an initial backoff above the
-// maximum.
+// non-positive message limit or backoff, an initial backoff above the
+// maximum, or a maximum above 24 hours.
 absl::StatusOr<grpc::ChannelArguments> MakeChannelArguments(
     const ChannelOptions& options);
 

@@ -383,7 +383,37 @@ TEST(MakeChannelTest, RefusesBadOptions) {
                          HasSubstr("reconnect backoff")))
         << initial << " to " << max;
   }
-  EXPECT_OK(MakeChannelArguments({}).status());
+}
+
+// The integer value of `key` among `arguments`, or -1.
+int IntArgument(const grpc::ChannelArguments& arguments,
+                absl::string_view key) {
+  const grpc_channel_args c = arguments.c_channel_args();
+  for (size_t i = 0; i < c.num_args; ++i) {
+    if (key == c.args[i].key && c.args[i].type == GRPC_ARG_INTEGER) {
+      return c.args[i].value.integer;
+    }
+  }
+  return -1;
+}
+
+TEST(MakeChannelTest, ArgumentsCarryTheLimitAndTheReconnectBackoff) {
+  ASSERT_OK_AND_ASSIGN(grpc::ChannelArguments defaults,
+                       MakeChannelArguments({}));
+  EXPECT_EQ(IntArgument(defaults, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH),
+            4 << 20);
+  EXPECT_EQ(IntArgument(defaults, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS), 100);
+  EXPECT_EQ(IntArgument(defaults, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS), 2000);
+
+  ChannelOptions options;
+  options.max_receive_message_bytes = 1234;
+  options.initial_reconnect_backoff = absl::Milliseconds(250);
+  options.max_reconnect_backoff = absl::Seconds(30);
+  ASSERT_OK_AND_ASSIGN(grpc::ChannelArguments set,
+                       MakeChannelArguments(options));
+  EXPECT_EQ(IntArgument(set, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH), 1234);
+  EXPECT_EQ(IntArgument(set, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS), 250);
+  EXPECT_EQ(IntArgument(set, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS), 30000);
 }
 
 }  // namespace

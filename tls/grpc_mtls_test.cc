@@ -302,8 +302,8 @@ class ReservedPort {
 
 // A channel whose first connection was refused connects again soon after
 // the server comes up, within a client's retry schedule, rather than after
-// gRPC's default backoff of 1 s (0.8 s at the least, with its jitter), in
-// which every call fails at once with UNAVAILABLE.
+// gRPC's default first backoff of 1 s, in which every call fails at once
+// with UNAVAILABLE.
 TEST_F(GrpcMtlsTest, ARefusedChannelReconnectsSoonAfterTheServerComesUp) {
   ReservedPort reserved;
   ASSERT_GT(reserved.port(), 0);
