@@ -184,12 +184,13 @@ class ObjectStore {
 // segment that is missing (or RocksDB corruption). A disk that fails under
 // RocksDB gives RESOURCE_EXHAUSTED when it is full and UNAVAILABLE for other
 // I/O errors (a failed write or sync); either way the write was not
-// acknowledged. Reads go on. Writes stay refused until RocksDB resumes
-// (rocksdb::DB::Resume, tried at the next write): after a full disk it may,
-// once there is space again and its own recovery has not failed meanwhile;
-// after a failed sync it does not, since what reached the disk is then
-// unknown, and the store must be opened again (the node restarted). Other
-// RocksDB failures are INTERNAL.
+// acknowledged. Reads go on. Writes stay refused until the store resumes
+// RocksDB (rocksdb::DB::Resume, tried at the next write; RocksDB's own
+// automatic recovery is off): after a full disk it may, once there is space
+// again, unless the memtable was empty (RocksDB 7.8 then keeps the failed
+// log writer); after a failed sync it does not, since what reached the disk
+// is then unknown. Otherwise the store must be opened again (the node
+// restarted), which the error says. Other RocksDB failures are INTERNAL.
 class RocksObjectStore final : public ObjectStore {
  public:
   static absl::StatusOr<std::unique_ptr<RocksObjectStore>> Open(
