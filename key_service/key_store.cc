@@ -10,8 +10,11 @@
 #include "google/protobuf/util/time_util.h"
 #include "key_service/audit_format.h"
 #include "residency/v1/key_store.pb.h"
+#include "rocks/recovery.h"
 #include "rocks/write.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
 
@@ -71,17 +74,37 @@ const SecretBytes* KeySnapshot::Material(uint32_t version) const {
   return it == material.end() ? nullptr : &it->second;
 }
 
-KeyStore::KeyStore(std::unique_ptr<rocksdb::DB> db, Aead sealer,
+KeyStore::KeyStore(std::unique_ptr<rocksdb::Env> env,
+                   std::unique_ptr<rocksdb::DB> db, Aead sealer,
                    std::function<absl::Time()> clock)
-    : db_(std::move(db)),
+    : env_(std::move(env)),
+      db_(std::move(db)),
       sealer_(std::move(sealer)),
       clock_(std::move(clock)) {}
 
 KeyStore::~KeyStore() = default;
 
+absl::Status KeyStore::ResumeIfStopped() {
+  if (!stopped_) return absl::OkStatus();
+  const rocksdb::Status s = rocks::ResumeAfterDiskError(db_.get());
+  if (!s.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "key store: writing stopped after a disk error; restart the key "
+        "service once the disk is sound (",
+        s.ToString(), ")"));
+  }
+  stopped_ = false;
+  return absl::OkStatus();
+}
+
+void KeyStore::NoteWrite(const rocksdb::Status& status) {
+  if (status.IsIOError()) stopped_ = true;
+}
+
 absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(
     const std::string& dir, SecretBytes root_key,
-    std::function<absl::Time()> clock) {
+    std::function<absl::Time()> clock,
+    std::shared_ptr<rocksdb::FileSystem> file_system) {
   if (root_key.size() != kRootKeySize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "root key must be ", kRootKeySize, " bytes, got ", root_key.size()));
@@ -92,11 +115,18 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(
   rocksdb::Options options;
   options.create_if_missing = true;
   options.paranoid_checks = true;
+  options.listeners.push_back(std::make_shared<rocks::ManualRecovery>());
+  std::unique_ptr<rocksdb::Env> env;
+  if (file_system != nullptr) {
+    env = rocksdb::NewCompositeEnv(std::move(file_system));
+    options.env = env.get();
+  }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
   if (!s.ok()) return RocksError(absl::StrCat("cannot open ", dir), s);
-  std::unique_ptr<KeyStore> store(new KeyStore(
-      std::unique_ptr<rocksdb::DB>(raw), *std::move(sealer), std::move(clock)));
+  std::unique_ptr<KeyStore> store(
+      new KeyStore(std::move(env), std::unique_ptr<rocksdb::DB>(raw),
+                   *std::move(sealer), std::move(clock)));
   if (absl::Status loaded = store->LoadAll(); !loaded.ok()) return loaded;
   return store;
 }
@@ -191,7 +221,9 @@ absl::StatusOr<KeyStore::Snapshot> KeyStore::Commit(
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
   const std::string db_key = absl::StrCat(kKeyPrefix, key_id);
+  if (absl::Status resumed = ResumeIfStopped(); !resumed.ok()) return resumed;
   rocksdb::Status s = rocks::Put(db_.get(), write_options, db_key, value);
+  NoteWrite(s);
   if (!s.ok()) return RocksError(absl::StrCat("write key '", key_id, "'"), s);
   Snapshot published = std::move(next);
   absl::MutexLock lock(&mu_);
@@ -367,7 +399,9 @@ absl::StatusOr<SecretBytes> KeyStore::LoadOrCreateSecret(absl::string_view name,
   stored.set_sealed(*std::move(sealed));
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
+  if (absl::Status resumed = ResumeIfStopped(); !resumed.ok()) return resumed;
   s = rocks::Put(db_.get(), write_options, db_key, stored.SerializeAsString());
+  NoteWrite(s);
   if (!s.ok()) return RocksError(absl::StrCat("write ", db_key), s);
   return secret;
 }

@@ -21,7 +21,10 @@
 
 namespace rocksdb {
 class DB;
-}
+class Env;
+class FileSystem;
+class Status;
+}  // namespace rocksdb
 
 namespace residency::key_service {
 
@@ -84,6 +87,11 @@ struct KeySnapshot {
 // repeated Destroy tries again. Copies outside the store (a backup of the
 // data directory together with the root key file) are beyond its reach.
 //
+// Disk errors: a write that fails for the disk stops writing. The next
+// mutation resumes it when that is safe (rocks/recovery.h) and otherwise
+// fails with UNAVAILABLE, asking for a restart, until the store is opened
+// again; reads go on.
+//
 // Thread safety: all methods may be called concurrently. Mutations are
 // serialized; Find takes a shared lock only.
 //
@@ -91,16 +99,19 @@ struct KeySnapshot {
 // FAILED_PRECONDITION for changes a destroyed key cannot take,
 // INVALID_ARGUMENT for a minimum decryption version of 0 or above the
 // current version, DATA_LOSS when a stored record does not open under the
-// root key (wrong root key file or a modified store), INTERNAL for RocksDB
-// failures.
+// root key (wrong root key file or a modified store), UNAVAILABLE while
+// writing is stopped after a disk error, INTERNAL for RocksDB failures.
 class KeyStore {
  public:
   using Snapshot = std::shared_ptr<const KeySnapshot>;
 
   // Opens (creating if needed) the store in `dir` and unseals every key.
+  // RocksDB writes through `file_system` (null: the default one; tests put
+  // a fault-injecting one here).
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(
       const std::string& dir, crypto::SecretBytes root_key,
-      std::function<absl::Time()> clock = absl::Now);
+      std::function<absl::Time()> clock = absl::Now,
+      std::shared_ptr<rocksdb::FileSystem> file_system = nullptr);
 
   ~KeyStore();
   KeyStore(const KeyStore&) = delete;
@@ -132,8 +143,15 @@ class KeyStore {
   size_t key_count() const;
 
  private:
-  KeyStore(std::unique_ptr<rocksdb::DB> db, crypto::Aead sealer,
-           std::function<absl::Time()> clock);
+  KeyStore(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db,
+           crypto::Aead sealer, std::function<absl::Time()> clock);
+
+  // Before a write: OK, or UNAVAILABLE while writing is stopped after a
+  // disk error that the store cannot resume from (rocks/recovery.h).
+  absl::Status ResumeIfStopped() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // After a write: a failed one stops writing until ResumeIfStopped.
+  void NoteWrite(const rocksdb::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   absl::Status LoadAll();
   // Seals `next`, writes it durably, then publishes it.
@@ -148,12 +166,14 @@ class KeyStore {
   absl::StatusOr<std::shared_ptr<KeySnapshot>> CopyForUpdate(
       absl::string_view key_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
+  std::unique_ptr<rocksdb::Env> env_;  // over the file system, or null
   std::unique_ptr<rocksdb::DB> db_;
   const crypto::Aead sealer_;
   const std::function<absl::Time()> clock_;
 
   // Serializes mutations end to end (read, write, publish).
   absl::Mutex write_mu_;
+  bool stopped_ ABSL_GUARDED_BY(write_mu_) = false;  // by a disk error
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Snapshot> keys_ ABSL_GUARDED_BY(mu_);
 };

@@ -11,13 +11,13 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "residency/v1/object_store.pb.h"
+#include "rocks/recovery.h"
 #include "rocks/write.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
 #include "rocksdb/iterator.h"
-#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/snapshot.h"
@@ -56,22 +56,6 @@ constexpr char kPendingTag = 'u';
 // the last one of all but small objects. "o" and "u" records stay in the
 // LSM tree.
 constexpr uint64_t kMinBlobBytes = 4096;
-
-// Keeps RocksDB from resuming writes by itself after a disk error, so the
-// store decides when (RocksObjectStore::ResumeIfStopped). RocksDB 7.8's own
-// recovery, once the disk has space again, may clear the error while the
-// write-ahead log writer that failed stays in place (when the memtable was
-// empty, nothing is flushed and no new log is started); the next write then
-// fails for good or, with RocksDB's assertions on (Debian's build), aborts
-// the process.
-class ManualRecovery final : public rocksdb::EventListener {
- public:
-  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/,
-                            rocksdb::Status /*bg_error*/,
-                            bool* auto_recovery) override {
-    *auto_recovery = false;
-  }
-};
 
 // Eight 0xff bytes sort at or after every big-endian u64.
 const std::string& MaxVersionSuffix() {
@@ -519,25 +503,20 @@ absl::Status RocksObjectStore::ResumeIfStopped() {
   if (!stopped_.load()) return absl::OkStatus();
   absl::MutexLock lock(&resume_mu_);
   if (!stopped_.load()) return absl::OkStatus();
-  // Resume flushes the memtables, which starts a new write-ahead log, and
-  // checks the disk (Busy while RocksDB's own recovery runs). With an empty
-  // memtable nothing is flushed and the log writer that failed stays in
-  // place, so writing would go on failing or abort (see ManualRecovery):
-  // writing stays stopped until the node restarts. So it does after a
-  // failed sync of the log: what reached the disk is unknown, and only
-  // recovery at the next start replays the log.
-  uint64_t memtable_entries = 0;
-  if (!db_->GetIntProperty(rocksdb::DB::Properties::kNumEntriesActiveMemTable,
-                           &memtable_entries) ||
-      memtable_entries == 0) {
-    return absl::UnavailableError(
-        "object store: writing stopped after a disk error; restart the node "
-        "once the disk is sound");
-  }
-  rocksdb::Status s = db_->Resume();
+  // A failed sync of the write-ahead log is never resumed from: what
+  // reached the disk is unknown, so writing stays stopped until the node
+  // restarts and recovery replays the log. Nor is an empty memtable (see
+  // rocks/recovery.h).
+  rocksdb::Status s = rocks::ResumeAfterDiskError(db_.get());
   if (s.IsBusy()) {
     return absl::UnavailableError(
         "object store: recovering from a disk error; try again");
+  }
+  if (s.IsAborted()) {
+    return absl::UnavailableError(absl::StrCat(
+        "object store: writing stopped after a disk error; restart the node "
+        "once the disk is sound (",
+        s.ToString(), ")"));
   }
   if (!s.ok()) {
     return RocksError(
@@ -599,7 +578,8 @@ absl::StatusOr<std::unique_ptr<RocksObjectStore>> RocksObjectStore::Open(
   db_options.enable_blob_garbage_collection = false;
   db_options.blob_compression_type = rocksdb::kNoCompression;
 
-  db_options.listeners.push_back(std::make_shared<ManualRecovery>());
+  // The store resumes after a disk error itself (ResumeIfStopped).
+  db_options.listeners.push_back(std::make_shared<rocks::ManualRecovery>());
 
   std::unique_ptr<rocksdb::Env> env;
   if (options.file_system != nullptr) {

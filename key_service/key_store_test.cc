@@ -1,0 +1,99 @@
+#include "key_service/key_store.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "crypto/random.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/fault_file_system.h"
+#include "tests/status_matchers.h"
+
+namespace residency::key_service {
+namespace {
+
+using ::residency::testing::FaultFileSystem;
+using ::residency::testing::StatusIs;
+using ::testing::HasSubstr;
+
+class KeyStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = ::testing::TempDir() + "key_store_test_XXXXXX";
+    ASSERT_NE(mkdtemp(dir.data()), nullptr);
+    dir_ = dir;
+    ASSERT_OK_AND_ASSIGN(root_, crypto::RandomSecret(32));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  absl::StatusOr<std::unique_ptr<KeyStore>> Open(
+      std::shared_ptr<rocksdb::FileSystem> file_system = nullptr) {
+    return KeyStore::Open(dir_ + "/keys", root_.Clone(), absl::Now,
+                          std::move(file_system));
+  }
+
+  std::string dir_;
+  crypto::SecretBytes root_;
+};
+
+// The first write after opening fails on a full disk, with nothing in the
+// memtable: once there is space again the store does not write through the
+// log writer that failed (RocksDB 7.8 would then fail every write, or abort
+// the process with its assertions on). It refuses key changes with a
+// message to restart and serves the keys it has; reopened, it writes again.
+TEST_F(KeyStoreTest, AFullDiskOnTheFirstWriteAsksForARestart) {
+  auto fs = std::make_shared<FaultFileSystem>();
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<KeyStore> store, Open(fs));
+    fs->set_fault(FaultFileSystem::Fault::kDiskFull);
+    EXPECT_THAT(store->Create("kek-1", "alice").status(),
+                StatusIs(absl::StatusCode::kInternal,
+                         HasSubstr("No space left on device")));
+    fs->set_fault(FaultFileSystem::Fault::kNone);
+    // Time for a recovery of RocksDB's own, which the store turns off.
+    absl::SleepFor(absl::Milliseconds(300));
+    for (const char* id : {"kek-2", "kek-3"}) {
+      EXPECT_THAT(store->Create(id, "alice").status(),
+                  StatusIs(absl::StatusCode::kUnavailable,
+                           HasSubstr("restart the key service")));
+    }
+    EXPECT_THAT(store->LoadOrCreateSecret("audit-seed", 32).status(),
+                StatusIs(absl::StatusCode::kUnavailable));
+    EXPECT_EQ(store->Find("kek-1"), nullptr);
+    EXPECT_EQ(store->key_count(), 0u);
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<KeyStore> store, Open());
+  EXPECT_EQ(store->key_count(), 0u);
+  ASSERT_OK(store->Create("kek-1", "alice").status());
+  ASSERT_OK(store->Rotate("kek-1").status());
+  ASSERT_NE(store->Find("kek-1"), nullptr);
+}
+
+// With keys in the memtable, resuming flushes them and starts a new log,
+// so the store goes on writing once the disk has space again.
+TEST_F(KeyStoreTest, AFullDiskAfterEarlierWritesIsResumedFrom) {
+  auto fs = std::make_shared<FaultFileSystem>();
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<KeyStore> store, Open(fs));
+    ASSERT_OK(store->Create("kek-1", "alice").status());
+    fs->set_fault(FaultFileSystem::Fault::kDiskFull);
+    EXPECT_THAT(store->Rotate("kek-1").status(),
+                StatusIs(absl::StatusCode::kInternal));
+    fs->set_fault(FaultFileSystem::Fault::kNone);
+    ASSERT_OK(store->Create("kek-2", "alice").status());
+    ASSERT_OK(store->Rotate("kek-1").status());
+    EXPECT_EQ(store->key_count(), 2u);
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<KeyStore> store, Open());
+  EXPECT_EQ(store->key_count(), 2u);
+  ASSERT_NE(store->Find("kek-1"), nullptr);
+  EXPECT_EQ(store->Find("kek-1")->info.current_version(), 2u);
+}
+
+}  // namespace
+}  // namespace residency::key_service

@@ -1,0 +1,56 @@
+#ifndef RESIDENCY_ROCKS_RECOVERY_H_
+#define RESIDENCY_ROCKS_RECOVERY_H_
+
+#include <rocksdb/db.h>
+#include <rocksdb/listener.h>
+
+#include <cstdint>
+
+namespace residency::rocks {
+
+// Resuming writes after a disk error, for the stores that write through
+// RocksDB 7.8 (Debian 12's).
+//
+// After a write to the write-ahead log fails (a full disk), RocksDB stops
+// writing. Resume() (and RocksDB's own recovery, which runs by itself once
+// there is space again) flushes the memtables, and the flush starts a new
+// log. With an empty memtable nothing is flushed: the log writer that
+// failed stays in place, and the next write fails for good ("Seen error")
+// or, with RocksDB's assertions on, as in Debian's build, aborts the
+// process. So:
+//   - a store installs ManualRecovery, so that RocksDB never resumes by
+//     itself, behind the store's back;
+//   - before its next write after a disk error, the store calls
+//     ResumeAfterDiskError, which resumes only when the memtable holds
+//     entries. Otherwise writing stays stopped until the store is opened
+//     again (recovery at open starts a new log).
+
+// Turns RocksDB's automatic recovery after a background error off.
+class ManualRecovery final : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/,
+                            rocksdb::Status /*bg_error*/,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
+// Resumes `db` after a disk error when that starts a new log: OK once
+// writing may go on; Aborted when the memtable is empty (open the store
+// again); otherwise Resume()'s error (Busy while a recovery runs; an I/O
+// error while the disk still fails or after a failed sync, which is never
+// resumed from).
+inline rocksdb::Status ResumeAfterDiskError(rocksdb::DB* db) {
+  uint64_t entries = 0;
+  if (!db->GetIntProperty(rocksdb::DB::Properties::kNumEntriesActiveMemTable,
+                          &entries) ||
+      entries == 0) {
+    return rocksdb::Status::Aborted(
+        "nothing to flush, so no new write-ahead log; reopen the database");
+  }
+  return db->Resume();
+}
+
+}  // namespace residency::rocks
+
+#endif  // RESIDENCY_ROCKS_RECOVERY_H_
