@@ -309,6 +309,9 @@ class ObjectUpload final : public Upload {
     // the segments before it.
     rocksdb::WriteOptions write_options;
     write_options.sync = true;
+    if (absl::Status s = store_->ResumeIfStopped(); !s.ok()) {
+      return Fail(std::move(s));
+    }
     rocksdb::Status s = rocks::Write(store_->db_.get(), write_options, &batch);
     if (!s.ok()) {
       absl::Status error = RocksError(absl::StrCat("commit ", Name()), s);
@@ -349,6 +352,8 @@ class ObjectUpload final : public Upload {
 
   // Unsynced: Commit's synced write makes it durable.
   absl::Status WriteSegment(absl::string_view bytes) {
+    // Another upload may have met a disk error since this one began.
+    if (absl::Status s = store_->ResumeIfStopped(); !s.ok()) return s;
     rocksdb::Status s =
         rocks::Put(store_->db_.get(), rocksdb::WriteOptions(),
                    SegmentKey(upload_id_, next_segment_), ToSlice(bytes));

@@ -185,7 +185,8 @@ class ObjectStore {
 // RocksDB gives RESOURCE_EXHAUSTED when it is full and UNAVAILABLE for other
 // I/O errors (a failed write or sync); either way the write was not
 // acknowledged. Reads go on. Writes stay refused until the store resumes
-// RocksDB (rocksdb::DB::Resume, tried at the next write; RocksDB's own
+// RocksDB (rocksdb::DB::Resume, tried at the next write, including the next
+// segment or commit of an upload already under way; RocksDB's own
 // automatic recovery is off): after a full disk it may, once there is space
 // again, unless the memtable was empty (RocksDB 7.8 then keeps the failed
 // log writer); after a failed sync it does not, since what reached the disk
@@ -258,8 +259,8 @@ class RocksObjectStore final : public ObjectStore {
 
   // After a write failed for the disk (UNAVAILABLE, RESOURCE_EXHAUSTED),
   // RocksDB refuses every write until it is resumed: ResumeAfter notes it,
-  // and the next BeginPut or Delete first resumes (ResumeIfStopped, which
-  // fails as long as the disk does).
+  // and the next write (BeginPut, Delete, or an upload's segment or commit)
+  // first resumes (ResumeIfStopped, which fails as long as the disk does).
   void ResumeAfter(const absl::Status& write_error);
   absl::Status ResumeIfStopped();
 

@@ -31,6 +31,7 @@
 #include "rocksdb/write_batch.h"
 #include "storage_node/rados_store.h"
 #include "tests/ceph_test_cluster.h"
+#include "tests/fault_file_system.h"
 #include "tests/status_matchers.h"
 
 namespace residency::storage_node {
@@ -710,6 +711,37 @@ TEST_F(RocksStoreTest, UploadInterruptedByACrashIsCollectedAtOpen) {
   }
   EXPECT_EQ(CountKeys(crash_dir, 'u'), 0u);
   EXPECT_EQ(CountKeys(crash_dir, 'd'), 0u);
+}
+
+// A full disk met by one upload stops writing for every upload. An upload
+// that was already under way, and whose own writes all succeeded, goes on
+// once there is space again: its next write resumes the store (its earlier
+// segments are in the memtable, so the resume starts a new log) and it
+// commits whole.
+TEST_F(RocksStoreTest, AnUploadUnderWayGoesOnAfterAFullDiskIsOver) {
+  auto fs = std::make_shared<testing::FaultFileSystem>();
+  store_.reset();
+  ObjectStoreOptions options = options_;
+  options.file_system = fs;
+  ASSERT_OK_AND_ASSIGN(store_, ObjectStore::Open(dir_, options));
+
+  const std::string data = TestBytes(3 * kSegment, 4);
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Upload> under_way,
+      store_->BeginPut(MakeHeader("alice", "under-way", 1, data.size())));
+  ASSERT_OK(under_way->Append(absl::string_view(data).substr(0, kSegment)));
+
+  fs->set_fault(testing::FaultFileSystem::Fault::kDiskFull);
+  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "refused", 1, 10)),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_GT(fs->injected(), 0u);
+  fs->set_fault(testing::FaultFileSystem::Fault::kNone);
+
+  ASSERT_OK(under_way->Append(absl::string_view(data).substr(kSegment)));
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored, under_way->Commit());
+  EXPECT_THAT(ReadAll(stored), IsOkAndHolds(data));
+  EXPECT_THAT(store_->Head("alice", "refused", 0),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_P(ObjectStoreTest, BytesBeyondTheDeclaredLengthAreRefused) {
