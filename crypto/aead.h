@@ -42,6 +42,10 @@ absl::string_view AeadAlgorithmName(AeadAlgorithm algorithm);
 // Thread safety: an Aead is immutable after Create; Encrypt and Decrypt may
 // be called concurrently.
 //
+// One message may hold at most 64 GiB - 32 bytes of plaintext under
+// AES-256-GCM and 256 GiB - 64 bytes under ChaCha20-Poly1305, the limits for
+// one nonce (internal::AeadCipher); longer is INVALID_ARGUMENT.
+//
 // Errors: Create returns INVALID_ARGUMENT for a key that is not 32 bytes.
 // Decrypt and DecryptToSecret return INVALID_ARGUMENT for a ciphertext
 // shorter than kOverhead and DATA_LOSS when authentication fails (wrong key,

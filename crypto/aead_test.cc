@@ -23,6 +23,7 @@ namespace {
 
 using ::residency::crypto::internal::AeadCipher;
 using ::residency::testing::StatusIs;
+using ::testing::HasSubstr;
 
 constexpr absl::StatusCode kDataLoss = absl::StatusCode::kDataLoss;
 constexpr absl::StatusCode kInvalidArgument =
@@ -529,6 +530,35 @@ TEST_P(AeadCipherTest, OutputOfWrongSizeIsInvalidArgument) {
                             MutableBytes(large_out)),
                 StatusIs(kInvalidArgument));
   }
+}
+
+// A message past the algorithm's limit for one nonce is refused before a
+// byte of it is read: the views below are longer than the buffer behind
+// them, which any read would overrun.
+TEST_P(AeadCipherTest, MessageOverTheLimitForOneNonceIsInvalidArgument) {
+  const KnownAnswer kat = GetParam().known_answer();
+  ASSERT_OK_AND_ASSIGN(AeadCipher cipher, Cipher());
+  const uint64_t limit = GetParam().kind == AeadCipher::Kind::kAesGcm
+                             ? AeadCipher::kMaxAesGcmMessage
+                             : AeadCipher::kMaxChaCha20Poly1305Message;
+  std::string buffer(64, 'x');
+  const size_t over = static_cast<size_t>(limit) + 1;
+  EXPECT_THAT(
+      cipher.Seal(Bytes(kat.nonce), absl::string_view(buffer.data(), over),
+                  kat.aad,
+                  absl::Span<uint8_t>(reinterpret_cast<uint8_t*>(buffer.data()),
+                                      over + 16)),
+      StatusIs(kInvalidArgument, HasSubstr("limit for one nonce")));
+  EXPECT_THAT(cipher.Open(Bytes(kat.nonce),
+                          absl::string_view(buffer.data(), over + 16), kat.aad,
+                          absl::Span<uint8_t>(
+                              reinterpret_cast<uint8_t*>(buffer.data()), over)),
+              StatusIs(kInvalidArgument, HasSubstr("limit for one nonce")));
+  // The cipher still works.
+  std::string out(kat.plaintext.size(), '\0');
+  ASSERT_OK(cipher.Open(Bytes(kat.nonce), kat.ciphertext_and_tag, kat.aad,
+                        MutableBytes(out)));
+  EXPECT_EQ(out, kat.plaintext);
 }
 
 TEST_P(AeadCipherTest, MovedCipherStillWorks) {

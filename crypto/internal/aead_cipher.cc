@@ -25,6 +25,8 @@ namespace residency::crypto::internal {
 // buffers; the header forbids them.)
 struct AeadImplementation {
   const char* name;
+  // The most plaintext one nonce may encrypt (see AeadCipher).
+  uint64_t max_message;
   // Fetched once and never freed: it keeps its provider loaded, and with it
   // the functions below and the provider context.
   EVP_CIPHER* cipher;
@@ -53,6 +55,7 @@ bool NamesInclude(const char* names, absl::string_view name) {
 // implementation the provider lists under that name. The default and FIPS
 // providers list one per name, so it is the one EVP_CIPHER_fetch chose.
 absl::StatusOr<Implementation> FindFunctions(const char* name,
+                                             uint64_t max_message,
                                              EVP_CIPHER* cipher) {
   OSSL_PROVIDER* const provider =
       const_cast<OSSL_PROVIDER*>(EVP_CIPHER_get0_provider(cipher));
@@ -63,7 +66,8 @@ absl::StatusOr<Implementation> FindFunctions(const char* name,
   int no_cache = 0;
   const OSSL_ALGORITHM* algorithms =
       OSSL_PROVIDER_query_operation(provider, OSSL_OP_CIPHER, &no_cache);
-  Implementation impl{name, cipher, OSSL_PROVIDER_get0_provider_ctx(provider)};
+  Implementation impl{name, max_message, cipher,
+                      OSSL_PROVIDER_get0_provider_ctx(provider)};
   bool found = false;
   for (const OSSL_ALGORITHM* a = algorithms;
        a != nullptr && a->algorithm_names != nullptr && !found; ++a) {
@@ -118,12 +122,13 @@ absl::StatusOr<Implementation> FindFunctions(const char* name,
 
 // Finds the functions of `name` in the provider that EVP_CIPHER_fetch
 // chooses for it under the process's configuration.
-absl::StatusOr<Implementation> Resolve(const char* name) {
+absl::StatusOr<Implementation> Resolve(const char* name, uint64_t max_message) {
   EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, name, nullptr);
   if (cipher == nullptr) {
     return OpenSslError(absl::StrCat("EVP_CIPHER_fetch(", name, ")"));
   }
-  absl::StatusOr<Implementation> impl = FindFunctions(name, cipher);
+  absl::StatusOr<Implementation> impl =
+      FindFunctions(name, max_message, cipher);
   if (!impl.ok()) EVP_CIPHER_free(cipher);
   return impl;
 }
@@ -131,10 +136,12 @@ absl::StatusOr<Implementation> Resolve(const char* name) {
 // Resolved once per cipher; a failure is kept and reported on every Create.
 const absl::StatusOr<Implementation>& Lookup(AeadCipher::Kind kind,
                                              size_t key_size) {
-  static const absl::StatusOr<Implementation> aes128 = Resolve("AES-128-GCM");
-  static const absl::StatusOr<Implementation> aes256 = Resolve("AES-256-GCM");
+  static const absl::StatusOr<Implementation> aes128 =
+      Resolve("AES-128-GCM", AeadCipher::kMaxAesGcmMessage);
+  static const absl::StatusOr<Implementation> aes256 =
+      Resolve("AES-256-GCM", AeadCipher::kMaxAesGcmMessage);
   static const absl::StatusOr<Implementation> chacha =
-      Resolve("ChaCha20-Poly1305");
+      Resolve("ChaCha20-Poly1305", AeadCipher::kMaxChaCha20Poly1305Message);
   if (kind == AeadCipher::Kind::kChaCha20Poly1305) return chacha;
   return key_size == 16 ? aes128 : aes256;
 }
@@ -194,6 +201,11 @@ absl::Status AeadCipher::Seal(absl::Span<const uint8_t> nonce,
     return absl::InvalidArgumentError(absl::StrCat(
         "AEAD nonce must be ", kNonceSize, " bytes, got ", nonce.size()));
   }
+  if (plaintext.size() > impl_->max_message) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        impl_->name, " plaintext of ", plaintext.size(), " bytes exceeds the ",
+        impl_->max_message, "-byte limit for one nonce"));
+  }
   if (out.size() != plaintext.size() + kTagSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("AEAD output buffer is ", out.size(), " bytes, need ",
@@ -245,6 +257,11 @@ absl::Status AeadCipher::Open(absl::Span<const uint8_t> nonce,
                      " bytes is shorter than its ", kTagSize, "-byte tag"));
   }
   const size_t body = ciphertext_and_tag.size() - kTagSize;
+  if (body > impl_->max_message) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        impl_->name, " ciphertext of ", body, " bytes exceeds the ",
+        impl_->max_message, "-byte limit for one nonce"));
+  }
   if (out.size() != body) {
     return absl::InvalidArgumentError(absl::StrCat(
         "AEAD output buffer is ", out.size(), " bytes, need ", body));

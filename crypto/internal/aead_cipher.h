@@ -36,6 +36,14 @@ class AeadCipher {
   enum class Kind { kAesGcm, kChaCha20Poly1305 };
   static constexpr size_t kNonceSize = 12;
   static constexpr size_t kTagSize = 16;
+  // The most plaintext that one nonce may encrypt: 2^39 - 256 bits for GCM
+  // (NIST SP 800-38D, 5.2.1.1), 2^32 - 1 blocks of 64 bytes for
+  // ChaCha20-Poly1305 (RFC 8439, 2.8; its block counter is 32 bits, and
+  // OpenSSL would carry it into the nonce). Seal refuses a longer plaintext
+  // and Open a longer ciphertext, with INVALID_ARGUMENT.
+  static constexpr uint64_t kMaxAesGcmMessage = (uint64_t{1} << 36) - 32;
+  static constexpr uint64_t kMaxChaCha20Poly1305Message =
+      (uint64_t{1} << 38) - 64;
 
   // AES-GCM takes 16- or 32-byte keys (AES-128/AES-256, the sizes chunked
   // encryption defines), ChaCha20-Poly1305 32-byte keys. Anything else is
