@@ -53,6 +53,10 @@ absl::StatusOr<std::string> Aead::Encrypt(
   absl::StatusOr<internal::AeadCipher> cipher =
       internal::AeadCipher::Create(KindOf(algorithm_), key_.view());
   if (!cipher.ok()) return cipher.status();
+  if (absl::Status status = CheckMessageSize("plaintext", plaintext.size());
+      !status.ok()) {
+    return status;
+  }
   absl::StatusOr<std::string> nonce = RandomBytes(kNonceSize);
   if (!nonce.ok()) return nonce.status();
 
@@ -66,13 +70,25 @@ absl::StatusOr<std::string> Aead::Encrypt(
   return out;
 }
 
+absl::Status Aead::CheckMessageSize(absl::string_view what,
+                                    uint64_t size) const {
+  const uint64_t limit = internal::AeadCipher::MaxMessage(KindOf(algorithm_));
+  if (size > limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AeadAlgorithmName(algorithm_), " ", what, " of ", size,
+        " bytes exceeds the ", limit, "-byte limit for one nonce"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Aead::CheckCiphertextSize(absl::string_view ciphertext) const {
   if (ciphertext.size() < kOverhead) {
     return absl::InvalidArgumentError(absl::StrCat(
         AeadAlgorithmName(algorithm_), " ciphertext of ", ciphertext.size(),
         " bytes is shorter than the ", kOverhead, "-byte nonce and tag"));
   }
-  return absl::OkStatus();
+  // Before the caller allocates room for the plaintext.
+  return CheckMessageSize("ciphertext", ciphertext.size() - kOverhead);
 }
 
 absl::Status Aead::DecryptInto(absl::string_view ciphertext,

@@ -47,10 +47,11 @@ absl::string_view AeadAlgorithmName(AeadAlgorithm algorithm);
 // one nonce (internal::AeadCipher); longer is INVALID_ARGUMENT.
 //
 // Errors: Create returns INVALID_ARGUMENT for a key that is not 32 bytes.
-// Decrypt and DecryptToSecret return INVALID_ARGUMENT for a ciphertext
-// shorter than kOverhead and DATA_LOSS when authentication fails (wrong key,
-// wrong associated data, or any modified byte); they never return
-// unauthenticated plaintext.
+// Encrypt returns INVALID_ARGUMENT for a plaintext over the limit above,
+// Decrypt and DecryptToSecret for a ciphertext shorter than kOverhead or
+// longer than the limit plus kOverhead (all before allocating), and DATA_LOSS
+// when authentication fails (wrong key, wrong associated data, or any modified
+// byte); they never return unauthenticated plaintext.
 //
 // Example:
 //   ASSIGN_OR_RETURN(SecretBytes key, RandomSecret(Aead::kKeySize));
@@ -94,7 +95,11 @@ class Aead {
   absl::Status DecryptInto(absl::string_view ciphertext,
                            absl::string_view associated_data,
                            absl::Span<uint8_t> out) const;
-  // INVALID_ARGUMENT for a ciphertext too short to hold nonce and tag.
+  // INVALID_ARGUMENT for a message (`what`: "plaintext" or "ciphertext",
+  // nonce and tag left out) over the algorithm's limit for one nonce.
+  absl::Status CheckMessageSize(absl::string_view what, uint64_t size) const;
+  // INVALID_ARGUMENT for a ciphertext too short to hold nonce and tag, or
+  // over the limit.
   absl::Status CheckCiphertextSize(absl::string_view ciphertext) const;
 
   AeadAlgorithm algorithm_;

@@ -320,6 +320,27 @@ TEST_P(AeadAlgorithmTest, KeyOfWrongSizeIsInvalidArgument) {
   }
 }
 
+// A message over the limit for one nonce is refused before anything is
+// allocated for it or read from it: the views are longer than the buffer
+// behind them.
+TEST_P(AeadAlgorithmTest, MessageOverTheLimitForOneNonceIsInvalidArgument) {
+  ASSERT_OK_AND_ASSIGN(Aead aead, NewAead(GetParam()));
+  const uint64_t limit =
+      AeadCipher::MaxMessage(GetParam() == AeadAlgorithm::kAes256Gcm
+                                 ? AeadCipher::Kind::kAesGcm
+                                 : AeadCipher::Kind::kChaCha20Poly1305);
+  const std::string buffer(64, 'x');
+  const absl::string_view over(buffer.data(), static_cast<size_t>(limit) + 1);
+  EXPECT_THAT(aead.Encrypt(over, ""),
+              StatusIs(kInvalidArgument, HasSubstr("limit for one nonce")));
+  const absl::string_view sealed(
+      buffer.data(), static_cast<size_t>(limit) + 1 + Aead::kOverhead);
+  EXPECT_THAT(aead.Decrypt(sealed, ""),
+              StatusIs(kInvalidArgument, HasSubstr("limit for one nonce")));
+  EXPECT_THAT(aead.DecryptToSecret(sealed, ""),
+              StatusIs(kInvalidArgument, HasSubstr("limit for one nonce")));
+}
+
 TEST_P(AeadAlgorithmTest, CiphertextShorterThanOverheadIsInvalidArgument) {
   ASSERT_OK_AND_ASSIGN(Aead aead, NewAead(GetParam()));
   for (size_t size = 0; size < Aead::kOverhead; ++size) {

@@ -44,6 +44,10 @@ class AeadCipher {
   static constexpr uint64_t kMaxAesGcmMessage = (uint64_t{1} << 36) - 32;
   static constexpr uint64_t kMaxChaCha20Poly1305Message =
       (uint64_t{1} << 38) - 64;
+  static constexpr uint64_t MaxMessage(Kind kind) {
+    return kind == Kind::kAesGcm ? kMaxAesGcmMessage
+                                 : kMaxChaCha20Poly1305Message;
+  }
 
   // AES-GCM takes 16- or 32-byte keys (AES-128/AES-256, the sizes chunked
   // encryption defines), ChaCha20-Poly1305 32-byte keys. Anything else is
@@ -56,7 +60,8 @@ class AeadCipher {
 
   // Writes ciphertext || tag (plaintext.size() + kTagSize bytes) to `out`,
   // which must have exactly that size. `out` may alias `plaintext` exactly
-  // (in-place) but must not overlap it otherwise.
+  // (in-place) but must not overlap it otherwise. INVALID_ARGUMENT for a
+  // wrong nonce or output size or a plaintext over MaxMessage.
   absl::Status Seal(absl::Span<const uint8_t> nonce,
                     absl::string_view plaintext,
                     absl::string_view associated_data, absl::Span<uint8_t> out);
@@ -64,7 +69,8 @@ class AeadCipher {
   // Verifies and decrypts ciphertext || tag into `out` (ciphertext.size() -
   // kTagSize bytes). On DATA_LOSS (authentication failure) `out` is wiped:
   // no unauthenticated byte is left behind. INVALID_ARGUMENT for a wrong
-  // nonce size or a ciphertext shorter than the tag.
+  // nonce or output size, a ciphertext shorter than the tag, or one longer
+  // than MaxMessage plus the tag.
   absl::Status Open(absl::Span<const uint8_t> nonce,
                     absl::string_view ciphertext_and_tag,
                     absl::string_view associated_data, absl::Span<uint8_t> out);
