@@ -283,6 +283,12 @@ class ObjectUpload final : public Upload {
     if (absl::Status s = segmenter_.Finish(WriteSegmentFn()); !s.ok()) {
       return Fail(std::move(s));
     }
+    // Another upload may have met a disk error since this one began. Before
+    // the object's lock, which a resume (a flush) would hold up.
+    if (absl::Status s = store_->ResumeIfStopped(); !s.ok()) {
+      return Fail(std::move(s));
+    }
+    const uint64_t resumes = store_->resumes();
     const ObjectRef& ref = header_.object();
     RocksObjectStore::ObjectLock lock(
         store_, ObjectPrefix(ref.owner(), ref.object_id()));
@@ -309,13 +315,10 @@ class ObjectUpload final : public Upload {
     // the segments before it.
     rocksdb::WriteOptions write_options;
     write_options.sync = true;
-    if (absl::Status s = store_->ResumeIfStopped(); !s.ok()) {
-      return Fail(std::move(s));
-    }
     rocksdb::Status s = rocks::Write(store_->db_.get(), write_options, &batch);
     if (!s.ok()) {
       absl::Status error = RocksError(absl::StrCat("commit ", Name()), s);
-      store_->ResumeAfter(error);
+      store_->ResumeAfter(error, resumes);
       return Fail(std::move(error));
     }
     committed_ = true;
@@ -354,13 +357,14 @@ class ObjectUpload final : public Upload {
   absl::Status WriteSegment(absl::string_view bytes) {
     // Another upload may have met a disk error since this one began.
     if (absl::Status s = store_->ResumeIfStopped(); !s.ok()) return s;
+    const uint64_t resumes = store_->resumes();
     rocksdb::Status s =
         rocks::Put(store_->db_.get(), rocksdb::WriteOptions(),
                    SegmentKey(upload_id_, next_segment_), ToSlice(bytes));
     if (!s.ok()) {
       absl::Status error = RocksError(
           absl::StrCat("write segment ", next_segment_, " of ", Name()), s);
-      store_->ResumeAfter(error);
+      store_->ResumeAfter(error, resumes);
       return error;
     }
     ++next_segment_;
@@ -441,7 +445,8 @@ absl::Status RocksObjectStore::ReclaimSpace() {
   return Collect(/*force=*/true);
 }
 
-absl::Status RocksObjectStore::CompactAll(bool collect_blobs) {
+absl::Status RocksObjectStore::CompactAll(bool collect_blobs,
+                                          uint64_t resumes) {
   rocksdb::CompactRangeOptions compact;
   compact.bottommost_level_compaction =
       rocksdb::BottommostLevelCompaction::kForce;
@@ -467,7 +472,7 @@ absl::Status RocksObjectStore::CompactAll(bool collect_blobs) {
   }
   if (!compacted.ok()) {
     absl::Status error = RocksError("collect deleted ciphertext", compacted);
-    ResumeAfter(error);
+    ResumeAfter(error, resumes);
     return error;
   }
   return absl::OkStatus();
@@ -476,12 +481,14 @@ absl::Status RocksObjectStore::CompactAll(bool collect_blobs) {
 absl::Status RocksObjectStore::Collect(bool force) {
   absl::MutexLock lock(&collect_mu_);
   if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
+  const uint64_t resumes = this->resumes();
   const uint64_t deleted = deleted_bytes_.load();
   // First a compaction that only drops the keys of deleted versions: RocksDB
   // then counts their blobs as garbage and removes blob files that hold
   // nothing else. It is cheap, since table files hold only keys and blob
   // references, and it is all that versions deleted together need.
-  if (absl::Status s = CompactAll(/*collect_blobs=*/false); !s.ok()) return s;
+  if (absl::Status s = CompactAll(/*collect_blobs=*/false, resumes); !s.ok())
+    return s;
   // Blob files that mix live and dead blobs are rewritten only when their
   // garbage is a large share of all blob bytes: a rewrite copies every
   // live blob, so this bounds the copying to about one byte per byte
@@ -490,18 +497,26 @@ absl::Status RocksObjectStore::Collect(bool force) {
   const double total = static_cast<double>(blob_file_bytes());
   if (garbage > 0 && (force || static_cast<double>(garbage) >=
                                    options_.reclaim_share * total)) {
-    if (absl::Status s = CompactAll(/*collect_blobs=*/true); !s.ok()) return s;
+    if (absl::Status s = CompactAll(/*collect_blobs=*/true, resumes); !s.ok())
+      return s;
   }
   // What was deleted during the compaction waits for the next collection.
   deleted_bytes_ -= deleted;
   return absl::OkStatus();
 }
 
-void RocksObjectStore::ResumeAfter(const absl::Status& write_error) {
-  if (absl::IsUnavailable(write_error) ||
-      absl::IsResourceExhausted(write_error)) {
-    stopped_ = true;
+void RocksObjectStore::ResumeAfter(const absl::Status& write_error,
+                                   uint64_t resumes) {
+  if (!absl::IsUnavailable(write_error) &&
+      !absl::IsResourceExhausted(write_error)) {
+    return;
   }
+  // A resume since the write began cleared the error the write met (a
+  // write that failed after the resume met a new one, and the next write
+  // notes it). Stopping now would refuse writes to a sound database, and
+  // with the memtable just flushed, until a restart.
+  absl::MutexLock lock(&resume_mu_);
+  if (resumes_ == resumes) stopped_ = true;
 }
 
 absl::Status RocksObjectStore::ResumeIfStopped() {
@@ -529,6 +544,7 @@ absl::Status RocksObjectStore::ResumeIfStopped() {
         "is sound",
         s);
   }
+  ++resumes_;
   stopped_ = false;
   return absl::OkStatus();
 }
@@ -682,6 +698,7 @@ absl::StatusOr<std::unique_ptr<Upload>> RocksObjectStore::BeginPut(
     return s;
   }
   if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
+  const uint64_t resumes = this->resumes();
   if (absl::Status s = CheckNoVersionAtOrAbove(ref); !s.ok()) return s;
   absl::StatusOr<std::string> upload_id = crypto::RandomBytes(kUploadIdSize);
   if (!upload_id.ok()) return upload_id.status();
@@ -701,7 +718,7 @@ absl::StatusOr<std::unique_ptr<Upload>> RocksObjectStore::BeginPut(
         absl::StrCat("begin upload of ",
                      VersionName(ref.owner(), ref.object_id(), ref.version())),
         s);
-    ResumeAfter(error);
+    ResumeAfter(error, resumes);
     return error;
   }
   return std::make_unique<ObjectUpload>(
@@ -876,6 +893,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
                                                   uint64_t version) {
   if (absl::Status s = CheckNames(owner, object_id); !s.ok()) return s;
   if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
+  const uint64_t resumes = this->resumes();
   const std::string prefix = ObjectPrefix(owner, object_id);
   ObjectLock lock(this, prefix);
   rocksdb::WriteBatch batch;
@@ -920,7 +938,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
   if (!s.ok()) {
     absl::Status error =
         RocksError(absl::StrCat("delete ", ObjectName(owner, object_id)), s);
-    ResumeAfter(error);
+    ResumeAfter(error, resumes);
     return error;
   }
   NoteDeleted(deleted_bytes);

@@ -261,8 +261,15 @@ class RocksObjectStore final : public ObjectStore {
   // RocksDB refuses every write until it is resumed: ResumeAfter notes it,
   // and the next write (BeginPut, Delete, or an upload's segment or commit)
   // first resumes (ResumeIfStopped, which fails as long as the disk does).
-  void ResumeAfter(const absl::Status& write_error);
+  // A write takes resumes() after ResumeIfStopped and hands it to
+  // ResumeAfter, which ignores a failure that a resume has since cleared.
+  void ResumeAfter(const absl::Status& write_error, uint64_t resumes);
   absl::Status ResumeIfStopped();
+  // Successful resumes so far.
+  uint64_t resumes() {
+    absl::MutexLock lock(&resume_mu_);
+    return resumes_;
+  }
 
   // Counts deleted ciphertext and wakes the reclaimer when both bounds of
   // ObjectStoreOptions are reached.
@@ -271,13 +278,15 @@ class RocksObjectStore final : public ObjectStore {
   // Drops deleted versions' keys, then rewrites blob files when `force` or
   // when their garbage reaches reclaim_share of all blob bytes.
   absl::Status Collect(bool force);
-  absl::Status CompactAll(bool collect_blobs);
+  // `resumes` as for ResumeAfter.
+  absl::Status CompactAll(bool collect_blobs, uint64_t resumes);
 
   const ObjectStoreOptions options_;
   std::unique_ptr<rocksdb::Env> env_;  // over options_.file_system, or null
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<bool> stopped_{false};
   absl::Mutex resume_mu_;  // one Resume at a time
+  uint64_t resumes_ ABSL_GUARDED_BY(resume_mu_) = 0;
 
   // Objects (as "o" owner 0x00 object_id 0x00) whose commit or delete is in
   // progress: the version check and the write of one object happen while

@@ -744,6 +744,36 @@ TEST_F(RocksStoreTest, AnUploadUnderWayGoesOnAfterAFullDiskIsOver) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+// The same when the upload's next write is its commit: all its segments
+// were written before the full disk. What it commits survives a reopen.
+TEST_F(RocksStoreTest, AnUploadUnderWayCommitsAfterAFullDiskIsOver) {
+  auto fs = std::make_shared<testing::FaultFileSystem>();
+  store_.reset();
+  ObjectStoreOptions options = options_;
+  options.file_system = fs;
+  ASSERT_OK_AND_ASSIGN(store_, ObjectStore::Open(dir_, options));
+
+  const std::string data = TestBytes(3 * kSegment, 6);
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Upload> under_way,
+      store_->BeginPut(MakeHeader("alice", "under-way", 1, data.size())));
+  ASSERT_OK(under_way->Append(data));
+
+  fs->set_fault(testing::FaultFileSystem::Fault::kDiskFull);
+  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "refused", 1, 10)),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  fs->set_fault(testing::FaultFileSystem::Fault::kNone);
+
+  ASSERT_OK(under_way->Commit().status());
+  under_way.reset();
+  store_.reset();
+  ASSERT_OK_AND_ASSIGN(store_, ObjectStore::Open(dir_, options_));
+  ASSERT_OK_AND_ASSIGN(StoredVersion stored,
+                       store_->Head("alice", "under-way", 1));
+  EXPECT_THAT(ReadAll(stored), IsOkAndHolds(data));
+  EXPECT_EQ(store_->pending_uploads(), 0u);
+}
+
 TEST_P(ObjectStoreTest, BytesBeyondTheDeclaredLengthAreRefused) {
   const uint64_t size = kSegment + 1;
   const std::string data = TestBytes(size + 5, 2);
