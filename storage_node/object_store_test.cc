@@ -300,7 +300,29 @@ INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreTest,
 
 // What only the RocksDB store has: its files, blob garbage, Open's
 // collection of a crashed upload.
-class RocksStoreTest : public StoreTestBase {};
+class RocksStoreTest : public StoreTestBase {
+ protected:
+  // Opens the store again, writing through fs_.
+  void ReopenWithFaults() {
+    fs_ = std::make_shared<testing::FaultFileSystem>();
+    store_.reset();
+    ObjectStoreOptions options = options_;
+    options.file_system = fs_;
+    ASSERT_OK_AND_ASSIGN(store_, ObjectStore::Open(dir_, options));
+  }
+
+  // Another upload meets a full disk, which stops the store's writing, and
+  // then the space comes back.
+  void FullDiskMetByAnotherUpload() {
+    fs_->set_fault(testing::FaultFileSystem::Fault::kDiskFull);
+    EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "refused", 1, 10)),
+                StatusIs(absl::StatusCode::kResourceExhausted));
+    EXPECT_GT(fs_->injected(), 0u);
+    fs_->set_fault(testing::FaultFileSystem::Fault::kNone);
+  }
+
+  std::shared_ptr<testing::FaultFileSystem> fs_;
+};
 
 // What only the RADOS store has: gateways sharing the pool, renewal and
 // collection of pending uploads, a grace period before deleted segments go.
@@ -722,24 +744,14 @@ TEST_F(RocksStoreTest, UploadInterruptedByACrashIsCollectedAtOpen) {
 // segments are in the memtable, so the resume starts a new log) and it
 // commits whole.
 TEST_F(RocksStoreTest, AnUploadUnderWayGoesOnAfterAFullDiskIsOver) {
-  auto fs = std::make_shared<testing::FaultFileSystem>();
-  store_.reset();
-  ObjectStoreOptions options = options_;
-  options.file_system = fs;
-  ASSERT_OK_AND_ASSIGN(store_, ObjectStore::Open(dir_, options));
-
+  ASSERT_NO_FATAL_FAILURE(ReopenWithFaults());
   const std::string data = TestBytes(3 * kSegment, 4);
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Upload> under_way,
       store_->BeginPut(MakeHeader("alice", "under-way", 1, data.size())));
   ASSERT_OK(under_way->Append(absl::string_view(data).substr(0, kSegment)));
 
-  fs->set_fault(testing::FaultFileSystem::Fault::kDiskFull);
-  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "refused", 1, 10)),
-              StatusIs(absl::StatusCode::kResourceExhausted));
-  EXPECT_GT(fs->injected(), 0u);
-  fs->set_fault(testing::FaultFileSystem::Fault::kNone);
-
+  FullDiskMetByAnotherUpload();
   ASSERT_OK(under_way->Append(absl::string_view(data).substr(kSegment)));
   ASSERT_OK_AND_ASSIGN(StoredVersion stored, under_way->Commit());
   EXPECT_THAT(ReadAll(stored), IsOkAndHolds(data));
@@ -750,23 +762,14 @@ TEST_F(RocksStoreTest, AnUploadUnderWayGoesOnAfterAFullDiskIsOver) {
 // The same when the upload's next write is its commit: all its segments
 // were written before the full disk. What it commits survives a reopen.
 TEST_F(RocksStoreTest, AnUploadUnderWayCommitsAfterAFullDiskIsOver) {
-  auto fs = std::make_shared<testing::FaultFileSystem>();
-  store_.reset();
-  ObjectStoreOptions options = options_;
-  options.file_system = fs;
-  ASSERT_OK_AND_ASSIGN(store_, ObjectStore::Open(dir_, options));
-
+  ASSERT_NO_FATAL_FAILURE(ReopenWithFaults());
   const std::string data = TestBytes(3 * kSegment, 6);
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Upload> under_way,
       store_->BeginPut(MakeHeader("alice", "under-way", 1, data.size())));
   ASSERT_OK(under_way->Append(data));
 
-  fs->set_fault(testing::FaultFileSystem::Fault::kDiskFull);
-  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "refused", 1, 10)),
-              StatusIs(absl::StatusCode::kResourceExhausted));
-  fs->set_fault(testing::FaultFileSystem::Fault::kNone);
-
+  FullDiskMetByAnotherUpload();
   ASSERT_OK(under_way->Commit().status());
   under_way.reset();
   store_.reset();
