@@ -285,10 +285,8 @@ class ObjectUpload final : public Upload {
     }
     // Another upload may have met a disk error since this one began. Before
     // the object's lock, which a resume (a flush) would hold up.
-    if (absl::Status s = store_->ResumeIfStopped(); !s.ok()) {
-      return Fail(std::move(s));
-    }
-    const uint64_t resumes = store_->resumes();
+    absl::StatusOr<uint64_t> resumes = store_->ResumeIfStopped();
+    if (!resumes.ok()) return Fail(resumes.status());
     const ObjectRef& ref = header_.object();
     RocksObjectStore::ObjectLock lock(
         store_, ObjectPrefix(ref.owner(), ref.object_id()));
@@ -318,7 +316,7 @@ class ObjectUpload final : public Upload {
     rocksdb::Status s = rocks::Write(store_->db_.get(), write_options, &batch);
     if (!s.ok()) {
       absl::Status error = RocksError(absl::StrCat("commit ", Name()), s);
-      store_->ResumeAfter(error, resumes);
+      store_->ResumeAfter(error, *resumes);
       return Fail(std::move(error));
     }
     committed_ = true;
@@ -356,15 +354,15 @@ class ObjectUpload final : public Upload {
   // Unsynced: Commit's synced write makes it durable.
   absl::Status WriteSegment(absl::string_view bytes) {
     // Another upload may have met a disk error since this one began.
-    if (absl::Status s = store_->ResumeIfStopped(); !s.ok()) return s;
-    const uint64_t resumes = store_->resumes();
+    absl::StatusOr<uint64_t> resumes = store_->ResumeIfStopped();
+    if (!resumes.ok()) return resumes.status();
     rocksdb::Status s =
         rocks::Put(store_->db_.get(), rocksdb::WriteOptions(),
                    SegmentKey(upload_id_, next_segment_), ToSlice(bytes));
     if (!s.ok()) {
       absl::Status error = RocksError(
           absl::StrCat("write segment ", next_segment_, " of ", Name()), s);
-      store_->ResumeAfter(error, resumes);
+      store_->ResumeAfter(error, *resumes);
       return error;
     }
     ++next_segment_;
@@ -480,15 +478,16 @@ absl::Status RocksObjectStore::CompactAll(bool collect_blobs,
 
 absl::Status RocksObjectStore::Collect(bool force) {
   absl::MutexLock lock(&collect_mu_);
-  if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
-  const uint64_t resumes = this->resumes();
+  absl::StatusOr<uint64_t> resumes = ResumeIfStopped();
+  if (!resumes.ok()) return resumes.status();
   const uint64_t deleted = deleted_bytes_.load();
   // First a compaction that only drops the keys of deleted versions: RocksDB
   // then counts their blobs as garbage and removes blob files that hold
   // nothing else. It is cheap, since table files hold only keys and blob
   // references, and it is all that versions deleted together need.
-  if (absl::Status s = CompactAll(/*collect_blobs=*/false, resumes); !s.ok())
+  if (absl::Status s = CompactAll(/*collect_blobs=*/false, *resumes); !s.ok()) {
     return s;
+  }
   // Blob files that mix live and dead blobs are rewritten only when their
   // garbage is a large share of all blob bytes: a rewrite copies every
   // live blob, so this bounds the copying to about one byte per byte
@@ -497,8 +496,10 @@ absl::Status RocksObjectStore::Collect(bool force) {
   const double total = static_cast<double>(blob_file_bytes());
   if (garbage > 0 && (force || static_cast<double>(garbage) >=
                                    options_.reclaim_share * total)) {
-    if (absl::Status s = CompactAll(/*collect_blobs=*/true, resumes); !s.ok())
+    if (absl::Status s = CompactAll(/*collect_blobs=*/true, *resumes);
+        !s.ok()) {
       return s;
+    }
   }
   // What was deleted during the compaction waits for the next collection.
   deleted_bytes_ -= deleted;
@@ -519,10 +520,9 @@ void RocksObjectStore::ResumeAfter(const absl::Status& write_error,
   if (resumes_ == resumes) stopped_ = true;
 }
 
-absl::Status RocksObjectStore::ResumeIfStopped() {
-  if (!stopped_.load()) return absl::OkStatus();
+absl::StatusOr<uint64_t> RocksObjectStore::ResumeIfStopped() {
   absl::MutexLock lock(&resume_mu_);
-  if (!stopped_.load()) return absl::OkStatus();
+  if (!stopped_.load()) return resumes_;
   // A failed sync of the write-ahead log is never resumed from: what
   // reached the disk is unknown, so writing stays stopped until the node
   // restarts and recovery replays the log. Nor is an empty memtable (see
@@ -546,7 +546,7 @@ absl::Status RocksObjectStore::ResumeIfStopped() {
   }
   ++resumes_;
   stopped_ = false;
-  return absl::OkStatus();
+  return resumes_;
 }
 
 absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(
@@ -697,8 +697,8 @@ absl::StatusOr<std::unique_ptr<Upload>> RocksObjectStore::BeginPut(
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
-  const uint64_t resumes = this->resumes();
+  absl::StatusOr<uint64_t> resumes = ResumeIfStopped();
+  if (!resumes.ok()) return resumes.status();
   if (absl::Status s = CheckNoVersionAtOrAbove(ref); !s.ok()) return s;
   absl::StatusOr<std::string> upload_id = crypto::RandomBytes(kUploadIdSize);
   if (!upload_id.ok()) return upload_id.status();
@@ -718,7 +718,7 @@ absl::StatusOr<std::unique_ptr<Upload>> RocksObjectStore::BeginPut(
         absl::StrCat("begin upload of ",
                      VersionName(ref.owner(), ref.object_id(), ref.version())),
         s);
-    ResumeAfter(error, resumes);
+    ResumeAfter(error, *resumes);
     return error;
   }
   return std::make_unique<ObjectUpload>(
@@ -892,8 +892,8 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
                                                   absl::string_view object_id,
                                                   uint64_t version) {
   if (absl::Status s = CheckNames(owner, object_id); !s.ok()) return s;
-  if (absl::Status s = ResumeIfStopped(); !s.ok()) return s;
-  const uint64_t resumes = this->resumes();
+  absl::StatusOr<uint64_t> resumes = ResumeIfStopped();
+  if (!resumes.ok()) return resumes.status();
   const std::string prefix = ObjectPrefix(owner, object_id);
   ObjectLock lock(this, prefix);
   rocksdb::WriteBatch batch;
@@ -938,7 +938,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::Delete(absl::string_view owner,
   if (!s.ok()) {
     absl::Status error =
         RocksError(absl::StrCat("delete ", ObjectName(owner, object_id)), s);
-    ResumeAfter(error, resumes);
+    ResumeAfter(error, *resumes);
     return error;
   }
   NoteDeleted(deleted_bytes);

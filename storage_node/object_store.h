@@ -261,15 +261,11 @@ class RocksObjectStore final : public ObjectStore {
   // RocksDB refuses every write until it is resumed: ResumeAfter notes it,
   // and the next write (BeginPut, Delete, or an upload's segment or commit)
   // first resumes (ResumeIfStopped, which fails as long as the disk does).
-  // A write takes resumes() after ResumeIfStopped and hands it to
-  // ResumeAfter, which ignores a failure that a resume has since cleared.
+  // ResumeIfStopped returns the number of successful resumes so far; the
+  // write hands it to ResumeAfter, which ignores a failure that a resume has
+  // since cleared.
   void ResumeAfter(const absl::Status& write_error, uint64_t resumes);
-  absl::Status ResumeIfStopped();
-  // Successful resumes so far.
-  uint64_t resumes() {
-    absl::MutexLock lock(&resume_mu_);
-    return resumes_;
-  }
+  absl::StatusOr<uint64_t> ResumeIfStopped();
 
   // Counts deleted ciphertext and wakes the reclaimer when both bounds of
   // ObjectStoreOptions are reached.
