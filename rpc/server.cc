@@ -85,11 +85,21 @@ Server::~Server() { Shutdown(); }
 
 std::string Server::address() const { return absl::StrCat(host_, ":", port_); }
 
-void Server::Shutdown(absl::Duration grace) {
+void Server::SetServing(bool serving) {
+  absl::MutexLock lock(&mu_);
   if (shut_down_ || server_ == nullptr) return;
-  shut_down_ = true;
   server_->GetHealthCheckService()->SetServingStatus(health_service_name_,
-                                                     false);
+                                                     serving);
+}
+
+void Server::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_ || server_ == nullptr) return;
+    shut_down_ = true;
+    server_->GetHealthCheckService()->SetServingStatus(health_service_name_,
+                                                       false);
+  }
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
 }
 

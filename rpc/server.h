@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace residency::rpc {
@@ -46,6 +48,10 @@ class Server {
   // 127.0.0.1).
   std::string address() const;
 
+  // What the health service reports for health_service_name while the
+  // server runs (SERVING from the start). No effect after Shutdown.
+  void SetServing(bool serving);
+
   // Reports NOT_SERVING, stops accepting calls and waits up to `grace` for
   // those in flight. Idempotent.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
@@ -59,7 +65,8 @@ class Server {
   std::string health_service_name_;
   std::string host_;
   int port_ = 0;
-  bool shut_down_ = false;
+  absl::Mutex mu_;  // orders SetServing against Shutdown
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // For a service binary's main: writes the bound port to `port_file` (when

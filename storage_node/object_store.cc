@@ -517,7 +517,9 @@ void RocksObjectStore::ResumeAfter(const absl::Status& write_error,
   // notes it). Stopping now would refuse writes to a sound database, and
   // with the memtable just flushed, until a restart.
   absl::MutexLock lock(&resume_mu_);
-  if (resumes_ == resumes) stopped_ = true;
+  if (resumes_ != resumes || stopped_.load()) return;
+  stopped_ = true;
+  if (options_.on_writing) options_.on_writing(false);
 }
 
 absl::StatusOr<uint64_t> RocksObjectStore::ResumeIfStopped() {
@@ -546,6 +548,7 @@ absl::StatusOr<uint64_t> RocksObjectStore::ResumeIfStopped() {
   }
   ++resumes_;
   stopped_ = false;
+  if (options_.on_writing) options_.on_writing(true);
   return resumes_;
 }
 

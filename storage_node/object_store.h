@@ -49,6 +49,11 @@ struct ObjectStoreOptions {
   // The file system RocksDB writes through; null is the machine's. Fault
   // tests put one here that fails as a full or broken disk would.
   std::shared_ptr<rocksdb::FileSystem> file_system;
+  // Told when the RocksDB store stops writing after a disk error (false:
+  // every write is refused until a resume succeeds or the store is opened
+  // again) and when it writes again (true). Called from the thread that
+  // made the change, with a store lock held: it must not call the store.
+  std::function<void(bool writing)> on_writing;
 };
 
 // A stored version as the store knows it: the info a client sees plus

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "tls/peer.h"
 
 namespace residency::storage_node {
@@ -30,6 +32,28 @@ absl::Status MakeDirectory(const std::string& path) {
 }
 
 }  // namespace
+
+// Carries the store's writing state (ObjectStoreOptions::on_writing) to the
+// health service, which starts after the store and stops before it.
+class StorageNodeServer::HealthRelay {
+ public:
+  void SetWriting(bool writing) {
+    absl::MutexLock lock(&mu_);
+    writing_ = writing;
+    if (server_ != nullptr) server_->SetServing(writing);
+  }
+  // `server` reports the state from now on; null detaches.
+  void Attach(rpc::Server* server) {
+    absl::MutexLock lock(&mu_);
+    server_ = server;
+    if (server_ != nullptr && !writing_) server_->SetServing(false);
+  }
+
+ private:
+  absl::Mutex mu_;
+  rpc::Server* server_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool writing_ ABSL_GUARDED_BY(mu_) = true;
+};
 
 absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
     StorageNodeServerOptions options) {
@@ -64,12 +88,19 @@ absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
     if (absl::Status s = MakeDirectory(options.data_dir); !s.ok()) return s;
   }
   const std::string store_dir = absl::StrCat(options.data_dir, "/objects");
+  auto health = std::make_shared<HealthRelay>();
+  options.store.on_writing =
+      [health, also = std::move(options.store.on_writing)](bool writing) {
+        health->SetWriting(writing);
+        if (also) also(writing);
+      };
   absl::StatusOr<std::unique_ptr<ObjectStore>> store =
       options.open_store ? options.open_store(store_dir, options.store)
                          : ObjectStore::Open(store_dir, options.store);
   if (!store.ok()) return store.status();
 
   std::unique_ptr<StorageNodeServer> server(new StorageNodeServer());
+  server->health_ = std::move(health);
   server->principal_ = self->uri;
   server->core_ = std::make_unique<NodeCore>(
       NodeOptions{options.jurisdiction, options.max_data_message_bytes,
@@ -90,10 +121,15 @@ absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
       rpc::Server::Start(std::move(rpc_options));
   if (!rpc_server.ok()) return rpc_server.status();
   server->rpc_ = *std::move(rpc_server);
+  server->health_->Attach(server->rpc_.get());
   return server;
 }
 
-StorageNodeServer::~StorageNodeServer() { Shutdown(); }
+StorageNodeServer::~StorageNodeServer() {
+  Shutdown();
+  // The store outlives the gRPC server and may still report.
+  if (health_ != nullptr) health_->Attach(nullptr);
+}
 
 void StorageNodeServer::Shutdown(absl::Duration grace) {
   if (rpc_ != nullptr) rpc_->Shutdown(grace);

@@ -45,9 +45,11 @@ struct StorageNodeServerOptions {
 };
 
 // A running storage node: object store, NodeCore and the gRPC server over
-// mTLS with health ("residency.v1.StorageNode") and reflection. Start fails
-// with a clear status when the data directory, the TLS identity or the
-// address cannot be used. Destruction shuts the server down.
+// mTLS with health ("residency.v1.StorageNode") and reflection. Health is
+// NOT_SERVING while the store refuses writes after a disk error (reads are
+// still served), SERVING again once it writes. Start fails with a clear
+// status when the data directory, the TLS identity or the address cannot be
+// used. Destruction shuts the server down.
 class StorageNodeServer {
  public:
   static absl::StatusOr<std::unique_ptr<StorageNodeServer>> Start(
@@ -63,8 +65,12 @@ class StorageNodeServer {
   void Shutdown(absl::Duration grace = absl::Seconds(2));
 
  private:
+  class HealthRelay;
+
   StorageNodeServer() = default;
 
+  // Before core_: the store reports to it until the destructor detaches it.
+  std::shared_ptr<HealthRelay> health_;
   std::unique_ptr<NodeCore> core_;
   std::unique_ptr<StorageNodeGrpc> service_;
   std::unique_ptr<rpc::Server> rpc_;

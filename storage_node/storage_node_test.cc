@@ -28,6 +28,7 @@
 namespace residency::storage_node {
 namespace {
 
+using ::residency::testing::IsOkAndHolds;
 using ::residency::testing::StatusIs;
 using ::residency::v1::ObjectHeader;
 using ::residency::v1::StorageNode;
@@ -962,6 +963,14 @@ class StorageNodeFaultTest : public ::testing::Test {
     client_ = std::make_unique<Client>(channel);
   }
 
+  // What the node's health service reports.
+  absl::StatusOr<bool> Serving() {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        tls::MakeChannel(server_->address(), alice_->Material());
+    if (!channel.ok()) return channel.status();
+    return rpc::IsServing(*channel, "residency.v1.StorageNode");
+  }
+
   // `e` is stored whole: the node returns exactly its ciphertext.
   void ExpectStored(const Envelope& e) {
     ASSERT_OK_AND_ASSIGN(Client::Got got, client_->Get(e.header.object()));
@@ -988,6 +997,8 @@ TEST_F(StorageNodeFaultTest, FullDiskIsResourceExhaustedAndLosesNothing) {
               StatusIs(absl::StatusCode::kResourceExhausted,
                        HasSubstr("no space left")));
   EXPECT_GT(fs_->injected(), 0u);
+  // Writes are refused now, and health says so.
+  EXPECT_THAT(Serving(), IsOkAndHolds(false));
   // What was acknowledged is still served; the refused object is not.
   ExpectStored(before);
   EXPECT_THAT(client_->Head(refused.header.object()).status(),
@@ -1008,12 +1019,15 @@ TEST_F(StorageNodeFaultTest, FullDiskIsResourceExhaustedAndLosesNothing) {
         << put;
     EXPECT_THAT(put.message(), HasSubstr("disk error"));
   }
+  // SERVING again exactly when writing went on.
+  EXPECT_THAT(Serving(), IsOkAndHolds(put.ok()));
 
   // A restart finds what was acknowledged, nothing of the refused object
   // and no upload left pending, and writes again.
   Start(std::make_shared<testing::FaultFileSystem>());
   ExpectStored(before);
   if (put.ok()) ExpectStored(during);
+  EXPECT_THAT(Serving(), IsOkAndHolds(true));
   const Envelope after = MakeEnvelope("alice", "after", 1, 50000);
   ASSERT_OK(client_->Put(after.header, after.ciphertext, 10000).status());
   ExpectStored(after);
@@ -1043,10 +1057,12 @@ TEST_F(StorageNodeFaultTest, AFullDiskOnTheFirstWriteAsksForARestart) {
                 StatusIs(absl::StatusCode::kUnavailable,
                          HasSubstr("restart the node")));
   }
+  EXPECT_THAT(Serving(), IsOkAndHolds(false));
   EXPECT_THAT(client_->Head(refused.header.object()).status(),
               StatusIs(absl::StatusCode::kNotFound));
 
   Start(std::make_shared<testing::FaultFileSystem>());
+  EXPECT_THAT(Serving(), IsOkAndHolds(true));
   const Envelope after = MakeEnvelope("alice", "after", 1, 50000);
   ASSERT_OK(client_->Put(after.header, after.ciphertext, 10000).status());
   ExpectStored(after);
@@ -1078,9 +1094,11 @@ TEST_F(StorageNodeFaultTest, FailedSyncIsUnavailableAndLosesNothing) {
   EXPECT_THAT(
       client_->Put(after.header, after.ciphertext, 10000).status(),
       StatusIs(absl::StatusCode::kUnavailable, HasSubstr("restart the node")));
+  EXPECT_THAT(Serving(), IsOkAndHolds(false));
   ExpectStored(before);
 
   Start(std::make_shared<testing::FaultFileSystem>());
+  EXPECT_THAT(Serving(), IsOkAndHolds(true));
   ASSERT_OK(client_->Put(after.header, after.ciphertext, 10000).status());
   ExpectStored(before);
   ExpectStored(after);
@@ -1103,10 +1121,10 @@ TEST_F(StorageNodeTest, HealthServiceReportsServing) {
       std::shared_ptr<grpc::Channel> channel,
       tls::MakeChannel(server_->address(), identity.Material()));
   EXPECT_THAT(rpc::IsServing(channel, "residency.v1.StorageNode"),
-              residency::testing::IsOkAndHolds(true));
+              IsOkAndHolds(true));
   server_->Shutdown(absl::ZeroDuration());
   EXPECT_THAT(rpc::IsServing(channel, "residency.v1.StorageNode"),
-              ::testing::Not(residency::testing::IsOkAndHolds(true)));
+              ::testing::Not(IsOkAndHolds(true)));
 }
 
 }  // namespace
