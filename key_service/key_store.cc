@@ -87,6 +87,11 @@ KeyStore::~KeyStore() = default;
 absl::Status KeyStore::ResumeIfStopped() {
   if (!stopped_) return absl::OkStatus();
   const rocksdb::Status s = rocks::ResumeAfterDiskError(db_.get());
+  if (s.IsTryAgain()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("key store: writing stopped after a disk error and ",
+                     s.getState(), "; the next write tries again"));
+  }
   if (!s.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "key store: writing stopped after a disk error; restart the key "

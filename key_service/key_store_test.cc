@@ -75,7 +75,9 @@ TEST_F(KeyStoreTest, AFullDiskOnTheFirstWriteAsksForARestart) {
 }
 
 // With keys in the memtable, resuming flushes them and starts a new log,
-// so the store goes on writing once the disk has space again.
+// so the store goes on writing once the disk has space again. A write while
+// the disk is still full is refused without a resume being tried (one that
+// met the full disk again would leave RocksDB unable to resume at all).
 TEST_F(KeyStoreTest, AFullDiskAfterEarlierWritesIsResumedFrom) {
   auto fs = std::make_shared<FaultFileSystem>();
   {
@@ -84,6 +86,9 @@ TEST_F(KeyStoreTest, AFullDiskAfterEarlierWritesIsResumedFrom) {
     fs->set_fault(FaultFileSystem::Fault::kDiskFull);
     EXPECT_THAT(store->Rotate("kek-1").status(),
                 StatusIs(absl::StatusCode::kInternal));
+    EXPECT_THAT(store->Create("kek-2", "alice").status(),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         HasSubstr("the disk is still full")));
     fs->set_fault(FaultFileSystem::Fault::kNone);
     ASSERT_OK(store->Create("kek-2", "alice").status());
     ASSERT_OK(store->Rotate("kek-1").status());

@@ -2,9 +2,11 @@
 #define RESIDENCY_ROCKS_RECOVERY_H_
 
 #include <rocksdb/db.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/listener.h>
 
 #include <cstdint>
+#include <string>
 
 namespace residency::rocks {
 
@@ -35,11 +37,23 @@ class ManualRecovery final : public rocksdb::EventListener {
   }
 };
 
+// Room a resume needs beyond the memtables it flushes: the new log, the
+// MANIFEST record, table files' overhead.
+inline constexpr uint64_t kResumeHeadroomBytes = uint64_t{4} << 20;
+
 // Resumes `db` after a disk error when that starts a new log: OK once
 // writing may go on; Aborted when the memtable is empty (open the store
-// again); otherwise Resume()'s error (Busy while a recovery runs; an I/O
-// error while the disk still fails or after a failed sync, which is never
-// resumed from).
+// again); TryAgain, without trying, while the file system has less free
+// space than the flush needs; otherwise Resume()'s error
+// (Busy while a recovery runs; an I/O error while the disk still fails or
+// after a failed sync, which is never resumed from).
+//
+// The free-space check matters: in RocksDB 7.8 a Resume() whose flush
+// meets a full disk again makes the error fatal, and every later Resume()
+// returns it without trying, so writing would stay stopped until a reopen
+// even once there is space. The check reads the file system's own figure
+// (FileSystem::GetFreeSpace: statvfs, the space this user may use); where
+// that cannot be read, Resume() is tried as before.
 inline rocksdb::Status ResumeAfterDiskError(rocksdb::DB* db) {
   uint64_t entries = 0;
   if (!db->GetIntProperty(rocksdb::DB::Properties::kNumEntriesActiveMemTable,
@@ -47,6 +61,23 @@ inline rocksdb::Status ResumeAfterDiskError(rocksdb::DB* db) {
       entries == 0) {
     return rocksdb::Status::Aborted(
         "nothing to flush, so no new write-ahead log; reopen the database");
+  }
+  uint64_t memtables = 0;
+  uint64_t free_bytes = 0;
+  if (db->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables,
+                         &memtables) &&
+      db->GetEnv()
+          ->GetFileSystem()
+          ->GetFreeSpace(db->GetName(), rocksdb::IOOptions(), &free_bytes,
+                         nullptr)
+          .ok()) {
+    const uint64_t needed = memtables + kResumeHeadroomBytes;
+    if (free_bytes < needed) {
+      return rocksdb::Status::TryAgain(
+          "the disk is still full",
+          std::to_string(free_bytes) + " bytes free, " +
+              std::to_string(needed) + " needed to resume");
+    }
   }
   return db->Resume();
 }

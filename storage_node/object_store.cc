@@ -427,15 +427,30 @@ void RocksObjectStore::NoteDeleted(uint64_t bytes) {
 
 void RocksObjectStore::ReclaimLoop() {
   while (true) {
+    bool collect = false;
     {
       absl::MutexLock lock(&reclaim_mu_);
-      while (!reclaim_wanted_ && !closing_) reclaim_cv_.Wait(&reclaim_mu_);
+      // ResumeAfter wakes this thread when writing stops.
+      while (!reclaim_wanted_ && !closing_ && !stopped_.load()) {
+        reclaim_cv_.Wait(&reclaim_mu_);
+      }
+      if (!reclaim_wanted_ && !closing_) {
+        reclaim_cv_.WaitWithTimeout(&reclaim_mu_, options_.resume_every);
+      }
       if (closing_) return;
+      collect = reclaim_wanted_;
       reclaim_wanted_ = false;
     }
-    // A failure keeps the count of deleted bytes, so the next deletion asks
-    // again; a disk failure also stops writes (ResumeAfter).
-    Collect(/*force=*/false).IgnoreError();
+    if (collect) {
+      // Resumes first if need be. A failure keeps the count of deleted
+      // bytes, so the next deletion asks again; a disk failure also stops
+      // writes (ResumeAfter).
+      Collect(/*force=*/false).IgnoreError();
+    } else if (stopped_.load()) {
+      // Fails as long as the disk does, or for good when only a reopen
+      // helps (then each try costs one property read).
+      ResumeIfStopped().IgnoreError();
+    }
   }
 }
 
@@ -520,6 +535,8 @@ void RocksObjectStore::ResumeAfter(const absl::Status& write_error,
   if (resumes_ != resumes || stopped_.load()) return;
   stopped_ = true;
   if (options_.on_writing) options_.on_writing(false);
+  absl::MutexLock wake(&reclaim_mu_);
+  reclaim_cv_.Signal();
 }
 
 absl::StatusOr<uint64_t> RocksObjectStore::ResumeIfStopped() {
@@ -533,6 +550,11 @@ absl::StatusOr<uint64_t> RocksObjectStore::ResumeIfStopped() {
   if (s.IsBusy()) {
     return absl::UnavailableError(
         "object store: recovering from a disk error; try again");
+  }
+  if (s.IsTryAgain()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "object store: writing stopped after a disk error and ", s.getState(),
+        "; it resumes by itself once there is room"));
   }
   if (s.IsAborted()) {
     return absl::UnavailableError(absl::StrCat(

@@ -54,6 +54,10 @@ struct ObjectStoreOptions {
   // again) and when it writes again (true). Called from the thread that
   // made the change, with a store lock held: it must not call the store.
   std::function<void(bool writing)> on_writing;
+  // While writing is stopped, the store also tries to resume this often by
+  // itself, not only at the next write: a node that its health took out of
+  // rotation gets no writes to bring it back.
+  absl::Duration resume_every = absl::Seconds(2);
 };
 
 // A stored version as the store knows it: the info a client sees plus
@@ -275,6 +279,8 @@ class RocksObjectStore final : public ObjectStore {
   // Counts deleted ciphertext and wakes the reclaimer when both bounds of
   // ObjectStoreOptions are reached.
   void NoteDeleted(uint64_t bytes);
+  // The background thread: collects when NoteDeleted asks, and while
+  // writing is stopped tries to resume every resume_every.
   void ReclaimLoop();
   // Drops deleted versions' keys, then rewrites blob files when `force` or
   // when their garbage reaches reclaim_share of all blob bytes.

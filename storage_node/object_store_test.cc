@@ -780,6 +780,53 @@ TEST_F(RocksStoreTest, AnUploadUnderWayCommitsAfterAFullDiskIsOver) {
   EXPECT_EQ(store_->pending_uploads(), 0u);
 }
 
+// A store stopped by a full disk tries to resume by itself, without a
+// write to prompt it: first in vain while the disk is still full (without
+// calling RocksDB's Resume, which would then fail for good), then
+// successfully once the space is back. It reports both changes.
+TEST_F(RocksStoreTest, AStoppedStoreResumesWithoutAWriteOnceTheDiskAllows) {
+  absl::Mutex mu;
+  std::vector<bool> reported;
+  options_.on_writing = [&](bool writing) {
+    absl::MutexLock lock(&mu);
+    reported.push_back(writing);
+  };
+  options_.resume_every = absl::Milliseconds(20);
+  ASSERT_NO_FATAL_FAILURE(ReopenWithFaults());
+  const std::string data = TestBytes(kSegment, 8);
+  ASSERT_OK(Put(MakeHeader("alice", "before", 1, data.size()), data).status());
+
+  fs_->set_fault(testing::FaultFileSystem::Fault::kDiskFull);
+  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "refused", 1, 10)),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  // Several tries find the disk still full, and a write meanwhile is
+  // refused as such. None of them may leave the store unable to resume.
+  const uint64_t asked = fs_->free_space_asked();
+  for (int i = 0; i < 500 && fs_->free_space_asked() < asked + 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_GE(fs_->free_space_asked(), asked + 3);
+  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "refused", 1, 10)),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("the disk is still full")));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_THAT(reported, ::testing::ElementsAre(false));
+  }
+
+  fs_->set_fault(testing::FaultFileSystem::Fault::kNone);
+  auto resumed = [&] { return reported.size() == 2; };
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_TRUE(
+        mu.AwaitWithTimeout(absl::Condition(&resumed), absl::Seconds(10)));
+    EXPECT_THAT(reported, ::testing::ElementsAre(false, true));
+  }
+  ASSERT_OK_AND_ASSIGN(StoredVersion after,
+                       Put(MakeHeader("alice", "after", 1, data.size()), data));
+  EXPECT_THAT(ReadAll(after), IsOkAndHolds(data));
+}
+
 TEST_P(ObjectStoreTest, BytesBeyondTheDeclaredLengthAreRefused) {
   const uint64_t size = kSegment + 1;
   const std::string data = TestBytes(size + 5, 2);

@@ -950,6 +950,7 @@ class StorageNodeFaultTest : public ::testing::Test {
     options.operator_principal = kOperator;
     options.data_dir = dir_ + "/node";
     options.store.segment_bytes = 4096;
+    options.store.resume_every = absl::Milliseconds(20);
     options.open_store = [fs = fs_](const std::string& store_dir,
                                     const ObjectStoreOptions& store_options) {
       ObjectStoreOptions with_faults = store_options;
@@ -1004,29 +1005,35 @@ TEST_F(StorageNodeFaultTest, FullDiskIsResourceExhaustedAndLosesNothing) {
   EXPECT_THAT(client_->Head(refused.header.object()).status(),
               StatusIs(absl::StatusCode::kNotFound));
 
-  // Space comes back. RocksDB resumes writing by itself only when its own
-  // recovery did not run into the full disk first; otherwise writes stay
-  // refused, with a status that says to restart. Either way nothing is
-  // acknowledged that is not stored.
-  fs_->set_fault(testing::FaultFileSystem::Fault::kNone);
-  const Envelope during = MakeEnvelope("alice", "during", 1, 50000);
-  absl::Status put =
-      client_->Put(during.header, during.ciphertext, 10000).status();
-  if (put.ok()) {
-    ExpectStored(during);
-  } else {
-    EXPECT_TRUE(absl::IsResourceExhausted(put) || absl::IsUnavailable(put))
-        << put;
-    EXPECT_THAT(put.message(), HasSubstr("disk error"));
-  }
-  // SERVING again exactly when writing went on.
-  EXPECT_THAT(Serving(), IsOkAndHolds(put.ok()));
+  // While the disk stays full, a write is refused as such, and the node's
+  // own tries to resume (every resume_every) change nothing.
+  const Envelope also = MakeEnvelope("alice", "also", 1, 50000);
+  EXPECT_THAT(client_->Put(also.header, also.ciphertext, 10000).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("the disk is still full")));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_THAT(Serving(), IsOkAndHolds(false));
 
-  // A restart finds what was acknowledged, nothing of the refused object
+  // Space comes back: the node resumes by itself, with no write to prompt
+  // it, and says so; then it stores again.
+  fs_->set_fault(testing::FaultFileSystem::Fault::kNone);
+  absl::StatusOr<bool> serving = Serving();
+  for (int i = 0; i < 200 && serving.ok() && !*serving; ++i) {
+    absl::SleepFor(absl::Milliseconds(25));
+    serving = Serving();
+  }
+  EXPECT_THAT(serving, IsOkAndHolds(true));
+  const Envelope during = MakeEnvelope("alice", "during", 1, 50000);
+  ASSERT_OK(client_->Put(during.header, during.ciphertext, 10000).status());
+  ExpectStored(during);
+
+  // A restart finds what was acknowledged, nothing of the refused objects
   // and no upload left pending, and writes again.
   Start(std::make_shared<testing::FaultFileSystem>());
   ExpectStored(before);
-  if (put.ok()) ExpectStored(during);
+  ExpectStored(during);
+  EXPECT_THAT(client_->Head(also.header.object()).status(),
+              StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(Serving(), IsOkAndHolds(true));
   const Envelope after = MakeEnvelope("alice", "after", 1, 50000);
   ASSERT_OK(client_->Put(after.header, after.ciphertext, 10000).status());

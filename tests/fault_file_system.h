@@ -42,6 +42,21 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
     on_fault_ = std::make_shared<const std::function<void()>>(std::move(hook));
   }
 
+  // A full disk has no free space; otherwise the real file system answers.
+  rocksdb::IOStatus GetFreeSpace(const std::string& path,
+                                 const rocksdb::IOOptions& options,
+                                 uint64_t* free_bytes,
+                                 rocksdb::IODebugContext* dbg) override {
+    ++free_space_asked_;
+    if (fault_ == Fault::kDiskFull) {
+      *free_bytes = 0;
+      return rocksdb::IOStatus::OK();
+    }
+    return target()->GetFreeSpace(path, options, free_bytes, dbg);
+  }
+  // How many times GetFreeSpace was asked.
+  uint64_t free_space_asked() const { return free_space_asked_.load(); }
+
   rocksdb::IOStatus NewWritableFile(
       const std::string& name, const rocksdb::FileOptions& options,
       std::unique_ptr<rocksdb::FSWritableFile>* result,
@@ -153,6 +168,7 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
 
   std::atomic<Fault> fault_{Fault::kNone};
   std::atomic<uint64_t> injected_{0};
+  std::atomic<uint64_t> free_space_asked_{0};
   absl::Mutex hook_mu_;
   std::shared_ptr<const std::function<void()>> on_fault_
       ABSL_GUARDED_BY(hook_mu_);
