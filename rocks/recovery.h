@@ -22,10 +22,12 @@ namespace residency::rocks {
 // process. So:
 //   - a store installs ManualRecovery, so that RocksDB never resumes by
 //     itself, behind the store's back;
-//   - before its next write after a disk error, the store calls
-//     ResumeAfterDiskError, which resumes only when the memtable holds
-//     entries. Otherwise writing stays stopped until the store is opened
-//     again (recovery at open starts a new log).
+//   - before its next write after a disk error (and, for the object store,
+//     every few seconds by itself), the store calls ResumeAfterDiskError,
+//     which resumes only when the memtable holds entries and the disk has
+//     room for the flush. Otherwise writing stays stopped: for a while when
+//     the disk is still full, until the store is opened again (recovery at
+//     open starts a new log) when the memtable is empty or RocksDB refuses.
 
 // Turns RocksDB's automatic recovery after a background error off.
 class ManualRecovery final : public rocksdb::EventListener {
@@ -37,8 +39,11 @@ class ManualRecovery final : public rocksdb::EventListener {
   }
 };
 
-// Room a resume needs beyond the memtables it flushes: the new log, the
-// MANIFEST record, table files' overhead.
+// Free space a resume wants beyond the memtables it flushes: the new log,
+// the MANIFEST record and table files' overhead, plus two memtables'
+// worth (write_buffer_size each) so that writing can go on for a while.
+// A resume leaves the memtable empty, and a write that then meets a full
+// disk again stops the store until it is reopened.
 inline constexpr uint64_t kResumeHeadroomBytes = uint64_t{4} << 20;
 
 // Resumes `db` after a disk error when that starts a new log: OK once
@@ -54,6 +59,11 @@ inline constexpr uint64_t kResumeHeadroomBytes = uint64_t{4} << 20;
 // even once there is space. The check reads the file system's own figure
 // (FileSystem::GetFreeSpace: statvfs, the space this user may use); where
 // that cannot be read, Resume() is tried as before.
+//
+// A failed sync that the file system reports as an I/O error (EIO) is fatal
+// to RocksDB: Resume() refuses it, so writing never resumes after it
+// without a reopen. One reported as a full disk (ENOSPC) is not, and is
+// resumed from like a failed write.
 inline rocksdb::Status ResumeAfterDiskError(rocksdb::DB* db) {
   uint64_t entries = 0;
   if (!db->GetIntProperty(rocksdb::DB::Properties::kNumEntriesActiveMemTable,
@@ -71,7 +81,8 @@ inline rocksdb::Status ResumeAfterDiskError(rocksdb::DB* db) {
           ->GetFreeSpace(db->GetName(), rocksdb::IOOptions(), &free_bytes,
                          nullptr)
           .ok()) {
-    const uint64_t needed = memtables + kResumeHeadroomBytes;
+    const uint64_t needed = memtables + kResumeHeadroomBytes +
+                            2 * uint64_t{db->GetOptions().write_buffer_size};
     if (free_bytes < needed) {
       return rocksdb::Status::TryAgain(
           "the disk is still full",

@@ -431,7 +431,8 @@ void RocksObjectStore::ReclaimLoop() {
     {
       absl::MutexLock lock(&reclaim_mu_);
       // ResumeAfter wakes this thread when writing stops.
-      while (!reclaim_wanted_ && !closing_ && !stopped_.load()) {
+      while (!reclaim_wanted_ && !closing_ &&
+             !(stopped_.load() && !resume_hopeless_.load())) {
         reclaim_cv_.Wait(&reclaim_mu_);
       }
       if (!reclaim_wanted_ && !closing_) {
@@ -446,9 +447,9 @@ void RocksObjectStore::ReclaimLoop() {
       // bytes, so the next deletion asks again; a disk failure also stops
       // writes (ResumeAfter).
       Collect(/*force=*/false).IgnoreError();
-    } else if (stopped_.load()) {
-      // Fails as long as the disk does, or for good when only a reopen
-      // helps (then each try costs one property read).
+    } else if (stopped_.load() && !resume_hopeless_.load()) {
+      // Fails as long as the disk is full (without touching RocksDB), or
+      // for good when only a reopen mends it, which ends the tries.
       ResumeIfStopped().IgnoreError();
     }
   }
@@ -542,7 +543,8 @@ void RocksObjectStore::ResumeAfter(const absl::Status& write_error,
 absl::StatusOr<uint64_t> RocksObjectStore::ResumeIfStopped() {
   absl::MutexLock lock(&resume_mu_);
   if (!stopped_.load()) return resumes_;
-  // A failed sync of the write-ahead log is never resumed from: what
+  if (!cannot_resume_.ok()) return cannot_resume_;
+  // A failed sync of the write-ahead log (EIO) is never resumed from: what
   // reached the disk is unknown, so writing stays stopped until the node
   // restarts and recovery replays the log. Nor is an empty memtable (see
   // rocks/recovery.h).
@@ -556,17 +558,22 @@ absl::StatusOr<uint64_t> RocksObjectStore::ResumeIfStopped() {
         "object store: writing stopped after a disk error and ", s.getState(),
         "; it resumes by itself once there is room"));
   }
-  if (s.IsAborted()) {
-    return absl::UnavailableError(absl::StrCat(
-        "object store: writing stopped after a disk error; restart the node "
-        "once the disk is sound (",
-        s.ToString(), ")"));
-  }
   if (!s.ok()) {
-    return RocksError(
-        "writing stopped after a disk error; restart the node once the disk "
-        "is sound",
-        s);
+    // Only a reopen mends it: an empty memtable, or a Resume() that failed,
+    // after which RocksDB 7.8 refuses every later one. Remembered, so that
+    // later writes get this answer without another try.
+    cannot_resume_ =
+        s.IsAborted()
+            ? absl::UnavailableError(absl::StrCat(
+                  "object store: writing stopped after a disk error; restart "
+                  "the node once the disk is sound (",
+                  s.ToString(), ")"))
+            : RocksError(
+                  "writing stopped after a disk error; restart the node once "
+                  "the disk is sound",
+                  s);
+    resume_hopeless_ = true;
+    return cannot_resume_;
   }
   ++resumes_;
   stopped_ = false;
@@ -591,6 +598,11 @@ absl::StatusOr<std::unique_ptr<RocksObjectStore>> RocksObjectStore::Open(
   }
   if (!options.clock) {
     return absl::InvalidArgumentError("object store: clock is not set");
+  }
+  if (options.resume_every <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("object store: resume_every must be positive, got ",
+                     absl::FormatDuration(options.resume_every)));
   }
   rocksdb::Options db_options;
   db_options.create_if_missing = true;

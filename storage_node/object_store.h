@@ -51,12 +51,14 @@ struct ObjectStoreOptions {
   std::shared_ptr<rocksdb::FileSystem> file_system;
   // Told when the RocksDB store stops writing after a disk error (false:
   // every write is refused until a resume succeeds or the store is opened
-  // again) and when it writes again (true). Called from the thread that
-  // made the change, with a store lock held: it must not call the store.
+  // again) and when it writes again (true). Called from a writing thread or
+  // the store's background thread, with a store lock held: it must not
+  // call the store.
   std::function<void(bool writing)> on_writing;
   // While writing is stopped, the store also tries to resume this often by
   // itself, not only at the next write: a node that its health took out of
-  // rotation gets no writes to bring it back.
+  // rotation gets no writes to bring it back. It stops trying once a
+  // resume has failed in a way only a reopen mends. Must be positive.
   absl::Duration resume_every = absl::Seconds(2);
 };
 
@@ -269,7 +271,10 @@ class RocksObjectStore final : public ObjectStore {
   // After a write failed for the disk (UNAVAILABLE, RESOURCE_EXHAUSTED),
   // RocksDB refuses every write until it is resumed: ResumeAfter notes it,
   // and the next write (BeginPut, Delete, or an upload's segment or commit)
-  // first resumes (ResumeIfStopped, which fails as long as the disk does).
+  // first resumes (ResumeIfStopped, which fails as long as the disk does),
+  // as does the background thread every resume_every. A resume that fails
+  // for good (only a reopen mends it) is remembered: later calls return its
+  // error without trying again.
   // ResumeIfStopped returns the number of successful resumes so far; the
   // write hands it to ResumeAfter, which ignores a failure that a resume has
   // since cleared.
@@ -292,8 +297,11 @@ class RocksObjectStore final : public ObjectStore {
   std::unique_ptr<rocksdb::Env> env_;  // over options_.file_system, or null
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<bool> stopped_{false};
+  // Set with cannot_resume_: the background thread stops trying.
+  std::atomic<bool> resume_hopeless_{false};
   absl::Mutex resume_mu_;  // one Resume at a time
   uint64_t resumes_ ABSL_GUARDED_BY(resume_mu_) = 0;
+  absl::Status cannot_resume_ ABSL_GUARDED_BY(resume_mu_);
 
   // Objects (as "o" owner 0x00 object_id 0x00) whose commit or delete is in
   // progress: the version check and the write of one object happen while

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -793,6 +794,8 @@ TEST_F(RocksStoreTest, AStoppedStoreResumesWithoutAWriteOnceTheDiskAllows) {
   };
   options_.resume_every = absl::Milliseconds(20);
   ASSERT_NO_FATAL_FAILURE(ReopenWithFaults());
+  // The store's thread reports into `mu` and `reported`: it ends first.
+  absl::Cleanup close_first = [this] { store_.reset(); };
   const std::string data = TestBytes(kSegment, 8);
   ASSERT_OK(Put(MakeHeader("alice", "before", 1, data.size()), data).status());
 
@@ -819,7 +822,7 @@ TEST_F(RocksStoreTest, AStoppedStoreResumesWithoutAWriteOnceTheDiskAllows) {
   {
     absl::MutexLock lock(&mu);
     EXPECT_TRUE(
-        mu.AwaitWithTimeout(absl::Condition(&resumed), absl::Seconds(10)));
+        mu.AwaitWithTimeout(absl::Condition(&resumed), absl::Seconds(30)));
     EXPECT_THAT(reported, ::testing::ElementsAre(false, true));
   }
   ASSERT_OK_AND_ASSIGN(StoredVersion after,
@@ -1307,6 +1310,11 @@ TEST_F(RocksStoreTest, OpenRefusesAnUnusableSegmentSize) {
   options.clock = nullptr;
   EXPECT_THAT(ObjectStore::Open(dir_, options),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("clock")));
+  options.clock = options_.clock;
+  options.resume_every = absl::ZeroDuration();
+  EXPECT_THAT(ObjectStore::Open(dir_, options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("resume_every must be positive")));
 }
 
 TEST_F(RadosStoreTest, UploadOfADeadGatewayIsCollectedByAnother) {

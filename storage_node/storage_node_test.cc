@@ -1011,15 +1011,19 @@ TEST_F(StorageNodeFaultTest, FullDiskIsResourceExhaustedAndLosesNothing) {
   EXPECT_THAT(client_->Put(also.header, also.ciphertext, 10000).status(),
               StatusIs(absl::StatusCode::kResourceExhausted,
                        HasSubstr("the disk is still full")));
-  absl::SleepFor(absl::Milliseconds(200));
+  const uint64_t asked = fs_->free_space_asked();
+  for (int i = 0; i < 1500 && fs_->free_space_asked() < asked + 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_GE(fs_->free_space_asked(), asked + 3);
   EXPECT_THAT(Serving(), IsOkAndHolds(false));
 
   // Space comes back: the node resumes by itself, with no write to prompt
   // it, and says so; then it stores again.
   fs_->set_fault(testing::FaultFileSystem::Fault::kNone);
   absl::StatusOr<bool> serving = Serving();
-  for (int i = 0; i < 200 && serving.ok() && !*serving; ++i) {
-    absl::SleepFor(absl::Milliseconds(25));
+  for (int i = 0; i < 1500 && serving.ok() && !*serving; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
     serving = Serving();
   }
   EXPECT_THAT(serving, IsOkAndHolds(true));
@@ -1095,8 +1099,11 @@ TEST_F(StorageNodeFaultTest, FailedSyncIsUnavailableAndLosesNothing) {
               StatusIs(absl::StatusCode::kUnavailable));
 
   // What reached the disk is unknown after a failed sync: writes stay
-  // refused, even with the disk sound again, until the node restarts.
+  // refused, even with the disk sound again and the node's own tries to
+  // resume (every resume_every) given time, until the node restarts.
   fs_->set_fault(testing::FaultFileSystem::Fault::kNone);
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_THAT(Serving(), IsOkAndHolds(false));
   const Envelope after = MakeEnvelope("alice", "after", 1, 50000);
   EXPECT_THAT(
       client_->Put(after.header, after.ciphertext, 10000).status(),
