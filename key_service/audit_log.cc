@@ -492,6 +492,7 @@ void AuditLog::WriterLoop() {
                          absl::StrCat("writing audit entries up to ", last));
       if (!status.ok()) status = absl::InternalError(status.message());
     }
+    bool first_failure = false;
     {
       absl::MutexLock lock(&mu_);
       if (last > 0) {
@@ -501,9 +502,11 @@ void AuditLog::WriterLoop() {
           ++write_batches_;
         } else if (failed_.ok()) {
           failed_ = status;
+          first_failure = true;
         }
       }
     }
+    if (first_failure && options_.on_failed) options_.on_failed();
     if (status.ok()) last_checkpoint_ = last_checkpoint;
     // With more entries waiting, the reply thread answers this round while
     // the next one is written. Otherwise the writer answers it itself, which

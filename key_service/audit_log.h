@@ -47,6 +47,10 @@ struct AuditLogOptions {
   // The file system RocksDB writes through; null is the default one. Tests
   // put a fault-injecting one here.
   std::shared_ptr<rocksdb::FileSystem> file_system;
+  // Called once, on the log's writer thread, when a write first fails:
+  // from then on the log refuses every entry until it is opened again.
+  // Must not call into the log.
+  std::function<void()> on_failed;
 };
 
 // The key service's audit log: an append-only, hash-chained sequence of

@@ -482,6 +482,8 @@ TEST_F(AuditLogTest, EntriesQueuedBehindAFailedWriteAreRefused) {
   AuditLogOptions options = Options(/*checkpoint_every=*/4);
   options.file_system = fs;
   // Declared before the log, which may still answer entry 3 as it closes.
+  std::atomic<int> failures{0};
+  options.on_failed = [&failures] { ++failures; };
   std::atomic<bool> queued{false};
   absl::Notification third_answered;
   absl::Status third;
@@ -513,6 +515,8 @@ TEST_F(AuditLogTest, EntriesQueuedBehindAFailedWriteAreRefused) {
     EXPECT_THAT(log->AppendAndWait(Decision("req-4")),
                 StatusIs(absl::StatusCode::kFailedPrecondition));
     EXPECT_EQ(log->durable_sequence(), 1u);
+    // Told once, at the write that failed.
+    EXPECT_EQ(failures.load(), 1);
   }
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log, OpenLog());
   EXPECT_EQ(log->last_sequence(), 1u);

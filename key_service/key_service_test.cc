@@ -25,6 +25,7 @@
 #include "rocksdb/db.h"
 #include "rpc/health.h"
 #include "rpc/status.h"
+#include "tests/fault_file_system.h"
 #include "tests/status_matchers.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
@@ -298,11 +299,22 @@ class KeyServiceTest : public ::testing::Test {
     return options;
   }
 
-  void StartServer() {
+  void StartServer() { StartServer(Options()); }
+  void StartServer(KeyServiceServerOptions options) {
     ASSERT_OK_AND_ASSIGN(PolicyEngine policy,
                          PolicyEngine::Parse(kPolicy, "test policy"));
-    ASSERT_OK_AND_ASSIGN(server_,
-                         KeyServiceServer::Start(Options(), std::move(policy)));
+    ASSERT_OK_AND_ASSIGN(server_, KeyServiceServer::Start(std::move(options),
+                                                          std::move(policy)));
+  }
+
+  // Whether the server's health service reports SERVING.
+  absl::StatusOr<bool> Serving() {
+    absl::StatusOr<tls::Identity> identity = ca_->Issue(kAlice);
+    if (!identity.ok()) return identity.status();
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        tls::MakeChannel(server_->address(), identity->Material());
+    if (!channel.ok()) return channel.status();
+    return rpc::IsServing(*channel, "residency.v1.KeyService");
   }
 
   void RestartServer() {
@@ -1317,6 +1329,48 @@ TEST_F(KeyServiceTest, HealthServiceReportsServing) {
   server_->Shutdown(absl::ZeroDuration());
   EXPECT_THAT(rpc::IsServing(channel, "residency.v1.KeyService"),
               ::testing::Not(IsOkAndHolds(true)));
+}
+
+// Every decision is audited: once a write of the audit log fails, the
+// service refuses every call, and its health says so, until it restarts.
+// The reopened log goes on from its last durable entry.
+TEST_F(KeyServiceTest, AFailedAuditWriteMakesTheServiceNotServingUntilRestart) {
+  server_.reset();
+  auto fs = std::make_shared<testing::FaultFileSystem>();
+  KeyServiceServerOptions options = Options();
+  options.audit.file_system = fs;
+  StartServer(std::move(options));
+  ASSERT_OK(As(kAlice)
+                .CreateKey("alice-key", "alice",
+                           Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+                .status());
+  EXPECT_THAT(Serving(), IsOkAndHolds(true));
+
+  fs->set_fault(testing::FaultFileSystem::Fault::kDiskFull);
+  EXPECT_THAT(
+      As(kAlice)
+          .GenerateDataKey("alice-key", Object("alice", "doc"),
+                           Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+          .status(),
+      StatusIs(absl::StatusCode::kUnavailable,
+               HasSubstr("writing audit entries")));
+  fs->set_fault(testing::FaultFileSystem::Fault::kNone);
+  EXPECT_THAT(Serving(), IsOkAndHolds(false));
+  EXPECT_THAT(
+      As(kAlice)
+          .GenerateDataKey("alice-key", Object("alice", "doc"),
+                           Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+          .status(),
+      StatusIs(absl::StatusCode::kUnavailable,
+               HasSubstr("audit log refuses entries")));
+  EXPECT_THAT(Serving(), IsOkAndHolds(false));
+
+  RestartServer();
+  EXPECT_THAT(Serving(), IsOkAndHolds(true));
+  EXPECT_OK(As(kAlice)
+                .GenerateDataKey("alice-key", Object("alice", "doc"),
+                                 Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+                .status());
 }
 
 }  // namespace

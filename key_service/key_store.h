@@ -26,6 +26,10 @@ class FileSystem;
 class Status;
 }  // namespace rocksdb
 
+namespace residency::rocks {
+class DiskErrorResumer;
+}  // namespace residency::rocks
+
 namespace residency::key_service {
 
 // Size of the root key (AES-256). KEK versions are kKekSize
@@ -88,9 +92,11 @@ struct KeySnapshot {
 // data directory together with the root key file) are beyond its reach.
 //
 // Disk errors: a write that fails for the disk stops writing. The next
-// mutation resumes it when that is safe (rocks/recovery.h) and otherwise
-// fails with UNAVAILABLE, asking for a restart, until the store is opened
-// again; reads go on.
+// mutation resumes it when that is safe (rocks/recovery.h). It fails with
+// RESOURCE_EXHAUSTED while the disk is still full, and the next one tries
+// again. When only a reopen mends it, it fails with UNAVAILABLE, asking for
+// a restart, and so does every later mutation, without another try; reads
+// go on.
 //
 // Thread safety: all methods may be called concurrently. Mutations are
 // serialized; Find takes a shared lock only.
@@ -99,8 +105,9 @@ struct KeySnapshot {
 // FAILED_PRECONDITION for changes a destroyed key cannot take,
 // INVALID_ARGUMENT for a minimum decryption version of 0 or above the
 // current version, DATA_LOSS when a stored record does not open under the
-// root key (wrong root key file or a modified store), UNAVAILABLE while
-// writing is stopped after a disk error, INTERNAL for RocksDB failures.
+// root key (wrong root key file or a modified store), RESOURCE_EXHAUSTED
+// or UNAVAILABLE while writing is stopped after a disk error (see above),
+// INTERNAL for RocksDB failures.
 class KeyStore {
  public:
   using Snapshot = std::shared_ptr<const KeySnapshot>;
@@ -146,8 +153,9 @@ class KeyStore {
   KeyStore(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db,
            crypto::Aead sealer, std::function<absl::Time()> clock);
 
-  // Before a write: OK, or UNAVAILABLE while writing is stopped after a
-  // disk error that the store cannot resume from (rocks/recovery.h).
+  // Before a write: OK, RESOURCE_EXHAUSTED while the disk is still full,
+  // or UNAVAILABLE while writing is stopped after a disk error that the
+  // store cannot resume from (rocks/recovery.h).
   absl::Status ResumeIfStopped() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // After a write: a failed one stops writing until ResumeIfStopped.
   void NoteWrite(const rocksdb::Status& status)
@@ -168,6 +176,7 @@ class KeyStore {
 
   std::unique_ptr<rocksdb::Env> env_;  // over the file system, or null
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<rocks::DiskErrorResumer> resumer_;  // used under write_mu_
   const crypto::Aead sealer_;
   const std::function<absl::Time()> clock_;
 

@@ -100,5 +100,40 @@ TEST_F(KeyStoreTest, AFullDiskAfterEarlierWritesIsResumedFrom) {
   EXPECT_EQ(store->Find("kek-1")->info.current_version(), 2u);
 }
 
+// A failed sync of the log is fatal to RocksDB: the store cannot resume
+// from it and asks for a restart. It remembers that, so later mutations get
+// the same answer without another resume (which would read the free space
+// and call Resume() each time, to be refused again); reopened, the store
+// has every key whose mutation returned OK.
+TEST_F(KeyStoreTest, AFailedSyncAsksForARestartWithoutFurtherResumes) {
+  auto fs = std::make_shared<FaultFileSystem>();
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<KeyStore> store, Open(fs));
+    ASSERT_OK(store->Create("kek-1", "alice").status());
+    fs->set_fault(FaultFileSystem::Fault::kSyncFails);
+    EXPECT_THAT(store->Rotate("kek-1").status(),
+                StatusIs(absl::StatusCode::kInternal));
+    fs->set_fault(FaultFileSystem::Fault::kNone);
+    const uint64_t asked_before = fs->free_space_asked();
+    EXPECT_THAT(store->Create("kek-2", "alice").status(),
+                StatusIs(absl::StatusCode::kUnavailable,
+                         HasSubstr("restart the key service")));
+    // The one resume that was tried read the free space first.
+    EXPECT_EQ(fs->free_space_asked(), asked_before + 1);
+    for (const char* id : {"kek-3", "kek-4"}) {
+      EXPECT_THAT(store->Create(id, "alice").status(),
+                  StatusIs(absl::StatusCode::kUnavailable,
+                           HasSubstr("restart the key service")));
+    }
+    EXPECT_EQ(fs->free_space_asked(), asked_before + 1);
+    ASSERT_NE(store->Find("kek-1"), nullptr);
+    EXPECT_EQ(store->Find("kek-1")->info.current_version(), 1u);
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<KeyStore> store, Open());
+  ASSERT_NE(store->Find("kek-1"), nullptr);
+  EXPECT_EQ(store->Find("kek-2"), nullptr);
+  ASSERT_OK(store->Create("kek-2", "alice").status());
+}
+
 }  // namespace
 }  // namespace residency::key_service

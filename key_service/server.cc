@@ -104,6 +104,15 @@ absl::StatusOr<std::unique_ptr<KeyServiceServer>> KeyServiceServer::Start(
       !s.ok()) {
     return s;
   }
+  // Every decision is audited, so once the audit log refuses entries the
+  // service refuses every call until it restarts: the health service, which
+  // starts after the log and stops before it, reports NOT_SERVING.
+  server->health_ = std::make_shared<rpc::ServingRelay>();
+  options.audit.on_failed = [health = server->health_,
+                             also = std::move(options.audit.on_failed)] {
+    health->SetServing(false);
+    if (also) also();
+  };
   absl::StatusOr<std::unique_ptr<AuditLog>> audit =
       AuditLog::Open(absl::StrCat(options.data_dir, "/audit"),
                      *std::move(signer), options.audit);
@@ -128,10 +137,15 @@ absl::StatusOr<std::unique_ptr<KeyServiceServer>> KeyServiceServer::Start(
       rpc::Server::Start(std::move(rpc_options));
   if (!rpc_server.ok()) return rpc_server.status();
   server->rpc_ = *std::move(rpc_server);
+  server->health_->Attach(server->rpc_.get());
   return server;
 }
 
-KeyServiceServer::~KeyServiceServer() { Shutdown(); }
+KeyServiceServer::~KeyServiceServer() {
+  Shutdown();
+  // The audit log outlives the gRPC server and may still report.
+  if (health_ != nullptr) health_->Attach(nullptr);
+}
 
 void KeyServiceServer::Shutdown(absl::Duration grace) {
   if (rpc_ != nullptr) rpc_->Shutdown(grace);

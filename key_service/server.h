@@ -40,7 +40,9 @@ struct KeyServiceServerOptions {
 
 // A running key service: the custodian, its stores and a gRPC server over
 // mTLS with the health service (service name "residency.v1.KeyService") and
-// server reflection.
+// server reflection. Health is SERVING until shutdown, or until the audit
+// log refuses entries after a failed write: every call is then refused
+// until the service restarts, and health says NOT_SERVING.
 //
 // Start fails with a clear status when the data directory, root key, policy
 // or TLS material cannot be used, or the address cannot be bound.
@@ -69,6 +71,9 @@ class KeyServiceServer {
  private:
   KeyServiceServer() = default;
 
+  // Before custodian_: its audit log reports to it until the destructor
+  // detaches it.
+  std::shared_ptr<rpc::ServingRelay> health_;
   std::unique_ptr<Custodian> custodian_;
   std::unique_ptr<KeyServiceGrpc> service_;
   std::unique_ptr<rpc::Server> rpc_;

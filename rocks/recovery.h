@@ -5,6 +5,7 @@
 #include <rocksdb/file_system.h>
 #include <rocksdb/listener.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -23,11 +24,12 @@ namespace residency::rocks {
 //   - a store installs ManualRecovery, so that RocksDB never resumes by
 //     itself, behind the store's back;
 //   - before its next write after a disk error (and, for the object store,
-//     every few seconds by itself), the store calls ResumeAfterDiskError,
-//     which resumes only when the memtable holds entries and the disk has
-//     room for the flush. Otherwise writing stays stopped: for a while when
-//     the disk is still full, until the store is opened again (recovery at
-//     open starts a new log) when the memtable is empty or RocksDB refuses.
+//     every few seconds by itself), the store resumes through its
+//     DiskErrorResumer (ResumeAfterDiskError), which resumes only when the
+//     memtable holds entries and the disk has room for the flush. Otherwise
+//     writing stays stopped: for a while when the disk is still full, until
+//     the store is opened again (recovery at open starts a new log) when
+//     the memtable is empty or RocksDB refuses.
 
 // Turns RocksDB's automatic recovery after a background error off.
 class ManualRecovery final : public rocksdb::EventListener {
@@ -92,6 +94,39 @@ inline rocksdb::Status ResumeAfterDiskError(rocksdb::DB* db) {
   }
   return db->Resume();
 }
+
+// ResumeAfterDiskError for one database, remembering a failure that only a
+// reopen mends (any error but Busy and TryAgain): later calls return that
+// failure again without touching the database. Another Resume() would
+// flush nothing and be refused the same way, after three more lines in
+// RocksDB's LOG.
+//
+// Calls to Resume must not overlap (the store serializes its resumes);
+// gave_up() may be read from any thread, without the store's lock.
+class DiskErrorResumer {
+ public:
+  explicit DiskErrorResumer(rocksdb::DB* db) : db_(db) {}
+  DiskErrorResumer(const DiskErrorResumer&) = delete;
+  DiskErrorResumer& operator=(const DiskErrorResumer&) = delete;
+
+  rocksdb::Status Resume() {
+    if (gave_up()) return failure_;
+    rocksdb::Status s = ResumeAfterDiskError(db_);
+    if (!s.ok() && !s.IsBusy() && !s.IsTryAgain()) {
+      failure_ = s;
+      gave_up_.store(true, std::memory_order_release);
+    }
+    return s;
+  }
+
+  // Whether a resume has failed for good.
+  bool gave_up() const { return gave_up_.load(std::memory_order_acquire); }
+
+ private:
+  rocksdb::DB* const db_;
+  rocksdb::Status failure_;  // set once, before gave_up_
+  std::atomic<bool> gave_up_{false};
+};
 
 }  // namespace residency::rocks
 

@@ -92,6 +92,18 @@ void Server::SetServing(bool serving) {
                                                      serving);
 }
 
+void ServingRelay::SetServing(bool serving) {
+  absl::MutexLock lock(&mu_);
+  serving_ = serving;
+  if (server_ != nullptr) server_->SetServing(serving);
+}
+
+void ServingRelay::Attach(Server* server) {
+  absl::MutexLock lock(&mu_);
+  server_ = server;
+  if (server_ != nullptr && !serving_) server_->SetServing(false);
+}
+
 void Server::Shutdown(absl::Duration grace) {
   {
     absl::MutexLock lock(&mu_);

@@ -69,6 +69,24 @@ class Server {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// Carries a state that a service's parts report (a store that stops
+// writing, an audit log that fails) to the health service of a Server that
+// starts after those parts and stops before them. Shared between the
+// reporters and the owner of the Server; thread-safe.
+class ServingRelay {
+ public:
+  // The state to report; `server`, once attached, reports it at once.
+  void SetServing(bool serving);
+  // `server` reports the state from now on (NOT_SERVING at once if it is
+  // so); null detaches, before the Server goes.
+  void Attach(Server* server);
+
+ private:
+  absl::Mutex mu_;
+  Server* server_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool serving_ ABSL_GUARDED_BY(mu_) = true;
+};
+
 // For a service binary's main: writes the bound port to `port_file` (when
 // not empty; written whole under a temporary name, then renamed), then
 // serves until SIGINT or SIGTERM, then shuts down. Call BlockShutdownSignals

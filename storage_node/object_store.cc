@@ -385,6 +385,7 @@ RocksObjectStore::RocksObjectStore(std::unique_ptr<rocksdb::Env> env,
     : options_(std::move(options)),
       env_(std::move(env)),
       db_(std::move(db)),
+      resumer_(std::make_unique<rocks::DiskErrorResumer>(db_.get())),
       reclaimer_([this] { ReclaimLoop(); }) {}
 
 RocksObjectStore::~RocksObjectStore() {
@@ -432,7 +433,7 @@ void RocksObjectStore::ReclaimLoop() {
       absl::MutexLock lock(&reclaim_mu_);
       // ResumeAfter wakes this thread when writing stops.
       while (!reclaim_wanted_ && !closing_ &&
-             !(stopped_.load() && !resume_hopeless_.load())) {
+             !(stopped_.load() && !resumer_->gave_up())) {
         reclaim_cv_.Wait(&reclaim_mu_);
       }
       if (!reclaim_wanted_ && !closing_) {
@@ -447,7 +448,7 @@ void RocksObjectStore::ReclaimLoop() {
       // bytes, so the next deletion asks again; a disk failure also stops
       // writes (ResumeAfter).
       Collect(/*force=*/false).IgnoreError();
-    } else if (stopped_.load() && !resume_hopeless_.load()) {
+    } else if (stopped_.load() && !resumer_->gave_up()) {
       // Fails as long as the disk is full (without touching RocksDB), or
       // for good when only a reopen mends it, which ends the tries.
       ResumeIfStopped().IgnoreError();
@@ -543,12 +544,12 @@ void RocksObjectStore::ResumeAfter(const absl::Status& write_error,
 absl::StatusOr<uint64_t> RocksObjectStore::ResumeIfStopped() {
   absl::MutexLock lock(&resume_mu_);
   if (!stopped_.load()) return resumes_;
-  if (!cannot_resume_.ok()) return cannot_resume_;
   // A failed sync of the write-ahead log (EIO) is never resumed from: what
   // reached the disk is unknown, so writing stays stopped until the node
   // restarts and recovery replays the log. Nor is an empty memtable (see
-  // rocks/recovery.h).
-  rocksdb::Status s = rocks::ResumeAfterDiskError(db_.get());
+  // rocks/recovery.h). The resumer remembers such a failure, so later
+  // writes get it without another try and the background thread stops.
+  const rocksdb::Status s = resumer_->Resume();
   if (s.IsBusy()) {
     return absl::UnavailableError(
         "object store: recovering from a disk error; try again");
@@ -558,22 +559,17 @@ absl::StatusOr<uint64_t> RocksObjectStore::ResumeIfStopped() {
         "object store: writing stopped after a disk error and ", s.getState(),
         "; it resumes by itself once there is room"));
   }
+  if (s.IsAborted()) {
+    return absl::UnavailableError(absl::StrCat(
+        "object store: writing stopped after a disk error; restart the node "
+        "once the disk is sound (",
+        s.ToString(), ")"));
+  }
   if (!s.ok()) {
-    // Only a reopen mends it: an empty memtable, or a Resume() that failed,
-    // after which RocksDB 7.8 refuses every later one. Remembered, so that
-    // later writes get this answer without another try.
-    cannot_resume_ =
-        s.IsAborted()
-            ? absl::UnavailableError(absl::StrCat(
-                  "object store: writing stopped after a disk error; restart "
-                  "the node once the disk is sound (",
-                  s.ToString(), ")"))
-            : RocksError(
-                  "writing stopped after a disk error; restart the node once "
-                  "the disk is sound",
-                  s);
-    resume_hopeless_ = true;
-    return cannot_resume_;
+    return RocksError(
+        "writing stopped after a disk error; restart the node once the disk "
+        "is sound",
+        s);
   }
   ++resumes_;
   stopped_ = false;

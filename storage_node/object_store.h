@@ -25,6 +25,10 @@ class Env;
 class FileSystem;
 }  // namespace rocksdb
 
+namespace residency::rocks {
+class DiskErrorResumer;
+}  // namespace residency::rocks
+
 namespace residency::storage_node {
 
 struct ObjectStoreOptions {
@@ -297,11 +301,9 @@ class RocksObjectStore final : public ObjectStore {
   std::unique_ptr<rocksdb::Env> env_;  // over options_.file_system, or null
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<bool> stopped_{false};
-  // Set with cannot_resume_: the background thread stops trying.
-  std::atomic<bool> resume_hopeless_{false};
-  absl::Mutex resume_mu_;  // one Resume at a time
+  absl::Mutex resume_mu_;                             // one Resume at a time
+  std::unique_ptr<rocks::DiskErrorResumer> resumer_;  // used under resume_mu_
   uint64_t resumes_ ABSL_GUARDED_BY(resume_mu_) = 0;
-  absl::Status cannot_resume_ ABSL_GUARDED_BY(resume_mu_);
 
   // Objects (as "o" owner 0x00 object_id 0x00) whose commit or delete is in
   // progress: the version check and the write of one object happen while

@@ -6,9 +6,7 @@
 #include <cstring>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "tls/peer.h"
 
 namespace residency::storage_node {
@@ -32,28 +30,6 @@ absl::Status MakeDirectory(const std::string& path) {
 }
 
 }  // namespace
-
-// Carries the store's writing state (ObjectStoreOptions::on_writing) to the
-// health service, which starts after the store and stops before it.
-class StorageNodeServer::HealthRelay {
- public:
-  void SetWriting(bool writing) {
-    absl::MutexLock lock(&mu_);
-    writing_ = writing;
-    if (server_ != nullptr) server_->SetServing(writing);
-  }
-  // `server` reports the state from now on; null detaches.
-  void Attach(rpc::Server* server) {
-    absl::MutexLock lock(&mu_);
-    server_ = server;
-    if (server_ != nullptr && !writing_) server_->SetServing(false);
-  }
-
- private:
-  absl::Mutex mu_;
-  rpc::Server* server_ ABSL_GUARDED_BY(mu_) = nullptr;
-  bool writing_ ABSL_GUARDED_BY(mu_) = true;
-};
 
 absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
     StorageNodeServerOptions options) {
@@ -88,10 +64,12 @@ absl::StatusOr<std::unique_ptr<StorageNodeServer>> StorageNodeServer::Start(
     if (absl::Status s = MakeDirectory(options.data_dir); !s.ok()) return s;
   }
   const std::string store_dir = absl::StrCat(options.data_dir, "/objects");
-  auto health = std::make_shared<HealthRelay>();
+  // The store reports whether it writes to the health service, which
+  // starts after it and stops before it.
+  auto health = std::make_shared<rpc::ServingRelay>();
   options.store.on_writing =
       [health, also = std::move(options.store.on_writing)](bool writing) {
-        health->SetWriting(writing);
+        health->SetServing(writing);
         if (also) also(writing);
       };
   absl::StatusOr<std::unique_ptr<ObjectStore>> store =

@@ -65,12 +65,10 @@ class StorageNodeServer {
   void Shutdown(absl::Duration grace = absl::Seconds(2));
 
  private:
-  class HealthRelay;
-
   StorageNodeServer() = default;
 
   // Before core_: the store reports to it until the destructor detaches it.
-  std::shared_ptr<HealthRelay> health_;
+  std::shared_ptr<rpc::ServingRelay> health_;
   std::unique_ptr<NodeCore> core_;
   std::unique_ptr<StorageNodeGrpc> service_;
   std::unique_ptr<rpc::Server> rpc_;

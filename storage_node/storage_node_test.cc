@@ -1097,6 +1097,9 @@ TEST_F(StorageNodeFaultTest, FailedSyncIsUnavailableAndLosesNothing) {
   const Envelope also = MakeEnvelope("alice", "also", 1, 1000);
   EXPECT_THAT(client_->Put(also.header, also.ciphertext, 10000).status(),
               StatusIs(absl::StatusCode::kUnavailable));
+  // That write's resume was refused (a resume reads the free space first).
+  const uint64_t asked = fs_->free_space_asked();
+  EXPECT_GT(asked, 0u);
 
   // What reached the disk is unknown after a failed sync: writes stay
   // refused, even with the disk sound again and the node's own tries to
@@ -1109,6 +1112,9 @@ TEST_F(StorageNodeFaultTest, FailedSyncIsUnavailableAndLosesNothing) {
       client_->Put(after.header, after.ciphertext, 10000).status(),
       StatusIs(absl::StatusCode::kUnavailable, HasSubstr("restart the node")));
   EXPECT_THAT(Serving(), IsOkAndHolds(false));
+  // The refusal is remembered: neither the node's own tries nor the write
+  // above resumed again.
+  EXPECT_EQ(fs_->free_space_asked(), asked);
   ExpectStored(before);
 
   Start(std::make_shared<testing::FaultFileSystem>());
