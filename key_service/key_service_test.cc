@@ -1362,7 +1362,8 @@ TEST_F(KeyServiceTest, AFailedAuditWriteMakesTheServiceNotServingUntilRestart) {
                            Meta(Justification::CUSTOMER_INITIATED_ACCESS))
           .status(),
       StatusIs(absl::StatusCode::kUnavailable,
-               HasSubstr("audit log refuses entries")));
+               ::testing::AllOf(HasSubstr("audit log refuses entries"),
+                                HasSubstr("restart the key service"))));
   EXPECT_THAT(Serving(), IsOkAndHolds(false));
 
   RestartServer();
