@@ -1345,33 +1345,27 @@ TEST_F(KeyServiceTest, AFailedAuditWriteMakesTheServiceNotServingUntilRestart) {
                            Meta(Justification::CUSTOMER_INITIATED_ACCESS))
                 .status());
   EXPECT_THAT(Serving(), IsOkAndHolds(true));
+  auto generate = [this] {
+    return As(kAlice)
+        .GenerateDataKey("alice-key", Object("alice", "doc"),
+                         Meta(Justification::CUSTOMER_INITIATED_ACCESS))
+        .status();
+  };
 
   fs->set_fault(testing::FaultFileSystem::Fault::kDiskFull);
-  EXPECT_THAT(
-      As(kAlice)
-          .GenerateDataKey("alice-key", Object("alice", "doc"),
-                           Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-          .status(),
-      StatusIs(absl::StatusCode::kUnavailable,
-               HasSubstr("writing audit entries")));
+  EXPECT_THAT(generate(), StatusIs(absl::StatusCode::kUnavailable,
+                                   HasSubstr("writing audit entries")));
   fs->set_fault(testing::FaultFileSystem::Fault::kNone);
   EXPECT_THAT(Serving(), IsOkAndHolds(false));
-  EXPECT_THAT(
-      As(kAlice)
-          .GenerateDataKey("alice-key", Object("alice", "doc"),
-                           Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-          .status(),
-      StatusIs(absl::StatusCode::kUnavailable,
-               ::testing::AllOf(HasSubstr("audit log refuses entries"),
-                                HasSubstr("restart the key service"))));
+  EXPECT_THAT(generate(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       ::testing::AllOf(HasSubstr("audit log refuses entries"),
+                                        HasSubstr("restart the key service"))));
   EXPECT_THAT(Serving(), IsOkAndHolds(false));
 
   RestartServer();
   EXPECT_THAT(Serving(), IsOkAndHolds(true));
-  EXPECT_OK(As(kAlice)
-                .GenerateDataKey("alice-key", Object("alice", "doc"),
-                                 Meta(Justification::CUSTOMER_INITIATED_ACCESS))
-                .status());
+  EXPECT_OK(generate());
 }
 
 }  // namespace
