@@ -68,7 +68,7 @@ absl::Status FromRocks(const rocksdb::Status& status, absl::string_view what) {
 absl::Status RefusedAfter(const absl::Status& failed) {
   return absl::FailedPreconditionError(
       absl::StrCat("audit log refuses entries after a failed write (",
-                   failed.message(), "); reopen it"));
+                   failed.message(), ") until it is opened again"));
 }
 
 absl::Status NotParsable(uint64_t sequence) {

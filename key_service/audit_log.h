@@ -48,8 +48,9 @@ struct AuditLogOptions {
   // put a fault-injecting one here.
   std::shared_ptr<rocksdb::FileSystem> file_system;
   // Called once, on the log's writer thread, when a write first fails:
-  // from then on the log refuses every entry until it is opened again.
-  // Must not call into the log.
+  // from then on the log refuses every entry until it is opened again. It
+  // runs before the callers whose entries failed are answered, so it holds
+  // up their replies: it must not block, nor call into the log.
   std::function<void()> on_failed;
 };
 

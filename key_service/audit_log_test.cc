@@ -481,9 +481,9 @@ TEST_F(AuditLogTest, EntriesQueuedBehindAFailedWriteAreRefused) {
   auto fs = std::make_shared<FaultFileSystem>();
   AuditLogOptions options = Options(/*checkpoint_every=*/4);
   options.file_system = fs;
-  // Declared before the log, which may still answer entry 3 as it closes.
   std::atomic<int> failures{0};
   options.on_failed = [&failures] { ++failures; };
+  // Declared before the log, which may still answer entry 3 as it closes.
   std::atomic<bool> queued{false};
   absl::Notification third_answered;
   absl::Status third;

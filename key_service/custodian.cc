@@ -372,14 +372,14 @@ void Custodian::Finish(Call* call, std::function<void()> wipe, Done done) {
 }
 
 absl::Status Custodian::Unrecorded(const absl::Status& audited) {
-  // A log that refuses entries after a failed write takes them again only
-  // once opened again.
+  // Apart from an entry too large to record, a failure stops the log until
+  // it is opened again: the write that failed, and every entry after it.
   return absl::UnavailableError(absl::StrCat(
       "the audit log could not record this request, so it is not answered: ",
       audited.message(),
-      absl::IsFailedPrecondition(audited)
-          ? "; restart the key service once its disk is sound"
-          : ""));
+      absl::IsInvalidArgument(audited)
+          ? ""
+          : "; restart the key service once its disk is sound"));
 }
 
 void Custodian::ChangeKey(absl::string_view principal, Operation operation,

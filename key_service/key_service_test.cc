@@ -1353,8 +1353,10 @@ TEST_F(KeyServiceTest, AFailedAuditWriteMakesTheServiceNotServingUntilRestart) {
   };
 
   fs->set_fault(testing::FaultFileSystem::Fault::kDiskFull);
-  EXPECT_THAT(generate(), StatusIs(absl::StatusCode::kUnavailable,
-                                   HasSubstr("writing audit entries")));
+  EXPECT_THAT(generate(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       ::testing::AllOf(HasSubstr("writing audit entries"),
+                                        HasSubstr("restart the key service"))));
   fs->set_fault(testing::FaultFileSystem::Fault::kNone);
   EXPECT_THAT(Serving(), IsOkAndHolds(false));
   EXPECT_THAT(generate(),

@@ -79,15 +79,19 @@ KeyStore::KeyStore(std::unique_ptr<rocksdb::Env> env,
                    std::function<absl::Time()> clock)
     : env_(std::move(env)),
       db_(std::move(db)),
-      resumer_(std::make_unique<rocks::DiskErrorResumer>(db_.get())),
       sealer_(std::move(sealer)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      resumer_(std::make_unique<rocks::DiskErrorResumer>(db_.get())) {}
 
 KeyStore::~KeyStore() = default;
 
 absl::Status KeyStore::ResumeIfStopped() {
   if (!stopped_) return absl::OkStatus();
   const rocksdb::Status s = resumer_->Resume();
+  if (s.IsBusy()) {
+    return absl::UnavailableError(
+        "key store: recovering from a disk error; try again");
+  }
   if (s.IsTryAgain()) {
     return absl::ResourceExhaustedError(
         absl::StrCat("key store: writing stopped after a disk error and ",

@@ -176,13 +176,14 @@ class KeyStore {
 
   std::unique_ptr<rocksdb::Env> env_;  // over the file system, or null
   std::unique_ptr<rocksdb::DB> db_;
-  std::unique_ptr<rocks::DiskErrorResumer> resumer_;  // used under write_mu_
   const crypto::Aead sealer_;
   const std::function<absl::Time()> clock_;
 
   // Serializes mutations end to end (read, write, publish).
   absl::Mutex write_mu_;
   bool stopped_ ABSL_GUARDED_BY(write_mu_) = false;  // by a disk error
+  std::unique_ptr<rocks::DiskErrorResumer> resumer_
+      ABSL_PT_GUARDED_BY(write_mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Snapshot> keys_ ABSL_GUARDED_BY(mu_);
 };

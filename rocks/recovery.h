@@ -97,9 +97,9 @@ inline rocksdb::Status ResumeAfterDiskError(rocksdb::DB* db) {
 
 // ResumeAfterDiskError for one database, remembering a failure that only a
 // reopen mends (any error but Busy and TryAgain): later calls return that
-// failure again without touching the database. Another Resume() would
-// flush nothing and be refused the same way, after three more lines in
-// RocksDB's LOG.
+// failure again without touching the database, so a store's writes and
+// its background tries stop asking. (Each RocksDB refusal would also add
+// lines to its LOG.)
 //
 // Calls to Resume must not overlap (the store serializes its resumes);
 // gave_up() may be read from any thread, without the store's lock.

@@ -88,8 +88,9 @@ std::string Server::address() const { return absl::StrCat(host_, ":", port_); }
 void Server::SetServing(bool serving) {
   absl::MutexLock lock(&mu_);
   if (shut_down_ || server_ == nullptr) return;
-  server_->GetHealthCheckService()->SetServingStatus(health_service_name_,
-                                                     serving);
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus(health_service_name_, serving);
+  health->SetServingStatus("", serving);
 }
 
 void ServingRelay::SetServing(bool serving) {

@@ -48,7 +48,8 @@ class Server {
   // 127.0.0.1).
   std::string address() const;
 
-  // What the health service reports for health_service_name while the
+  // What the health service reports for health_service_name, and for the
+  // whole server (the empty name, which probes ask by default), while the
   // server runs (SERVING from the start). No effect after Shutdown.
   void SetServing(bool serving);
 
@@ -69,10 +70,11 @@ class Server {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// Carries a state that a service's parts report (a store that stops
+// Carries the state that one part of a service reports (a store that stops
 // writing, an audit log that fails) to the health service of a Server that
-// starts after those parts and stops before them. Shared between the
-// reporters and the owner of the Server; thread-safe.
+// starts after that part and stops before it. One reporter per relay: the
+// last state set wins. Shared between the reporter and the owner of the
+// Server; thread-safe.
 class ServingRelay {
  public:
   // The state to report; `server`, once attached, reports it at once.

@@ -301,8 +301,9 @@ class RocksObjectStore final : public ObjectStore {
   std::unique_ptr<rocksdb::Env> env_;  // over options_.file_system, or null
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<bool> stopped_{false};
-  absl::Mutex resume_mu_;                             // one Resume at a time
-  std::unique_ptr<rocks::DiskErrorResumer> resumer_;  // used under resume_mu_
+  absl::Mutex resume_mu_;  // one Resume at a time
+  // Resume() under resume_mu_; gave_up() from any thread.
+  std::unique_ptr<rocks::DiskErrorResumer> resumer_;
   uint64_t resumes_ ABSL_GUARDED_BY(resume_mu_) = 0;
 
   // Objects (as "o" owner 0x00 object_id 0x00) whose commit or delete is in
