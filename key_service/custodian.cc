@@ -379,7 +379,8 @@ absl::Status Custodian::Unrecorded(const absl::Status& audited) {
       audited.message(),
       absl::IsInvalidArgument(audited)
           ? ""
-          : "; restart the key service once its disk is sound"));
+          : "; restart the key service (once its disk is sound, if the disk "
+            "failed)"));
 }
 
 void Custodian::ChangeKey(absl::string_view principal, Operation operation,

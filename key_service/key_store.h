@@ -93,10 +93,10 @@ struct KeySnapshot {
 //
 // Disk errors: a write that fails for the disk stops writing. The next
 // mutation resumes it when that is safe (rocks/recovery.h). It fails with
-// RESOURCE_EXHAUSTED while the disk is still full, and the next one tries
-// again. When only a reopen mends it, it fails with UNAVAILABLE, asking for
-// a restart, and so does every later mutation, without another try; reads
-// go on.
+// RESOURCE_EXHAUSTED while the disk is still full (or UNAVAILABLE "try
+// again" while RocksDB recovers), and the next one tries again. When only
+// a reopen mends it, it fails with UNAVAILABLE, asking for a restart, and
+// so does every later mutation, without another try; reads go on.
 //
 // Thread safety: all methods may be called concurrently. Mutations are
 // serialized; Find takes a shared lock only.

@@ -110,8 +110,9 @@ void Server::Shutdown(absl::Duration grace) {
     absl::MutexLock lock(&mu_);
     if (shut_down_ || server_ == nullptr) return;
     shut_down_ = true;
-    server_->GetHealthCheckService()->SetServingStatus(health_service_name_,
-                                                       false);
+    // NOT_SERVING for every name, the whole server's included, and no
+    // change after this.
+    server_->GetHealthCheckService()->Shutdown();
   }
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
 }

@@ -53,8 +53,9 @@ class Server {
   // server runs (SERVING from the start). No effect after Shutdown.
   void SetServing(bool serving);
 
-  // Reports NOT_SERVING, stops accepting calls and waits up to `grace` for
-  // those in flight. Idempotent.
+  // Reports NOT_SERVING (for the service and the whole server), stops
+  // accepting calls and waits up to `grace` for those in flight.
+  // Idempotent.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
   // Blocks until Shutdown.
   void Wait();
