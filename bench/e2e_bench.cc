@@ -33,7 +33,8 @@
 // BM_Put reports where its time went (keys_us, stream_us, commit_us: see
 // PutPhases), and BM_Part* time the pieces an encrypted Put adds to the
 // upload: each alone on idle servers, and Head with GenerateDataKey right
-// after an upload, as a Put meets them.
+// after an upload, as a Put meets them when it cannot trust its version
+// guess (BM_Put's objects are new: it needs no Head).
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
 
@@ -330,7 +331,7 @@ class Cleanup {
 
 // One encrypted Put of the prepared plaintext under a fresh id.
 // Where one encrypted Put's time went, from its progress callbacks: before
-// the first plaintext piece was encrypted (Head and GenerateDataKey), while
+// the first plaintext piece was encrypted (GenerateDataKey), while
 // the plaintext was encrypted and sent, and after the last piece (the last
 // messages, the node's commit and its answer). Seconds, summed over calls.
 struct PutPhases {
@@ -513,7 +514,8 @@ void BM_GetCiphertext(benchmark::State& state) {
 }
 
 // What an encrypted Put does besides the upload, each alone, to explain
-// the gap to the baseline: the Head that picks the version, the key
+// the gap to the baseline: the Head that picks the version when the
+// client's guess cannot be trusted (not on the path of BM_Put), the key
 // service's GenerateDataKey (its answer waits for a synced audit entry),
 // and the encryption of the payload as the client feeds it (64 KiB pieces).
 void BM_PartHead(benchmark::State& state) {
@@ -580,10 +582,11 @@ void BM_PartEncrypt(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * size);
 }
 
-// Head and GenerateDataKey as an encrypted Put meets them: right after the
-// previous upload, while the node's write-back and RocksDB's background
-// work still run. The iteration time is theirs alone (the upload before is
-// not timed); head_us and gdk_us split it.
+// Head and GenerateDataKey as an encrypted Put meets them when it looks its
+// version up (see BM_PartHead): right after the previous upload, while the
+// node's write-back and RocksDB's background work still run. The iteration time
+// is theirs alone (the upload before is not timed); head_us and gdk_us split
+// it.
 void BM_PartKeysAfterUpload(benchmark::State& state) {
   using Clock = std::chrono::steady_clock;
   Cleanup cleanup;

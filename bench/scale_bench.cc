@@ -1351,7 +1351,7 @@ int Main(int argc, char** argv) {
       "processes, and interrupt time not charged to a process), the whole "
       "machine (busy) and idle-waiting on disk (iowait); %d cores.\n"
       "   1st/strm/last: mean ms per op until the client's first progress "
-      "report (Put: Head, GenerateDataKey and encrypting the first 64 KiB "
+      "report (Put: GenerateDataKey and encrypting the first 64 KiB "
       "piece; Get: header, Unwrap, the first message and its decryption), "
       "between the first and last report, and after the last (Put: the "
       "upload and the node's synced commit).\n",

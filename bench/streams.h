@@ -16,6 +16,23 @@ class MemoryBuf : public std::streambuf {
     char* begin = const_cast<char*>(bytes.data());
     setg(begin, begin, begin + bytes.size());
   }
+
+ protected:
+  // Seekable, as a file is: a Put can then start over from the same bytes.
+  pos_type seekoff(off_type off, std::ios_base::seekdir dir,
+                   std::ios_base::openmode which) override {
+    if ((which & std::ios_base::in) == 0) return pos_type(off_type(-1));
+    off_type base = dir == std::ios_base::beg   ? 0
+                    : dir == std::ios_base::cur ? gptr() - eback()
+                                                : egptr() - eback();
+    const off_type target = base + off;
+    if (target < 0 || target > egptr() - eback()) return pos_type(off_type(-1));
+    setg(eback(), eback() + target, egptr());
+    return pos_type(target);
+  }
+  pos_type seekpos(pos_type pos, std::ios_base::openmode which) override {
+    return seekoff(off_type(pos), std::ios_base::beg, which);
+  }
 };
 
 // An ostream sink that only counts what it is given.

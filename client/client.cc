@@ -510,18 +510,38 @@ class Client::Impl {
     return key;
   }
 
-  // Sends the Put stream: `header`, then what `source` produces, cut into
-  // messages of at most options_.message_bytes.
-  absl::StatusOr<ObjectRef> Upload(const ObjectHeader& header,
-                                   const CiphertextSource& source) {
+  // A Put stream, open before its header is sent: opening it can overlap
+  // with waiting for the data key. One left without an answer is
+  // cancelled.
+  struct UploadStream {
+    ~UploadStream() {
+      if (!answered) {
+        context.TryCancel();
+        writer->Finish();
+      }
+    }
     grpc::ClientContext context;
-    // A whole upload may take longer than one call's deadline.
-    context.set_deadline(absl::ToChronoTime(
-        absl::Now() + options_.deadline +
-        absl::Seconds(static_cast<double>(header.ciphertext_length()) /
-                      (8 << 20))));
     residency::v1::PutResponse response;
-    auto writer = storage()->Put(&context, &response);
+    std::unique_ptr<grpc::ClientWriter<residency::v1::PutRequest>> writer;
+    bool answered = false;
+  };
+
+  std::unique_ptr<UploadStream> OpenUpload(uint64_t ciphertext_length) {
+    auto stream = std::make_unique<UploadStream>();
+    // A whole upload may take longer than one call's deadline.
+    stream->context.set_deadline(absl::ToChronoTime(
+        absl::Now() + options_.deadline +
+        absl::Seconds(static_cast<double>(ciphertext_length) / (8 << 20))));
+    stream->writer = storage()->Put(&stream->context, &stream->response);
+    return stream;
+  }
+
+  // Sends `header` on `stream`, then what `source` produces, cut into
+  // messages of at most options_.message_bytes.
+  absl::StatusOr<ObjectRef> Upload(UploadStream& stream,
+                                   const ObjectHeader& header,
+                                   const CiphertextSource& source) {
+    grpc::ClientWriter<residency::v1::PutRequest>* writer = stream.writer.get();
     residency::v1::PutRequest message;
     *message.mutable_start()->mutable_metadata() = Metadata();
     *message.mutable_start()->mutable_header() = header;
@@ -555,15 +575,12 @@ class Client::Impl {
         data->clear();
       }
     }
-    if (!local.ok()) {
-      context.TryCancel();
-      writer->Finish();
-      return local;
-    }
+    if (!local.ok()) return local;  // ~UploadStream cancels the call.
     writer->WritesDone();
+    stream.answered = true;
     absl::Status status = rpc::FromGrpcStatus(writer->Finish());
     if (!status.ok()) return status;
-    return response.object();
+    return stream.response.object();
   }
 
   // One attempt at a Get; *wrote says whether any output was written.
@@ -754,19 +771,39 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
                                       std::istream& input, uint64_t size,
                                       const ProgressFn& progress) {
   const std::istream::pos_type start = input.tellg();
+  // An input that can be read again goes out at once under the guessed
+  // version: right for a new object and for one this client wrote last, it
+  // saves asking the node. A wrong guess costs little: the node refuses the
+  // header (ALREADY_EXISTS) before storing anything, and the Put starts
+  // over at once with the lookup.
+  VersionPick pick =
+      start == -1 ? VersionPick::kLookUpWithGuess : VersionPick::kGuess;
+  uint64_t reported = 0;
+  ProgressFn forward;
+  if (progress) {
+    forward = [&](uint64_t done) {
+      if (done <= reported) return;
+      reported = done;
+      progress(done);
+    };
+  }
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<ObjectRef> stored =
-        PutOnce(object_id, input, size, progress);
+        PutOnce(object_id, input, size, forward, pick);
     if (!absl::IsAlreadyExists(stored.status()) ||
         attempt == kConcurrentWriterAttempts || start == -1) {
       return stored;
     }
-    // Another writer took the version: start over from the same bytes,
-    // after a random pause that grows with the attempts, so that writers
-    // that keep meeting spread out.
     input.clear();
     input.seekg(start);
     if (!input) return stored;
+    if (pick == VersionPick::kGuess) {
+      pick = VersionPick::kLookUp;
+      continue;
+    }
+    // Another writer took the version: start over from the same bytes,
+    // after a random pause that grows with the attempts, so that writers
+    // that keep meeting spread out.
     thread_local std::mt19937_64 random{std::random_device{}()};
     std::this_thread::sleep_for(std::chrono::microseconds(
         random() % (static_cast<uint64_t>(attempt) * 10000 + 1)));
@@ -775,28 +812,32 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
 
 absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
                                           std::istream& input, uint64_t size,
-                                          const ProgressFn& progress) {
+                                          const ProgressFn& progress,
+                                          VersionPick pick) {
   if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
   if (absl::Status s = impl_->NeedKeyService(); !s.ok()) return s;
   ObjectRef object;
   object.set_owner(options_.owner);
   object.set_object_id(std::string(object_id));
-  // The writer picks the version: one above the latest stored. The data
-  // keys are asked for at the same time, for the version this client
-  // expects; a wrong guess (another writer, or an object this client has
-  // not written yet) costs one more GenerateDataKey, audited, its key
-  // discarded.
+  // The writer picks the version: its guess (one above its own last write
+  // of the object, else 1), or one above the latest the node holds. With
+  // kLookUpWithGuess the data keys are asked for the guess during the
+  // lookup; when the node says otherwise that costs one more
+  // GenerateDataKey, audited, its key discarded.
   const size_t services = options_.mode == CustodyMode::kSplit ? 2 : 1;
-  ObjectRef guessed = object;
-  guessed.set_version(impl_->GuessVersion(object.object_id()));
+  object.set_version(impl_->GuessVersion(object.object_id()));
   std::unique_ptr<Impl::PendingKey> pending[2];
-  for (size_t i = 0; i < services; ++i) {
-    pending[i] = impl_->StartGenerate(i, guessed);
+  if (pick != VersionPick::kLookUp) {
+    for (size_t i = 0; i < services; ++i) {
+      pending[i] = impl_->StartGenerate(i, object);
+    }
   }
-  {
+  if (pick != VersionPick::kGuess) {
+    const uint64_t guessed = object.version();
     residency::v1::HeadRequest head;
     *head.mutable_metadata() = impl_->Metadata();
     *head.mutable_object() = object;
+    head.mutable_object()->set_version(0);
     residency::v1::HeadResponse latest;
     absl::Status status = impl_->WithRetry([&](grpc::ClientContext* context) {
       return rpc::FromGrpcStatus(
@@ -809,9 +850,9 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
     } else {
       return status;
     }
-  }
-  if (object.version() != guessed.version()) {
-    for (auto& p : pending) p.reset();
+    if (object.version() != guessed) {
+      for (auto& p : pending) p.reset();
+    }
   }
   absl::StatusOr<std::string> context_bytes = crypto::EncodeObjectContext(
       object.owner(), object.object_id(), object.version());
@@ -831,6 +872,9 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
           absl::ToUnixNanos(absl::Now()));
 
+  // The upload stream opens while the data keys are on their way.
+  std::unique_ptr<Impl::UploadStream> stream =
+      impl_->OpenUpload(header.ciphertext_length());
   SecretBytes dek;
   SecretBytes first;
   WrappedKey* first_wrap = header.add_wrapped_keys();
@@ -936,7 +980,7 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
     if (s.ok() && progress) progress(read);
     return s;
   };
-  absl::StatusOr<ObjectRef> stored = impl_->Upload(header, source);
+  absl::StatusOr<ObjectRef> stored = impl_->Upload(*stream, header, source);
   if (stored.ok()) impl_->Wrote(*stored);
   return stored;
 }
@@ -967,7 +1011,9 @@ absl::StatusOr<ObjectRef> Client::PutSealed(const ObjectHeader& header,
     read += got;
     return absl::OkStatus();
   };
-  return impl_->Upload(header, source);
+  std::unique_ptr<Impl::UploadStream> stream =
+      impl_->OpenUpload(header.ciphertext_length());
+  return impl_->Upload(*stream, header, source);
 }
 
 absl::StatusOr<ObjectHeader> Client::Get(absl::string_view object_id,

@@ -166,17 +166,28 @@ class Client {
 
   // Stores `size` bytes read from `input` as the next version of
   // `object_id`, in options().mode custody, and returns the stored
-  // reference. The data key is asked for while the version is looked up,
-  // for the version this client expects (one above its own last write of
-  // the object, else 1); when the node says otherwise, the key is asked for
-  // again and the first one discarded (both requests are audited).
+  // reference. The version is the one this client expects (one above its
+  // own last write of the object, else 1), checked by the node, which
+  // refuses a version at or below one it holds (ALREADY_EXISTS).
+  //  - When `input` can seek back to where it was, the upload goes out at
+  //    once under the expected version. If the node refuses it (before
+  //    storing anything), the Put starts over from the same bytes at the
+  //    version the node's latest says.
+  //  - Otherwise the latest version is looked up first, while the data key
+  //    is asked for the expected version; when the node says otherwise,
+  //    the key is asked for again and the first one discarded.
+  // Either way a wrong expectation costs one more GenerateDataKey (both
+  // are audited).
   //
   // Another writer may take the version first (two clients, or two
   // gateways over one RADOS pool): the node says ALREADY_EXISTS, and when
   // `input` can seek back to where it was, the Put starts over with the
   // next version after a short random pause (up to
-  // kConcurrentWriterAttempts times, a fresh data key each time); otherwise
-  // the ALREADY_EXISTS is returned.
+  // kConcurrentWriterAttempts attempts in all, a fresh data key each time);
+  // otherwise the ALREADY_EXISTS is returned.
+  //
+  // `progress` never goes back: an attempt that starts over reports again
+  // only once it passes what an earlier attempt reached.
   static constexpr int kConcurrentWriterAttempts = 16;
   absl::StatusOr<residency::v1::ObjectRef> Put(absl::string_view object_id,
                                                std::istream& input,
@@ -232,11 +243,19 @@ class Client {
   ~Client();
 
  private:
-  // One attempt of Put at the version the node's latest says.
+  // How one attempt of Put picks the object's version.
+  enum class VersionPick {
+    kGuess,            // The client's guess alone (GuessVersion).
+    kLookUpWithGuess,  // The node's latest + 1; the data key is asked for
+                       // the guess meanwhile.
+    kLookUp,           // The node's latest + 1, then the data key.
+  };
+  // One attempt of Put.
   absl::StatusOr<residency::v1::ObjectRef> PutOnce(absl::string_view object_id,
                                                    std::istream& input,
                                                    uint64_t size,
-                                                   const ProgressFn& progress);
+                                                   const ProgressFn& progress,
+                                                   VersionPick pick);
 
   class Impl;
   explicit Client(ClientOptions options);

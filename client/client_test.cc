@@ -5,11 +5,13 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <istream>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <streambuf>
 #include <string>
 #include <thread>
 #include <vector>
@@ -952,23 +954,106 @@ TEST_F(ClientTest, PutSealedSendsPreparedCiphertext) {
                        HasSubstr("ciphertext ended after 2")));
 }
 
-TEST_F(ClientTest, DataKeyIsAskedForTheExpectedVersionAlongsideTheLookup) {
-  constexpr char kGenerate[] = "/residency.v1.KeyService/GenerateDataKey";
-  std::unique_ptr<Client> laptop = MakeClient("alice");
-  std::unique_ptr<Client> phone = MakeClient("alice");
-  const int before = calls_[kGenerate];
+constexpr char kGenerate[] = "/residency.v1.KeyService/GenerateDataKey";
+constexpr char kHead[] = "/residency.v1.StorageNode/Head";
+constexpr char kPutStream[] = "/residency.v1.StorageNode/Put";
+
+// An input that cannot seek, as a pipe: a Put can read it only once.
+class ReadOnceBuf : public std::streambuf {
+ public:
+  explicit ReadOnceBuf(std::string bytes) : bytes_(std::move(bytes)) {
+    setg(bytes_.data(), bytes_.data(), bytes_.data() + bytes_.size());
+  }
+
+ private:
+  std::string bytes_;
+};
+
+TEST_F(ClientTest, ASeekableInputGoesOutUnderTheExpectedVersionUnlookedUp) {
+  auto counted = [&] {
+    ClientOptions options = Options("alice");
+    options.storage =
+        calls_.Channel(storage_node_->address(),
+                       ca_->Issue("residency://user/alice")->Material());
+    return MakeClient(std::move(options));
+  };
+  std::unique_ptr<Client> laptop = counted();
+  std::unique_ptr<Client> phone = counted();
+  ASSERT_NE(laptop, nullptr);
+  ASSERT_NE(phone, nullptr);
+  const int generated = calls_[kGenerate];
   ASSERT_OK(Put(*laptop, "doc", "from the laptop").status());
   ASSERT_OK(Put(*laptop, "doc", "laptop again").status());
-  // Two Puts, two keys: each guess (1, then 2) was right.
-  EXPECT_EQ(calls_[kGenerate] - before, 2);
-  // The phone has not written "doc": it guesses 1, the node says 3, and it
-  // asks again for version 3.
+  // Each guess (1, then 2) was right: a data key and an upload each, and
+  // the node was never asked for the latest version.
+  EXPECT_EQ(calls_[kGenerate] - generated, 2);
+  EXPECT_EQ(calls_[kHead], 0);
+  EXPECT_EQ(calls_[kPutStream], 2);
+  // The phone has not written "doc": its upload as version 1 is refused,
+  // and it starts over at the version the node's latest says, with a
+  // second data key.
   ASSERT_OK_AND_ASSIGN(v1::ObjectRef stored, Put(*phone, "doc", "phone"));
   EXPECT_EQ(stored.version(), 3u);
-  EXPECT_EQ(calls_[kGenerate] - before, 4);
+  EXPECT_EQ(calls_[kGenerate] - generated, 4);
+  EXPECT_EQ(calls_[kHead], 1);
+  EXPECT_EQ(calls_[kPutStream], 4);
   EXPECT_THAT(Get(*laptop, "doc", 2),
               residency::testing::IsOkAndHolds("laptop again"));
   EXPECT_THAT(Get(*laptop, "doc"), residency::testing::IsOkAndHolds("phone"));
+  // Having stored version 3, the phone's next guess is right.
+  ASSERT_OK_AND_ASSIGN(stored, Put(*phone, "doc", "phone again"));
+  EXPECT_EQ(stored.version(), 4u);
+  EXPECT_EQ(calls_[kHead], 1);
+  EXPECT_EQ(calls_[kGenerate] - generated, 5);
+}
+
+TEST_F(ClientTest, AnInputReadOnceWaitsForTheLookupWithTheDataKeyAsked) {
+  ClientOptions options = Options("alice");
+  options.storage =
+      calls_.Channel(storage_node_->address(),
+                     ca_->Issue("residency://user/alice")->Material());
+  std::unique_ptr<Client> laptop = MakeClient(std::move(options));
+  std::unique_ptr<Client> phone = MakeClient("alice");
+  ASSERT_NE(laptop, nullptr);
+  ASSERT_NE(phone, nullptr);
+  ASSERT_OK(Put(*phone, "doc", "from the phone").status());
+  const int generated = calls_[kGenerate];
+  // The laptop guesses 1 and asks for that data key while it looks the
+  // version up; the node says 2, so the key is asked for again. A refused
+  // upload could not start over: the input cannot be read twice.
+  ReadOnceBuf buf("from a pipe");
+  std::istream in(&buf);
+  ASSERT_OK_AND_ASSIGN(
+      v1::ObjectRef stored,
+      laptop->Put("doc", in, std::string("from a pipe").size()));
+  EXPECT_EQ(stored.version(), 2u);
+  EXPECT_EQ(calls_[kHead], 1);
+  EXPECT_EQ(calls_[kPutStream], 1);
+  EXPECT_EQ(calls_[kGenerate] - generated, 2);
+  EXPECT_THAT(Get(*phone, "doc"),
+              residency::testing::IsOkAndHolds("from a pipe"));
+}
+
+TEST_F(ClientTest, PutProgressNeverGoesBackWhenAPutStartsOver) {
+  std::unique_ptr<Client> laptop = MakeClient("alice");
+  std::unique_ptr<Client> phone = MakeClient("alice");
+  ASSERT_OK(Put(*laptop, "doc", "first").status());
+  // The phone's first upload, as version 1, reports its first pieces
+  // (64 KiB and more, encrypted before the node's refusal can arrive)
+  // before it starts over.
+  const std::string data = *crypto::RandomBytes(300 * 1000);
+  std::istringstream in(data);
+  std::vector<uint64_t> reported;
+  ASSERT_OK_AND_ASSIGN(v1::ObjectRef stored,
+                       phone->Put("doc", in, data.size(), [&](uint64_t done) {
+                         reported.push_back(done);
+                       }));
+  EXPECT_EQ(stored.version(), 2u);
+  ASSERT_FALSE(reported.empty());
+  for (size_t i = 1; i < reported.size(); ++i) {
+    EXPECT_GT(reported[i], reported[i - 1]) << "report " << i;
+  }
+  EXPECT_EQ(reported.back(), data.size());
 }
 
 TEST_F(ClientTest, MessagesSmallerThanAChunkStillCarryEveryByte) {
