@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <future>
 #include <list>
 #include <map>
 #include <mutex>
@@ -257,19 +256,32 @@ class Client::Impl {
     return absl::OkStatus();
   }
 
-  // A GenerateDataKey sent ahead, while the version is still being looked
-  // up.
+  // A GenerateDataKey sent ahead, answered while the Put prepares its
+  // upload. The thread that waits for the answer reads it from the call's
+  // own completion queue, as a blocking call would, rather than being woken
+  // by another thread that ran a callback.
   struct PendingKey {
-    // The callback writes into this object: it must not go before the call
+    // The call writes into this object: it must not go before the call
     // completes.
-    ~PendingKey() {
-      if (result.valid()) result.wait();
+    ~PendingKey() { Wait(); }
+    grpc::Status Wait() {
+      if (!answered) {
+        void* tag;
+        bool ok;
+        queue.Next(&tag, &ok);
+        answered = true;
+      }
+      return status;
     }
+    grpc::CompletionQueue queue;
     grpc::ClientContext context;
     residency::v1::GenerateDataKeyRequest request;
     residency::v1::GenerateDataKeyResponse response;
-    std::promise<grpc::Status> done;
-    std::future<grpc::Status> result = done.get_future();
+    grpc::Status status;
+    std::unique_ptr<
+        grpc::ClientAsyncResponseReader<residency::v1::GenerateDataKeyResponse>>
+        call;
+    bool answered = false;
   };
 
   // Sends GenerateDataKey for `object` to key service `service` without
@@ -285,9 +297,9 @@ class Client::Impl {
     pending->request.set_key_id(target.key_id);
     *pending->request.mutable_context() = object;
     PendingKey* p = pending.get();
-    keys(service)->async()->GenerateDataKey(
-        &p->context, &p->request, &p->response,
-        [p](grpc::Status status) { p->done.set_value(std::move(status)); });
+    p->call =
+        keys(service)->AsyncGenerateDataKey(&p->context, p->request, &p->queue);
+    p->call->Finish(&p->response, &p->status, p);
     return pending;
   }
 
@@ -297,7 +309,7 @@ class Client::Impl {
                               PendingKey* pending, SecretBytes* key,
                               WrappedKey* wrapped) {
     if (pending == nullptr) return Generate(service, object, key, wrapped);
-    absl::Status status = rpc::FromGrpcStatus(pending->result.get());
+    absl::Status status = rpc::FromGrpcStatus(pending->Wait());
     if (absl::IsUnavailable(status)) {
       return Generate(service, object, key, wrapped);
     }
