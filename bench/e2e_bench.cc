@@ -331,7 +331,8 @@ class Cleanup {
 
 // One encrypted Put of the prepared plaintext under a fresh id.
 // Where one encrypted Put's time went, from its progress callbacks: before
-// the first plaintext piece was encrypted (GenerateDataKey), while
+// the first plaintext piece was encrypted (GenerateDataKey, the upload
+// stream opened meanwhile, and the header sent), while
 // the plaintext was encrypted and sent, and after the last piece (the last
 // messages, the node's commit and its answer). Seconds, summed over calls.
 struct PutPhases {

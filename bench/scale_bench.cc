@@ -365,9 +365,9 @@ struct StepResult {
   double cpu_client = 0, cpu_node = 0, cpu_keys = 0;
   double machine_busy = 0, machine_iowait = 0;
   // Mean milliseconds per op before the first plaintext piece moved (Put:
-  // Head and GenerateDataKey; Get: header, Unwrap and the first chunk),
-  // while the pieces moved, and after the last one (Put: the node's synced
-  // commit and its answer).
+  // GenerateDataKey and opening the upload; Get: header, Unwrap and the first
+  // chunk), while the pieces moved, and after the last one (Put: the node's
+  // synced commit and its answer).
   double first_ms = 0, stream_ms = 0, last_ms = 0;
 
   double ops_per_s() const { return wall > 0 ? ops / wall : 0; }
@@ -611,9 +611,8 @@ std::string Limit(const StepResult& r, int cores) {
     const double total = r.first_ms + r.stream_ms + r.last_ms;
     if (total > 0 && r.first_ms >= r.last_ms && r.first_ms >= r.stream_ms) {
       phase = absl::StrFormat(
-          "most of a Put (%.2f of %.2f ms) is before the first byte: Head "
-          "and GenerateDataKey, whose answer waits for the synced audit "
-          "append",
+          "most of a Put (%.2f of %.2f ms) is before the first byte: "
+          "GenerateDataKey, whose answer waits for the synced audit append",
           r.first_ms, total);
     } else if (total > 0 && r.last_ms >= r.stream_ms) {
       phase = absl::StrFormat(
@@ -1351,8 +1350,9 @@ int Main(int argc, char** argv) {
       "processes, and interrupt time not charged to a process), the whole "
       "machine (busy) and idle-waiting on disk (iowait); %d cores.\n"
       "   1st/strm/last: mean ms per op until the client's first progress "
-      "report (Put: GenerateDataKey and encrypting the first 64 KiB "
-      "piece; Get: header, Unwrap, the first message and its decryption), "
+      "report (Put: GenerateDataKey, opening the upload and encrypting "
+      "the first 64 KiB piece; Get: header, Unwrap, the first message and its "
+      "decryption), "
       "between the first and last report, and after the last (Put: the "
       "upload and the node's synced commit).\n",
       setup.cores);

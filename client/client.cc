@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <list>
 #include <map>
 #include <mutex>
@@ -36,6 +37,9 @@ using ::residency::v1::WrappedKey;
 
 // Reads the plaintext in pieces of at most this many bytes.
 constexpr size_t kReadBytes = 64 * 1024;
+// How long an upload stream opened ahead may wait for the data keys before
+// a Put opens a fresh one instead.
+constexpr absl::Duration kEarlyStreamWait = absl::Seconds(1);
 // A message this close to full goes out rather than waiting for a piece too
 // small to be worth its own read.
 constexpr size_t kMessageSlack = 512;
@@ -257,22 +261,33 @@ class Client::Impl {
   }
 
   // A GenerateDataKey sent ahead, answered while the Put prepares its
-  // upload. The thread that waits for the answer reads it from the call's
-  // own completion queue, as a blocking call would, rather than being woken
-  // by another thread that ran a callback.
+  // upload.
+  //  - Alone (custodian and e2e custody), it runs on its own completion
+  //    queue, and the thread that waits for the answer reads it itself, as
+  //    a blocking call would: no hand-off from another thread.
+  //  - Two at once (split custody, `own_queue` false) run on gRPC's
+  //    callback threads, so that their answers are taken in side by side
+  //    rather than one after the other (the simulator's links, for one,
+  //    spend their modelled response delay in that step).
   struct PendingKey {
     // The call writes into this object: it must not go before the call
-    // completes.
-    ~PendingKey() { Wait(); }
-    grpc::Status Wait() {
+    // completes. An answer nobody waits for any more is cancelled.
+    ~PendingKey() {
       if (!answered) {
-        void* tag;
-        bool ok;
-        queue.Next(&tag, &ok);
-        answered = true;
+        context.TryCancel();
+        Wait();
       }
+    }
+    grpc::Status Wait() {
+      if (answered) return status;
+      answered = true;
+      if (!own_queue) return status = result.get();
+      void* tag;
+      bool ok;
+      queue.Next(&tag, &ok);
       return status;
     }
+    bool own_queue = true;
     grpc::CompletionQueue queue;
     grpc::ClientContext context;
     residency::v1::GenerateDataKeyRequest request;
@@ -281,6 +296,8 @@ class Client::Impl {
     std::unique_ptr<
         grpc::ClientAsyncResponseReader<residency::v1::GenerateDataKeyResponse>>
         call;
+    std::promise<grpc::Status> done;
+    std::future<grpc::Status> result = done.get_future();
     bool answered = false;
   };
 
@@ -297,6 +314,13 @@ class Client::Impl {
     pending->request.set_key_id(target.key_id);
     *pending->request.mutable_context() = object;
     PendingKey* p = pending.get();
+    if (options_.mode == CustodyMode::kSplit) {
+      p->own_queue = false;
+      keys(service)->async()->GenerateDataKey(
+          &p->context, &p->request, &p->response,
+          [p](grpc::Status status) { p->done.set_value(std::move(status)); });
+      return pending;
+    }
     p->call =
         keys(service)->AsyncGenerateDataKey(&p->context, p->request, &p->queue);
     p->call->Finish(&p->response, &p->status, p);
@@ -329,7 +353,18 @@ class Client::Impl {
     std::lock_guard<std::mutex> lock(mu_);
     // A bounded memory: forgetting only costs a wrong guess.
     if (written_.size() >= 4096) written_.clear();
-    written_[object.object_id()] = object.version();
+    uint64_t& last = written_[object.object_id()];
+    last = std::max(last, object.version());
+  }
+
+  // This client deleted `version` of `object_id` (0: every version): once
+  // its last write is gone, an older latest version is no rollback.
+  void Deleted(const std::string& object_id, uint64_t version) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = written_.find(object_id);
+    if (it != written_.end() && (version == 0 || version >= it->second)) {
+      written_.erase(it);
+    }
   }
 
   // Which configured key service holds the KEK of `wrapped`.
@@ -785,9 +820,10 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
   const std::istream::pos_type start = input.tellg();
   // An input that can be read again goes out at once under the guessed
   // version: right for a new object and for one this client wrote last, it
-  // saves asking the node. A wrong guess costs little: the node refuses the
-  // header (ALREADY_EXISTS) before storing anything, and the Put starts
-  // over at once with the lookup.
+  // saves asking the node. A wrong guess (an object that exists but that
+  // this client has not written) costs a refused upload: the node refuses
+  // the header (ALREADY_EXISTS) before storing anything, and the Put starts
+  // over at once with the lookup, then a second data key.
   VersionPick pick =
       start == -1 ? VersionPick::kLookUpWithGuess : VersionPick::kGuess;
   uint64_t reported = 0;
@@ -884,9 +920,13 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
           absl::ToUnixNanos(absl::Now()));
 
-  // The upload stream opens while the data keys are on their way.
-  std::unique_ptr<Impl::UploadStream> stream =
-      impl_->OpenUpload(header.ciphertext_length());
+  // The upload stream opens while data keys asked for ahead are on their
+  // way.
+  std::unique_ptr<Impl::UploadStream> stream;
+  if (pending[0] != nullptr) {
+    stream = impl_->OpenUpload(header.ciphertext_length());
+  }
+  const absl::Time keys_asked = absl::Now();
   SecretBytes dek;
   SecretBytes first;
   WrappedKey* first_wrap = header.add_wrapped_keys();
@@ -947,6 +987,12 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
     }
   }
 
+  // A stream that waited long for the keys (a retry, a slow key service)
+  // has used up part of its deadline and held a call slot at the node:
+  // a fresh one replaces it.
+  if (stream == nullptr || absl::Now() - keys_asked > kEarlyStreamWait) {
+    stream = impl_->OpenUpload(header.ciphertext_length());
+  }
   absl::StatusOr<crypto::ChunkedEncryptor> encryptor =
       crypto::ChunkedEncryptor::Create(dek, *context_bytes);
   if (!encryptor.ok()) return encryptor.status();
@@ -1112,6 +1158,7 @@ absl::StatusOr<uint64_t> Client::Delete(absl::string_view object_id,
         impl_->storage()->Delete(context, request, &response));
   });
   if (!status.ok()) return status;
+  impl_->Deleted(std::string(object_id), version);
   return response.versions_deleted();
 }
 

@@ -171,13 +171,15 @@ class Client {
   // refuses a version at or below one it holds (ALREADY_EXISTS).
   //  - When `input` can seek back to where it was, the upload goes out at
   //    once under the expected version. If the node refuses it (before
-  //    storing anything), the Put starts over from the same bytes at the
-  //    version the node's latest says.
+  //    storing anything), the Put starts over at once from the same bytes
+  //    at the version the node's latest says. The refused upload may have
+  //    sent up to a stream window of ciphertext first.
   //  - Otherwise the latest version is looked up first, while the data key
   //    is asked for the expected version; when the node says otherwise,
   //    the key is asked for again and the first one discarded.
   // Either way a wrong expectation costs one more GenerateDataKey (both
-  // are audited).
+  // are audited). It is usual for the first write of an existing object by
+  // a new client, e.g. each `residency put` over a stored object.
   //
   // Another writer may take the version first (two clients, or two
   // gateways over one RADOS pool): the node says ALREADY_EXISTS, and when

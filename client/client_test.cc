@@ -1034,6 +1034,82 @@ TEST_F(ClientTest, AnInputReadOnceWaitsForTheLookupWithTheDataKeyAsked) {
               residency::testing::IsOkAndHolds("from a pipe"));
 }
 
+// Holds back every answer to GenerateDataKey by `delay`, as a far or busy
+// key service would.
+class SlowDataKeys
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit SlowDataKeys(absl::Duration delay) : delay_(delay) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    if (std::string(info->method()) != kGenerate) return nullptr;
+    return new Delay(delay_);
+  }
+
+ private:
+  class Delay : public grpc::experimental::Interceptor {
+   public:
+    explicit Delay(absl::Duration delay) : delay_(delay) {}
+    void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+      using Hook = grpc::experimental::InterceptionHookPoints;
+      if (m->QueryInterceptionHookPoint(Hook::POST_RECV_STATUS)) {
+        absl::SleepFor(delay_);
+      }
+      m->Proceed();
+    }
+
+   private:
+    const absl::Duration delay_;
+  };
+  const absl::Duration delay_;
+};
+
+TEST_F(ClientTest, AnUploadStreamThatWaitedLongForTheKeyIsReplaced) {
+  // The Put opens its upload while the data key is on its way; a key that
+  // takes longer than a second leaves that stream idle at the node with
+  // part of its deadline gone, so a fresh stream carries the upload.
+  ASSERT_OK_AND_ASSIGN(tls::Identity alice,
+                       ca_->Issue("residency://user/alice"));
+  for (const bool slow : {false, true}) {
+    SCOPED_TRACE(slow ? "slow key service" : "prompt key service");
+    ClientOptions options = Options("alice");
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        delays;
+    delays.push_back(std::make_unique<SlowDataKeys>(
+        slow ? absl::Milliseconds(1200) : absl::ZeroDuration()));
+    options.key_services[0].channel =
+        grpc::experimental::CreateCustomChannelWithInterceptors(
+            us_keys_->address(), *tls::MakeChannelCredentials(alice.Material()),
+            *tls::MakeChannelArguments({}), std::move(delays));
+    options.storage =
+        calls_.Channel(storage_node_->address(), alice.Material());
+    std::unique_ptr<Client> client = MakeClient(std::move(options));
+    ASSERT_NE(client, nullptr);
+    const int streams = calls_[kPutStream];
+    const std::string id = slow ? "slow" : "prompt";
+    ASSERT_OK(Put(*client, id, "patience").status());
+    EXPECT_EQ(calls_[kPutStream] - streams, slow ? 2 : 1);
+    EXPECT_THAT(Get(*client, id), residency::testing::IsOkAndHolds("patience"));
+  }
+}
+
+TEST_F(ClientTest, DeletingItsOwnLastWriteIsNoRollback) {
+  ASSERT_OK(Put(*alice_, "doc", "one").status());
+  ASSERT_OK(Put(*alice_, "doc", "two").status());
+  // This client deleted version 2 itself: version 1 is the latest, not an
+  // older version served in place of a newer one.
+  ASSERT_OK_AND_ASSIGN(uint64_t deleted, alice_->Delete("doc", 2));
+  EXPECT_EQ(deleted, 1u);
+  EXPECT_THAT(Get(*alice_, "doc"), residency::testing::IsOkAndHolds("one"));
+  ASSERT_OK_AND_ASSIGN(v1::ObjectRef stored, Put(*alice_, "doc", "three"));
+  EXPECT_EQ(stored.version(), 2u);
+  ASSERT_OK_AND_ASSIGN(deleted, alice_->Delete("doc"));
+  EXPECT_EQ(deleted, 2u);
+  ASSERT_OK(Put(*alice_, "doc", "four").status());
+  EXPECT_THAT(Get(*alice_, "doc"), residency::testing::IsOkAndHolds("four"));
+}
+
 TEST_F(ClientTest, PutProgressNeverGoesBackWhenAPutStartsOver) {
   std::unique_ptr<Client> laptop = MakeClient("alice");
   std::unique_ptr<Client> phone = MakeClient("alice");
