@@ -365,9 +365,9 @@ struct StepResult {
   double cpu_client = 0, cpu_node = 0, cpu_keys = 0;
   double machine_busy = 0, machine_iowait = 0;
   // Mean milliseconds per op before the first plaintext piece moved (Put:
-  // GenerateDataKey and opening the upload; Get: header, Unwrap and the first
-  // chunk), while the pieces moved, and after the last one (Put: the node's
-  // synced commit and its answer).
+  // GenerateDataKey, opening the upload and sending the header; Get: header,
+  // Unwrap and the first chunk), while the pieces moved, and after the last one
+  // (Put: the node's synced commit and its answer).
   double first_ms = 0, stream_ms = 0, last_ms = 0;
 
   double ops_per_s() const { return wall > 0 ? ops / wall : 0; }
@@ -1350,8 +1350,9 @@ int Main(int argc, char** argv) {
       "processes, and interrupt time not charged to a process), the whole "
       "machine (busy) and idle-waiting on disk (iowait); %d cores.\n"
       "   1st/strm/last: mean ms per op until the client's first progress "
-      "report (Put: GenerateDataKey, opening the upload and encrypting "
-      "the first 64 KiB piece; Get: header, Unwrap, the first message and its "
+      "report (Put: GenerateDataKey, opening the upload, sending the header "
+      "and encrypting the first 64 KiB piece; Get: header, Unwrap, the first "
+      "message and its "
       "decryption), "
       "between the first and last report, and after the last (Put: the "
       "upload and the node's synced commit).\n",

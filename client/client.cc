@@ -362,7 +362,7 @@ class Client::Impl {
   void Deleted(const std::string& object_id, uint64_t version) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = written_.find(object_id);
-    if (it != written_.end() && (version == 0 || version >= it->second)) {
+    if (it != written_.end() && (version == 0 || version == it->second)) {
       written_.erase(it);
     }
   }
@@ -820,8 +820,9 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
   const std::istream::pos_type start = input.tellg();
   // An input that can be read again goes out at once under the guessed
   // version: right for a new object and for one this client wrote last, it
-  // saves asking the node. A wrong guess (an object that exists but that
-  // this client has not written) costs a refused upload: the node refuses
+  // saves asking the node. A wrong guess (an object that exists but whose
+  // last write this client did not make, or deleted) costs a refused
+  // upload: the node refuses
   // the header (ALREADY_EXISTS) before storing anything, and the Put starts
   // over at once with the lookup, then a second data key.
   VersionPick pick =
@@ -926,7 +927,7 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
   if (pending[0] != nullptr) {
     stream = impl_->OpenUpload(header.ciphertext_length());
   }
-  const absl::Time keys_asked = absl::Now();
+  const absl::Time stream_opened = absl::Now();
   SecretBytes dek;
   SecretBytes first;
   WrappedKey* first_wrap = header.add_wrapped_keys();
@@ -990,7 +991,8 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
   // A stream that waited long for the keys (a retry, a slow key service)
   // has used up part of its deadline and held a call slot at the node:
   // a fresh one replaces it.
-  if (stream == nullptr || absl::Now() - keys_asked > kEarlyStreamWait) {
+  if (stream == nullptr || absl::Now() - stream_opened > kEarlyStreamWait) {
+    stream.reset();  // Its slot at the node first.
     stream = impl_->OpenUpload(header.ciphertext_length());
   }
   absl::StatusOr<crypto::ChunkedEncryptor> encryptor =
@@ -1157,8 +1159,12 @@ absl::StatusOr<uint64_t> Client::Delete(absl::string_view object_id,
     return rpc::FromGrpcStatus(
         impl_->storage()->Delete(context, request, &response));
   });
+  // NOT_FOUND: already gone (an earlier try whose answer was lost, or
+  // another client).
+  if (status.ok() || absl::IsNotFound(status)) {
+    impl_->Deleted(std::string(object_id), version);
+  }
   if (!status.ok()) return status;
-  impl_->Deleted(std::string(object_id), version);
   return response.versions_deleted();
 }
 

@@ -177,9 +177,9 @@ class Client {
   //  - Otherwise the latest version is looked up first, while the data key
   //    is asked for the expected version; when the node says otherwise,
   //    the key is asked for again and the first one discarded.
-  // Either way a wrong expectation costs one more GenerateDataKey (both
-  // are audited). It is usual for the first write of an existing object by
-  // a new client, e.g. each `residency put` over a stored object.
+  // Either way a wrong expectation costs one more GenerateDataKey per key
+  // service (both are audited). It is usual for the first write of an existing
+  // object by a new client, e.g. each `residency put` over a stored object.
   //
   // Another writer may take the version first (two clients, or two
   // gateways over one RADOS pool): the node says ALREADY_EXISTS, and when

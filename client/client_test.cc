@@ -1086,6 +1086,8 @@ TEST_F(ClientTest, AnUploadStreamThatWaitedLongForTheKeyIsReplaced) {
         calls_.Channel(storage_node_->address(), alice.Material());
     std::unique_ptr<Client> client = MakeClient(std::move(options));
     ASSERT_NE(client, nullptr);
+    // Connected first: the prompt key then comes well within the second.
+    ASSERT_OK(Put(*client, "warm-up", "x").status());
     const int streams = calls_[kPutStream];
     const std::string id = slow ? "slow" : "prompt";
     ASSERT_OK(Put(*client, id, "patience").status());
@@ -1108,6 +1110,19 @@ TEST_F(ClientTest, DeletingItsOwnLastWriteIsNoRollback) {
   EXPECT_EQ(deleted, 2u);
   ASSERT_OK(Put(*alice_, "doc", "four").status());
   EXPECT_THAT(Get(*alice_, "doc"), residency::testing::IsOkAndHolds("four"));
+}
+
+TEST_F(ClientTest, DeletingAVersionAlreadyGoneAlsoForgetsTheLastWrite) {
+  std::unique_ptr<Client> phone = MakeClient("alice");
+  ASSERT_OK(Put(*alice_, "doc", "one").status());
+  ASSERT_OK(Put(*alice_, "doc", "two").status());
+  // The phone deletes version 2 first (or an earlier try's answer was
+  // lost): this client's Delete finds nothing, and still knows that its
+  // last write is gone.
+  ASSERT_OK(phone->Delete("doc", 2).status());
+  EXPECT_THAT(alice_->Delete("doc", 2).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Get(*alice_, "doc"), residency::testing::IsOkAndHolds("one"));
 }
 
 TEST_F(ClientTest, PutProgressNeverGoesBackWhenAPutStartsOver) {
