@@ -822,9 +822,9 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
   // version: right for a new object and for one this client wrote last, it
   // saves asking the node. A wrong guess (an object that exists but whose
   // last write this client did not make, or deleted) costs a refused
-  // upload: the node refuses
-  // the header (ALREADY_EXISTS) before storing anything, and the Put starts
-  // over at once with the lookup, then a second data key.
+  // upload: the node refuses the header (ALREADY_EXISTS) before storing
+  // anything, and the Put starts over at once with the lookup, then a
+  // second data key.
   VersionPick pick =
       start == -1 ? VersionPick::kLookUpWithGuess : VersionPick::kGuess;
   uint64_t reported = 0;
