@@ -1,8 +1,5 @@
 #include "bench/rocks_log.h"
 
-#include <stdlib.h>
-
-#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -12,22 +9,22 @@
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::bench {
 namespace {
 
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::testing::HasSubstr;
 
 class RocksLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir = ::testing::TempDir() + "rocks_log_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
-    dir_ = dir;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("rocks_log_test"));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
+  TempDir temp_;
   std::string dir_;
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <limits>
 #include <list>
 #include <map>
 #include <mutex>
@@ -776,6 +777,24 @@ absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
   return header;
 }
 
+namespace internal {
+
+std::optional<uint64_t> LatestVersionTaken(const absl::Status& refusal,
+                                           uint64_t refused) {
+  if (!absl::IsAlreadyExists(refusal)) return std::nullopt;
+  const std::optional<residency::v1::VersionTaken> taken =
+      rpc::DetailOf<residency::v1::VersionTaken>(refusal);
+  if (!taken.has_value()) return std::nullopt;
+  const uint64_t latest = taken->latest_version();
+  if (latest == 0 || latest < refused ||
+      latest == std::numeric_limits<uint64_t>::max()) {
+    return std::nullopt;
+  }
+  return latest;
+}
+
+}  // namespace internal
+
 // ---------------------------------------------------------------- Client
 
 Client::Client(ClientOptions options)
@@ -823,10 +842,12 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
   // saves asking the node. A wrong guess (an object that exists but whose
   // last write this client did not make, or deleted) costs a refused
   // upload: the node refuses the header (ALREADY_EXISTS) before storing
-  // anything, and the Put starts over at once with the lookup, then a
-  // second data key.
+  // anything, naming the latest version it holds, and the Put starts over
+  // at once one above it, with a second data key. A refusal that names no
+  // usable version (a node without VersionTaken) gets the lookup instead.
   VersionPick pick =
       start == -1 ? VersionPick::kLookUpWithGuess : VersionPick::kGuess;
+  uint64_t guess = impl_->GuessVersion(std::string(object_id));
   uint64_t reported = 0;
   ProgressFn forward;
   if (progress) {
@@ -838,7 +859,7 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
   }
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<ObjectRef> stored =
-        PutOnce(object_id, input, size, forward, pick);
+        PutOnce(object_id, input, size, forward, pick, guess);
     if (!absl::IsAlreadyExists(stored.status()) ||
         attempt == kConcurrentWriterAttempts || start == -1) {
       return stored;
@@ -846,10 +867,16 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
     input.clear();
     input.seekg(start);
     if (!input) return stored;
-    if (pick == VersionPick::kGuess) {
+    const bool wrong_guess = attempt == 1 && pick == VersionPick::kGuess;
+    const std::optional<uint64_t> taken = internal::LatestVersionTaken(
+        stored.status(), pick == VersionPick::kGuess ? guess : 1);
+    if (taken.has_value()) {
+      pick = VersionPick::kGuess;
+      guess = *taken + 1;
+    } else {
       pick = VersionPick::kLookUp;
-      continue;
     }
+    if (wrong_guess) continue;
     // Another writer took the version: start over from the same bytes,
     // after a random pause that grows with the attempts, so that writers
     // that keep meeting spread out.
@@ -862,19 +889,18 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
 absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
                                           std::istream& input, uint64_t size,
                                           const ProgressFn& progress,
-                                          VersionPick pick) {
+                                          VersionPick pick, uint64_t guess) {
   if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
   if (absl::Status s = impl_->NeedKeyService(); !s.ok()) return s;
   ObjectRef object;
   object.set_owner(options_.owner);
   object.set_object_id(std::string(object_id));
-  // The writer picks the version: its guess (one above its own last write
-  // of the object, else 1), or one above the latest the node holds. With
-  // kLookUpWithGuess the data keys are asked for the guess during the
-  // lookup; when the node says otherwise that costs one more
+  // The writer picks the version: its guess, or one above the latest the
+  // node holds. With kLookUpWithGuess the data keys are asked for the guess
+  // during the lookup; when the node says otherwise that costs one more
   // GenerateDataKey, audited, its key discarded.
   const size_t services = options_.mode == CustodyMode::kSplit ? 2 : 1;
-  object.set_version(impl_->GuessVersion(object.object_id()));
+  object.set_version(guess);
   std::unique_ptr<Impl::PendingKey> pending[2];
   if (pick != VersionPick::kLookUp) {
     for (size_t i = 0; i < services; ++i) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -171,9 +172,10 @@ class Client {
   // refuses a version at or below one it holds (ALREADY_EXISTS).
   //  - When `input` can seek back to where it was, the upload goes out at
   //    once under the expected version. If the node refuses it (before
-  //    storing anything), the Put starts over at once from the same bytes
-  //    at the version the node's latest says. The refused upload may have
-  //    sent up to a stream window of ciphertext first.
+  //    storing anything), the Put starts over at once from the same bytes,
+  //    one above the latest version that the refusal names (VersionTaken);
+  //    with no usable version named, after a lookup. The refused upload
+  //    may have sent up to a stream window of ciphertext first.
   //  - Otherwise the latest version is looked up first, while the data key
   //    is asked for the expected version; when the node says otherwise,
   //    the key is asked for again and the first one discarded.
@@ -247,17 +249,16 @@ class Client {
  private:
   // How one attempt of Put picks the object's version.
   enum class VersionPick {
-    kGuess,            // The client's guess alone (GuessVersion).
+    kGuess,            // The guess alone.
     kLookUpWithGuess,  // The node's latest + 1; the data key is asked for
                        // the guess meanwhile.
     kLookUp,           // The node's latest + 1, then the data key.
   };
-  // One attempt of Put.
-  absl::StatusOr<residency::v1::ObjectRef> PutOnce(absl::string_view object_id,
-                                                   std::istream& input,
-                                                   uint64_t size,
-                                                   const ProgressFn& progress,
-                                                   VersionPick pick);
+  // One attempt of Put. `guess`: one above this client's own last write of
+  // the object, else 1, or one above the latest version a refusal named.
+  absl::StatusOr<residency::v1::ObjectRef> PutOnce(
+      absl::string_view object_id, std::istream& input, uint64_t size,
+      const ProgressFn& progress, VersionPick pick, uint64_t guess);
 
   class Impl;
   explicit Client(ClientOptions options);
@@ -266,6 +267,16 @@ class Client {
   std::unique_ptr<Impl> impl_;
 };
 
+namespace internal {
+
+// The latest version a Put's refusal (ALREADY_EXISTS) names in its
+// VersionTaken detail, when it is one a writer can go on from: at least
+// `refused`, the version the refusal was for, and below the largest. The
+// node is not trusted with more than it could do anyway (refuse again).
+std::optional<uint64_t> LatestVersionTaken(const absl::Status& refusal,
+                                           uint64_t refused);
+
+}  // namespace internal
 }  // namespace residency::client
 
 #endif  // RESIDENCY_CLIENT_CLIENT_H_

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <istream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -24,9 +25,11 @@
 #include "gtest/gtest.h"
 #include "key_service/server.h"
 #include "rpc/server.h"
+#include "rpc/status_detail.h"
 #include "sim/tampering_node.h"
 #include "storage_node/server.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -34,6 +37,7 @@ namespace residency::client {
 namespace {
 
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
@@ -111,9 +115,7 @@ using ::residency::sim::TamperingNode;
 class ClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/client_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("client_test"));
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                          tls::CertificateAuthority::Create("test-ca"));
     ca_.emplace(std::move(ca));
@@ -141,7 +143,6 @@ class ClientTest : public ::testing::Test {
     storage_node_.reset();
     us_keys_.reset();
     cn_keys_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   absl::StatusOr<std::unique_ptr<key_service::KeyServiceServer>>
@@ -222,6 +223,7 @@ class ClientTest : public ::testing::Test {
     return out.str();
   }
 
+  TempDir temp_;
   std::string dir_;
   std::optional<tls::CertificateAuthority> ca_;
   std::unique_ptr<key_service::KeyServiceServer> us_keys_;
@@ -990,12 +992,12 @@ TEST_F(ClientTest, ASeekableInputGoesOutUnderTheExpectedVersionUnlookedUp) {
   EXPECT_EQ(calls_[kHead], 0);
   EXPECT_EQ(calls_[kPutStream], 2);
   // The phone has not written "doc": its upload as version 1 is refused,
-  // and it starts over at the version the node's latest says, with a
-  // second data key.
+  // the refusal names version 2 as the latest, and the phone starts over at
+  // 3 with a second data key, still without a lookup.
   ASSERT_OK_AND_ASSIGN(v1::ObjectRef stored, Put(*phone, "doc", "phone"));
   EXPECT_EQ(stored.version(), 3u);
   EXPECT_EQ(calls_[kGenerate] - generated, 4);
-  EXPECT_EQ(calls_[kHead], 1);
+  EXPECT_EQ(calls_[kHead], 0);
   EXPECT_EQ(calls_[kPutStream], 4);
   EXPECT_THAT(Get(*laptop, "doc", 2),
               residency::testing::IsOkAndHolds("laptop again"));
@@ -1003,8 +1005,47 @@ TEST_F(ClientTest, ASeekableInputGoesOutUnderTheExpectedVersionUnlookedUp) {
   // Having stored version 3, the phone's next guess is right.
   ASSERT_OK_AND_ASSIGN(stored, Put(*phone, "doc", "phone again"));
   EXPECT_EQ(stored.version(), 4u);
-  EXPECT_EQ(calls_[kHead], 1);
+  EXPECT_EQ(calls_[kHead], 0);
   EXPECT_EQ(calls_[kGenerate] - generated, 5);
+}
+
+v1::VersionTaken Taken(uint64_t latest) {
+  v1::VersionTaken taken;
+  taken.set_latest_version(latest);
+  return taken;
+}
+
+TEST(LatestVersionTakenTest,
+     ARefusalNamingAVersionAtOrAboveTheOneRefusedIsUsed) {
+  const absl::Status refusal =
+      rpc::WithDetail(absl::AlreadyExistsError("version 7 exists"), Taken(7));
+  EXPECT_EQ(internal::LatestVersionTaken(refusal, 1), 7u);
+  EXPECT_EQ(internal::LatestVersionTaken(refusal, 7), 7u);
+}
+
+TEST(LatestVersionTakenTest, NoUsableVersionMeansALookUp) {
+  // No detail (a node without VersionTaken).
+  EXPECT_EQ(internal::LatestVersionTaken(absl::AlreadyExistsError("exists"), 1),
+            std::nullopt);
+  // Below the version refused: the node contradicts its own refusal.
+  EXPECT_EQ(
+      internal::LatestVersionTaken(
+          rpc::WithDetail(absl::AlreadyExistsError("exists"), Taken(4)), 5),
+      std::nullopt);
+  // 0, and the largest version, which has no next one.
+  EXPECT_EQ(
+      internal::LatestVersionTaken(
+          rpc::WithDetail(absl::AlreadyExistsError("exists"), Taken(0)), 1),
+      std::nullopt);
+  EXPECT_EQ(internal::LatestVersionTaken(
+                rpc::WithDetail(absl::AlreadyExistsError("exists"),
+                                Taken(std::numeric_limits<uint64_t>::max())),
+                1),
+            std::nullopt);
+  // Another error carrying the detail is no refusal.
+  EXPECT_EQ(internal::LatestVersionTaken(
+                rpc::WithDetail(absl::UnavailableError("down"), Taken(7)), 1),
+            std::nullopt);
 }
 
 TEST_F(ClientTest, AnInputReadOnceWaitsForTheLookupWithTheDataKeyAsked) {

@@ -57,6 +57,7 @@
 #include "sim/residency_scan.h"
 #include "storage_node/server.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -68,6 +69,8 @@ void PrintTo(CustodyMode mode, std::ostream* out) {
 }
 
 namespace {
+
+using ::residency::testing::TempDir;
 
 namespace fs = std::filesystem;
 
@@ -143,9 +146,7 @@ struct KeyServiceUnderAudit {
 class ResidencyAuditTest : public ::testing::TestWithParam<CustodyMode> {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/residency_audit_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("residency_audit_test"));
     sn_dir_ = dir_ + "/sn";
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                          tls::CertificateAuthority::Create("audit-ca"));
@@ -179,7 +180,6 @@ class ResidencyAuditTest : public ::testing::TestWithParam<CustodyMode> {
       ks.stub.reset();
       ks.server.reset();
     }
-    std::filesystem::remove_all(dir_);
   }
 
   void StartKeyService(KeyServiceUnderAudit& ks) {
@@ -327,6 +327,7 @@ class ResidencyAuditTest : public ::testing::TestWithParam<CustodyMode> {
     return out;
   }
 
+  TempDir temp_;
   std::string dir_, sn_dir_;
   std::optional<tls::CertificateAuthority> ca_;
   std::optional<tls::Identity> sn_identity_, alice_identity_;

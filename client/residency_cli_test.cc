@@ -27,11 +27,14 @@
 #include "residency/v1/storage.grpc.pb.h"
 #include "rpc/process.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
 namespace residency::client {
 namespace {
+
+using ::residency::testing::TempDir;
 
 namespace fs = std::filesystem;
 
@@ -107,9 +110,7 @@ class TamperingNode final : public v1::StorageNode::Service {
 class ResidencyCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/residency_cli_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("residency_cli_test"));
     certs_ = dir_ + "/certs";
     fs::create_directories(certs_);
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
@@ -147,7 +148,6 @@ class ResidencyCliTest : public ::testing::Test {
     storage_.reset();
     keys_us_.reset();
     keys_ch_.reset();
-    fs::remove_all(dir_);
   }
 
   std::unique_ptr<ServerProcess> StartKeyService(const std::string& stem,
@@ -245,6 +245,7 @@ class ResidencyCliTest : public ::testing::Test {
     ASSERT_THAT(put.out, HasSubstr("stored " + id + " v"));
   }
 
+  TempDir temp_;
   std::string dir_;
   std::string certs_;
   tls::TlsMaterial alice_material_;

@@ -3,37 +3,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::crypto {
 namespace {
 
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::testing::HasSubstr;
 
 class KeyFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "keyfileXXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("keyfile"));
     path_ = dir_ + "/device.key";
-  }
-  void TearDown() override {
-    ::unlink(path_.c_str());
-    ::rmdir(dir_.c_str());
   }
 
   KeyFileOptions Options(bool create) {
     return {.what = "device key", .size = 32, .create_if_missing = create};
   }
 
+  TempDir temp_;
   std::string dir_;
   std::string path_;
 };

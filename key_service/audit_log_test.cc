@@ -1,10 +1,7 @@
 #include "key_service/audit_log.h"
 
-#include <stdlib.h>
-
 #include <atomic>
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -27,12 +24,14 @@
 #include "rocksdb/options.h"
 #include "tests/fault_file_system.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::key_service {
 namespace {
 
 using ::residency::testing::FaultFileSystem;
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::residency::v1::AuditCheckpoint;
 using ::residency::v1::AuditEntry;
 using ::residency::v1::ReadAuditLogResponse;
@@ -110,15 +109,11 @@ absl::Status Verify(const std::vector<ReadAuditLogResponse>& items,
 class AuditLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir_template = ::testing::TempDir() + "audit_log_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template.data()), nullptr);
-    dir_ = dir_template + "/log";
+    ASSERT_OK_AND_ASSIGN(const std::string root, temp_.Make("audit_log_test"));
+    dir_ = root + "/log";
     ASSERT_OK_AND_ASSIGN(AuditSigner signer, AuditSigner::Generate());
     seed_ = signer.seed().Clone();
     public_key_ = signer.public_key();
-  }
-  void TearDown() override {
-    std::filesystem::remove_all(std::filesystem::path(dir_).parent_path());
   }
 
   AuditSigner Signer() {
@@ -137,6 +132,7 @@ class AuditLogTest : public ::testing::Test {
     return AuditLog::Open(dir_, Signer(), Options(checkpoint_every));
   }
 
+  TempDir temp_;
   std::string dir_;
   crypto::SecretBytes seed_;
   std::string public_key_;

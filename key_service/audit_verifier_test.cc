@@ -1,11 +1,9 @@
 #include "key_service/audit_verifier.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -25,11 +23,13 @@
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::key_service {
 namespace {
 
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::residency::v1::AuditCheckpoint;
 using ::residency::v1::AuditEntry;
 using ::residency::v1::ReadAuditLogResponse;
@@ -135,10 +135,7 @@ AuditCheckpoint SignedBy(const AuditSigner& signer, uint64_t sequence,
 class AuditVerifierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir_template =
-        ::testing::TempDir() + "audit_verifier_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template.data()), nullptr);
-    root_ = dir_template;
+    ASSERT_OK_AND_ASSIGN(root_, temp_.Make("audit_verifier_test"));
     dir_ = root_ + "/log";
     ASSERT_OK_AND_ASSIGN(AuditSigner signer, AuditSigner::Generate());
     seed_ = signer.seed().Clone();
@@ -150,7 +147,6 @@ class AuditVerifierTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(trusted_, log->Checkpoint());
     ASSERT_EQ(trusted_.sequence(), kEntries);
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   AuditSigner Signer() {
     absl::StatusOr<AuditSigner> signer = AuditSigner::FromSeed(seed_);
@@ -180,6 +176,7 @@ class AuditVerifierTest : public ::testing::Test {
     return items;
   }
 
+  TempDir temp_;
   std::string root_;
   std::string dir_;
   crypto::SecretBytes seed_;

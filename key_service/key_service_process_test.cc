@@ -30,6 +30,7 @@
 #include "tests/crash_seed.h"
 #include "tests/sanitizers.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -38,6 +39,7 @@ extern char** environ;
 namespace residency::key_service {
 namespace {
 
+using ::residency::testing::TempDir;
 using ::residency::v1::Justification;
 using ::residency::v1::KeyInfo;
 using ::residency::v1::KeyService;
@@ -122,9 +124,7 @@ class Child {
 class KeyServiceProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/key_service_process_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("key_service_process_test"));
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                          tls::CertificateAuthority::Create("test-ca"));
     ca_.emplace(std::move(ca));
@@ -134,8 +134,6 @@ class KeyServiceProcessTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(ops_, ca_->Issue("residency://operator/us-ops"));
     std::ofstream(dir_ + "/policy.textproto") << kPolicy;
   }
-
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::vector<std::string> Flags() const {
     return {"--listen=127.0.0.1:0",
@@ -227,6 +225,7 @@ class KeyServiceProcessTest : public ::testing::Test {
     return counts;
   }
 
+  TempDir temp_;
   std::string dir_;
   std::optional<tls::CertificateAuthority> ca_;
   tls::Identity ops_;

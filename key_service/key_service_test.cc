@@ -27,6 +27,7 @@
 #include "rpc/status.h"
 #include "tests/fault_file_system.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -35,6 +36,7 @@ namespace {
 
 using ::residency::testing::IsOkAndHolds;
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::residency::v1::AuditEntry;
 using ::residency::v1::Justification;
 using ::residency::v1::KeyInfo;
@@ -274,9 +276,7 @@ class Client {
 class KeyServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/key_service_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("key_service_test"));
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                          tls::CertificateAuthority::Create("test-ca"));
     ca_.emplace(std::move(ca));
@@ -285,10 +285,7 @@ class KeyServiceTest : public ::testing::Test {
     StartServer();
   }
 
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { server_.reset(); }
 
   KeyServiceServerOptions Options() const {
     KeyServiceServerOptions options;
@@ -374,6 +371,7 @@ class KeyServiceTest : public ::testing::Test {
     return entries;
   }
 
+  TempDir temp_;
   std::string dir_;
   std::optional<tls::CertificateAuthority> ca_;
   tls::Identity server_identity_;

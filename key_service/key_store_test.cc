@@ -1,8 +1,5 @@
 #include "key_service/key_store.h"
 
-#include <stdlib.h>
-
-#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -13,23 +10,22 @@
 #include "gtest/gtest.h"
 #include "tests/fault_file_system.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::key_service {
 namespace {
 
 using ::residency::testing::FaultFileSystem;
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::testing::HasSubstr;
 
 class KeyStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir = ::testing::TempDir() + "key_store_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
-    dir_ = dir;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("key_store_test"));
     ASSERT_OK_AND_ASSIGN(root_, crypto::RandomSecret(32));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   absl::StatusOr<std::unique_ptr<KeyStore>> Open(
       std::shared_ptr<rocksdb::FileSystem> file_system = nullptr) {
@@ -37,6 +33,7 @@ class KeyStoreTest : public ::testing::Test {
                           std::move(file_system));
   }
 
+  TempDir temp_;
   std::string dir_;
   crypto::SecretBytes root_;
 };

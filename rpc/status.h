@@ -3,7 +3,10 @@
 
 #include <grpcpp/support/status.h>
 
+#include <cstddef>
+
 #include "absl/status/status.h"
+#include "rpc/status_detail.h"
 
 namespace residency::rpc {
 
@@ -12,11 +15,18 @@ namespace residency::rpc {
 // absl::Status with FromGrpcStatus.
 //
 // Codes map 1:1 (both follow google.rpc.Code, so INVALID_ARGUMENT stays
-// INVALID_ARGUMENT) and the message is kept as it is. Status payloads and
-// gRPC error details are not carried across. A code outside the canonical
-// range 0..16 becomes UNKNOWN, with the message kept.
+// INVALID_ARGUMENT) and the message is kept as it is. A code outside the
+// canonical range 0..16 becomes UNKNOWN, with the message kept.
+//
+// Status payloads travel too, as the `details` (google.protobuf.Any) of the
+// call's status details, a residency.v1.RpcStatus, which is google.rpc.Status
+// on the wire (status_detail.h attaches and reads them). Details from a peer
+// that do not parse, or that exceed kMaxDetailsBytes, are dropped: the code and
+// message still stand.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
+
+inline constexpr size_t kMaxDetailsBytes = 4096;
 
 }  // namespace residency::rpc
 

@@ -7,6 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "residency/v1/common.pb.h"
+#include "residency/v1/storage.pb.h"
 
 namespace residency::rpc {
 namespace {
@@ -89,6 +91,71 @@ TEST(StatusTest, DoNotUseGrpcCodeBecomesUnknown) {
   const absl::Status converted =
       FromGrpcStatus(grpc::Status(grpc::StatusCode::DO_NOT_USE, "odd"));
   EXPECT_EQ(converted.code(), absl::StatusCode::kUnknown);
+}
+
+residency::v1::VersionTaken Taken(uint64_t latest) {
+  residency::v1::VersionTaken taken;
+  taken.set_latest_version(latest);
+  return taken;
+}
+
+TEST(StatusDetailTest, ADetailTravelsAsGoogleRpcStatusDetails) {
+  const absl::Status refused = WithDetail(
+      absl::AlreadyExistsError("alice/a v1: version 7 exists"), Taken(7));
+  const grpc::Status sent = ToGrpcStatus(refused);
+  EXPECT_EQ(sent.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(sent.error_message(), "alice/a v1: version 7 exists");
+  // What a gRPC tool reads as google.rpc.Status.
+  residency::v1::RpcStatus details;
+  ASSERT_TRUE(details.ParseFromString(sent.error_details()));
+  EXPECT_EQ(details.code(), static_cast<int>(grpc::StatusCode::ALREADY_EXISTS));
+  EXPECT_EQ(details.message(), "alice/a v1: version 7 exists");
+  ASSERT_EQ(details.details_size(), 1);
+  EXPECT_EQ(details.details(0).type_url(),
+            "type.googleapis.com/residency.v1.VersionTaken");
+  residency::v1::VersionTaken taken;
+  ASSERT_TRUE(details.details(0).UnpackTo(&taken));
+  EXPECT_EQ(taken.latest_version(), 7u);
+
+  const absl::Status received = FromGrpcStatus(sent);
+  EXPECT_EQ(received.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(received.message(), "alice/a v1: version 7 exists");
+  const std::optional<residency::v1::VersionTaken> detail =
+      DetailOf<residency::v1::VersionTaken>(received);
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(detail->latest_version(), 7u);
+}
+
+TEST(StatusDetailTest, AStatusWithoutDetailsSendsNone) {
+  EXPECT_EQ(ToGrpcStatus(absl::AlreadyExistsError("exists")).error_details(),
+            "");
+  EXPECT_FALSE(
+      DetailOf<residency::v1::VersionTaken>(absl::AlreadyExistsError("exists"))
+          .has_value());
+}
+
+TEST(StatusDetailTest, DetailsThatDoNotParseAreDroppedAndTheErrorStands) {
+  const absl::Status received =
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "exists",
+                                  std::string("\xff\xff\x01", 3)));
+  EXPECT_EQ(received.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(received.message(), "exists");
+  int payloads = 0;
+  received.ForEachPayload(
+      [&](absl::string_view, const absl::Cord&) { ++payloads; });
+  EXPECT_EQ(payloads, 0);
+}
+
+TEST(StatusDetailTest, OversizedDetailsAreDropped) {
+  residency::v1::RpcStatus details;
+  details.set_code(static_cast<int>(grpc::StatusCode::ALREADY_EXISTS));
+  google::protobuf::Any* any = details.add_details();
+  any->set_type_url("type.googleapis.com/residency.v1.VersionTaken");
+  any->set_value(std::string(kMaxDetailsBytes, 'x'));
+  const absl::Status received = FromGrpcStatus(grpc::Status(
+      grpc::StatusCode::ALREADY_EXISTS, "exists", details.SerializeAsString()));
+  EXPECT_EQ(received.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(received.GetPayload(any->type_url()).has_value());
 }
 
 }  // namespace

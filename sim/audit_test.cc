@@ -25,9 +25,12 @@
 #include "sim/tampering_node.h"
 #include "sim/world.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::sim {
 namespace {
+
+using ::residency::testing::TempDir;
 
 namespace fs = std::filesystem;
 using ::testing::Contains;
@@ -87,9 +90,7 @@ constexpr char kScenario[] = R"pb(
 class PhaseTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sim_audit_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("sim_audit_test"));
     ASSERT_OK_AND_ASSIGN(scenario_, ParseScenario(kScenario, "audit test"));
     ASSERT_OK_AND_ASSIGN(world_, World::Start(scenario_, dir_, /*seed=*/7));
     ledger_ = std::make_unique<Ledger>(*world_, report_, nullptr);
@@ -98,7 +99,6 @@ class PhaseTest : public ::testing::Test {
   void TearDown() override {
     ledger_.reset();
     world_.reset();
-    fs::remove_all(dir_);
   }
 
   absl::Status Workload(v1::Workload::Kind kind, const std::string& node = "") {
@@ -181,6 +181,7 @@ class PhaseTest : public ::testing::Test {
     return bytes;
   }
 
+  TempDir temp_;
   std::string dir_;
   v1::Scenario scenario_;
   std::unique_ptr<World> world_;
@@ -203,6 +204,16 @@ TEST_F(PhaseTest, LedgerKeepsTheFirstErrorEscapedAndBounded) {
   EXPECT_THAT(first, ::testing::EndsWith("x..."));
   EXPECT_LT(first.size(), 260u);
   EXPECT_EQ(report_.operations.at("put").errors.size(), 2u);
+}
+
+// Status details a peer attached are for programs, not for the report.
+TEST_F(PhaseTest, LedgerShowsNoStatusPayload) {
+  absl::Status refused = absl::AlreadyExistsError("version 2 exists");
+  refused.SetPayload("type.googleapis.com/residency.v1.VersionTaken",
+                     absl::Cord("\x08\x02"));
+  ledger_->Record("put", refused, absl::Milliseconds(1));
+  EXPECT_EQ(report_.operations.at("put").first_error,
+            "ALREADY_EXISTS: version 2 exists");
 }
 
 TEST_F(PhaseTest, PutAllStoresOnTheWorkloadsNodeAndKeepsEachNodesRecords) {

@@ -252,7 +252,9 @@ absl::Status TamperRound(World& world, Ledger& ledger, const Endpoint& node,
         ++tally.honest_ok;
       } else {
         ++tally.honest_errors;
-        tally.surprises.push_back(absl::StrCat(what, ": ", status.ToString()));
+        tally.surprises.push_back(
+            absl::StrCat(what, ": ", absl::StatusCodeToString(status.code()),
+                         ": ", status.message()));
       }
       return;
     }
@@ -264,7 +266,9 @@ absl::Status TamperRound(World& world, Ledger& ledger, const Endpoint& node,
       ++tally.detected[mode];
     } else {
       ++tally.other_errors;
-      tally.surprises.push_back(absl::StrCat(what, ": ", status.ToString()));
+      tally.surprises.push_back(
+          absl::StrCat(what, ": ", absl::StatusCodeToString(status.code()),
+                       ": ", status.message()));
     }
   };
   // Users read concurrently, a few at a time; each reads its own objects.

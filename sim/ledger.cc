@@ -25,8 +25,10 @@ void Ledger::Record(const std::string& operation, const absl::Status& status,
     ++stats.errors[absl::StatusCodeToString(status.code())];
     if (stats.first_error.empty()) {
       // From a peer: bounded, and escaped so that it cannot break a report.
+      // Code and message only: payloads (status details) are for programs.
       constexpr size_t kMaxShown = 240;
-      const std::string text = status.ToString();
+      const std::string text = absl::StrCat(
+          absl::StatusCodeToString(status.code()), ": ", status.message());
       stats.first_error = absl::CHexEscape(text.substr(0, kMaxShown));
       if (text.size() > kMaxShown) stats.first_error += "...";
     }

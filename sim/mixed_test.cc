@@ -13,18 +13,19 @@
 #include "sim/scenario.h"
 #include "sim/world.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::sim {
 namespace {
+
+using ::residency::testing::TempDir;
 
 constexpr char kUnwrap[] = "/residency.v1.KeyService/Unwrap";
 
 class MixedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mixed_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("mixed_test"));
     // The 2014 world of network_tap: users in CN, keys across the CN-US
     // link; smaller, and with phases of each test's own.
     ASSERT_OK_AND_ASSIGN(scenario_, LoadBuiltinScenario("network_tap"));
@@ -34,7 +35,6 @@ class MixedTest : public ::testing::Test {
     scenario_.clear_phases();
     scenario_.clear_expectations();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   void AddPhase(const std::string& text) {
     ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
@@ -49,6 +49,7 @@ class MixedTest : public ::testing::Test {
     return RunScenario(scenario_, options);
   }
 
+  TempDir temp_;
   std::string dir_;
   int runs_ = 0;
   v1::Scenario scenario_;
@@ -139,15 +140,15 @@ TEST_F(MixedTest, TheCacheOverrideSavesUnwrapsAcrossTheBorder) {
 }
 
 TEST(WorldCacheTest, ClientsAreKeptPerNodeAndCacheSize) {
-  char tmpl[] = "/tmp/world_cache_test.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  TempDir temp;
+  ASSERT_OK_AND_ASSIGN(const std::string dir, temp.Make("world_cache_test"));
   ASSERT_OK_AND_ASSIGN(v1::Scenario scenario,
                        LoadBuiltinScenario("network_tap"));
   scenario.mutable_population()->set_users(1);
   scenario.mutable_population()->set_data_key_cache(8);
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<World> world,
-                         World::Start(scenario, tmpl, /*seed=*/1));
+                         World::Start(scenario, dir, /*seed=*/1));
     User& user = world->users()[0];
     ASSERT_OK_AND_ASSIGN(client::Client * population, world->ClientFor(user));
     EXPECT_EQ(population->options().cache.max_entries, 8u);
@@ -163,7 +164,6 @@ TEST(WorldCacheTest, ClientsAreKeptPerNodeAndCacheSize) {
                          world->ClientFor(user, "cn-node", 8));
     EXPECT_EQ(explicit_population, population);
   }
-  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace

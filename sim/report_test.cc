@@ -20,9 +20,12 @@
 #include "sim/engine.h"
 #include "sim/scenario.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::sim {
 namespace {
+
+using ::residency::testing::TempDir;
 
 using ::testing::AllOf;
 using ::testing::Contains;
@@ -180,14 +183,13 @@ TEST(ReportFormatTest, TextNamesTheFirstErrorOfEachOperation) {
 class ReportRunsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/report_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = new std::string(tmpl);
+    temp_ = new TempDir;
     reports_ = new std::map<std::string, Report>();
+    ASSERT_OK(temp_->Make("report_test").status());
+    dir_ = &temp_->path();
   }
   static void TearDownTestSuite() {
-    std::filesystem::remove_all(*dir_);
-    delete dir_;
+    delete temp_;
     delete reports_;
   }
 
@@ -212,12 +214,14 @@ class ReportRunsTest : public ::testing::Test {
         .first->second;
   }
 
-  static std::string* dir_;
+  static TempDir* temp_;
+  static const std::string* dir_;
   static std::map<std::string, Report>* reports_;
   static int runs_;
 };
 
-std::string* ReportRunsTest::dir_ = nullptr;
+TempDir* ReportRunsTest::temp_ = nullptr;
+const std::string* ReportRunsTest::dir_ = nullptr;
 std::map<std::string, Report>* ReportRunsTest::reports_ = nullptr;
 int ReportRunsTest::runs_ = 0;
 

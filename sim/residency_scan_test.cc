@@ -18,23 +18,22 @@
 #include "gtest/gtest.h"
 #include "key_service/wrapped_key.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::sim {
 namespace {
 
 namespace fs = std::filesystem;
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 class ResidencyScanTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/residency_scan_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(root_, temp_.Make("residency_scan_test"));
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   void Write(const std::string& relative, const std::string& data) {
     const fs::path path = fs::path(root_) / relative;
@@ -48,6 +47,7 @@ class ResidencyScanTest : public ::testing::Test {
     return scan.ok() ? *std::move(scan) : ScanResult{};
   }
 
+  TempDir temp_;
   std::string root_;
 };
 

@@ -22,9 +22,12 @@
 #include "sim/engine.h"
 #include "sim/scenario.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::sim {
 namespace {
+
+using ::residency::testing::TempDir;
 
 using ::testing::HasSubstr;
 
@@ -107,12 +110,7 @@ std::string FindSecret(const std::string& text,
 
 class ScenarioRunTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sim_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("sim_test")); }
 
   absl::StatusOr<Report> RunScenarioNamed(const std::string& name,
                                           uint64_t seed = 0) {
@@ -142,6 +140,7 @@ class ScenarioRunTest : public ::testing::TestWithParam<std::string> {
   std::ostringstream progress_;
   std::vector<Secret> secrets_;  // of the last run
 
+  TempDir temp_;
   std::string dir_;
   int runs_ = 0;
 };

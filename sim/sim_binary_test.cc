@@ -9,9 +9,12 @@
 #include "rpc/process.h"
 #include "sim/scenario.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::sim {
 namespace {
+
+using ::residency::testing::TempDir;
 
 using ::residency::process::ProcessResult;
 using ::residency::process::RunProcess;
@@ -20,11 +23,8 @@ using ::testing::HasSubstr;
 class SimBinaryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sim_binary_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("sim_binary_test"));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   ProcessResult Sim(const std::vector<std::string>& args) {
     absl::StatusOr<ProcessResult> result =
@@ -40,6 +40,7 @@ class SimBinaryTest : public ::testing::Test {
     return "";
   }
 
+  TempDir temp_;
   std::string dir_;
 };
 

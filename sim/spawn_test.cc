@@ -19,10 +19,13 @@
 #include "sim/world.h"
 #include "tests/ceph_test_cluster.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/pki.h"
 
 namespace residency::sim {
 namespace {
+
+using ::residency::testing::TempDir;
 
 namespace fs = std::filesystem;
 
@@ -34,15 +37,12 @@ using ::testing::HasSubstr;
 class SimModesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sim_spawn_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("sim_spawn_test"));
   }
   void TearDown() override {
     more_gateways_.clear();
     node_.reset();
     keys_.reset();
-    fs::remove_all(dir_);
   }
 
   ProcessResult Sim(const std::vector<std::string>& args) {
@@ -161,6 +161,7 @@ class SimModesTest : public ::testing::Test {
     return path;
   }
 
+  TempDir temp_;
   std::string dir_;
   std::unique_ptr<ServerProcess> keys_;
   std::unique_ptr<ServerProcess> node_;

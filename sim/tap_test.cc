@@ -12,18 +12,19 @@
 #include "sim/scenario.h"
 #include "sim/world.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::sim {
 namespace {
+
+using ::residency::testing::TempDir;
 
 using ::testing::HasSubstr;
 
 class TapTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/tap_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("tap_test"));
     ASSERT_OK_AND_ASSIGN(scenario_, LoadBuiltinScenario("network_tap"));
     // Users in CN store across the border, on a node in the US.
     auto* node = scenario_.mutable_world()->add_storage_nodes();
@@ -38,9 +39,9 @@ class TapTest : public ::testing::Test {
   void TearDown() override {
     ledger_.reset();
     world_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
+  TempDir temp_;
   std::string dir_;
   v1::Scenario scenario_;
   std::unique_ptr<World> world_;

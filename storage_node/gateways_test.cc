@@ -28,6 +28,7 @@
 #include "storage_node/node_test_client.h"
 #include "tests/ceph_test_cluster.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -39,15 +40,14 @@ using ::residency::storage_node::testing::GetAndCheck;
 using ::residency::storage_node::testing::Header;
 using ::residency::storage_node::testing::PutPattern;
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::residency::v1::StorageNode;
 using ::testing::HasSubstr;
 
 class GatewaysTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/gateways_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("gateways_test"));
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                          tls::CertificateAuthority::Create("gateways-ca"));
     ASSERT_OK_AND_ASSIGN(tls::Identity node,
@@ -60,10 +60,7 @@ class GatewaysTest : public ::testing::Test {
     namespace_ = absl::StrCat("gw-", ::getpid(), "-", random());
   }
 
-  void TearDown() override {
-    gateways_.clear();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { gateways_.clear(); }
 
   // Starts gateway `name` over `conf`'s pool, in this test's namespace.
   absl::StatusOr<std::unique_ptr<ServerProcess>> StartGateway(
@@ -171,6 +168,7 @@ class GatewaysTest : public ::testing::Test {
     return exported;
   }
 
+  TempDir temp_;
   std::string dir_;
   std::string namespace_;
   tls::Identity alice_;

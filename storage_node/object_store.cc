@@ -714,9 +714,8 @@ absl::Status RocksObjectStore::CheckNoVersionAtOrAbove(
   if (latest->has_value()) {
     const uint64_t existing = (*latest)->info.header().object().version();
     if (existing >= ref.version()) {
-      return absl::AlreadyExistsError(
-          absl::StrCat(VersionName(ref.owner(), ref.object_id(), ref.version()),
-                       ": version ", existing, " already exists"));
+      return store::VersionTaken(
+          VersionName(ref.owner(), ref.object_id(), ref.version()), existing);
     }
   }
   return absl::OkStatus();

@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <rados/librados.hpp>
 #include <random>
 #include <string>
@@ -30,16 +31,19 @@
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
+#include "rpc/status_detail.h"
 #include "storage_node/rados_store.h"
 #include "tests/ceph_test_cluster.h"
 #include "tests/fault_file_system.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 
 namespace residency::storage_node {
 namespace {
 
 using ::residency::testing::IsOkAndHolds;
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::residency::v1::ObjectHeader;
 using ::residency::v1::ObjectInfo;
 using ::testing::Each;
@@ -125,9 +129,11 @@ class StoreTestBase : public ::testing::Test {
   virtual Backend backend() const { return Backend::kRocks; }
 
   void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "object_store_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    // The store's directory, and beside it the crash tests' copies.
+    ASSERT_OK_AND_ASSIGN(const std::string root,
+                         temp_.Make("object_store_test"));
+    dir_ = root + "/store";
+    ASSERT_TRUE(std::filesystem::create_directory(dir_));
     options_.segment_bytes = kSegment;
     // Small memtables, so that the larger objects are flushed to blob files
     // and read back from there.
@@ -151,8 +157,6 @@ class StoreTestBase : public ::testing::Test {
 
   void TearDown() override {
     store_.reset();
-    std::filesystem::remove_all(dir_);
-    std::filesystem::remove_all(dir_ + "_crash");
     if (rados_ != nullptr) {
       io_.close();
       rados_->shutdown();
@@ -276,6 +280,7 @@ class StoreTestBase : public ::testing::Test {
     return ids;
   }
 
+  TempDir temp_;
   std::string dir_;
   absl::Time now_ = absl::FromUnixSeconds(1700000000);
   ObjectStoreOptions options_;
@@ -712,8 +717,8 @@ TEST_P(ObjectStoreTest, AbandonedUploadLeavesNothing) {
 
 TEST_F(RocksStoreTest, UploadInterruptedByACrashIsCollectedAtOpen) {
   // A copy of the directory taken while an upload is half done is what a
-  // crash (of the process, the writes having reached the OS) leaves.
-  // TearDown removes it.
+  // crash (of the process, the writes having reached the OS) leaves. It is
+  // in the test's temporary directory, removed with it.
   const std::string crash_dir = dir_ + "_crash";
   {
     ASSERT_OK_AND_ASSIGN(
@@ -922,13 +927,25 @@ TEST_P(ObjectStoreTest, CommitTwiceFails) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+// The latest version a refusal names for the writer (VersionTaken), or 0.
+template <typename T>
+uint64_t NamedLatest(const absl::StatusOr<T>& refused) {
+  const std::optional<residency::v1::VersionTaken> taken =
+      rpc::DetailOf<residency::v1::VersionTaken>(refused.status());
+  return taken.has_value() ? taken->latest_version() : 0;
+}
+
 TEST_P(ObjectStoreTest, SameOrLowerVersionAlreadyExists) {
   ASSERT_OK(PutSized("alice", "x", 2, 100).status());
-  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "x", 2, 100)),
-              StatusIs(absl::StatusCode::kAlreadyExists,
-                       HasSubstr("version 2 already exists")));
-  EXPECT_THAT(store_->BeginPut(MakeHeader("alice", "x", 1, 100)),
-              StatusIs(absl::StatusCode::kAlreadyExists));
+  absl::StatusOr<std::unique_ptr<Upload>> same =
+      store_->BeginPut(MakeHeader("alice", "x", 2, 100));
+  EXPECT_THAT(same, StatusIs(absl::StatusCode::kAlreadyExists,
+                             HasSubstr("version 2 already exists")));
+  EXPECT_EQ(NamedLatest(same), 2u);
+  absl::StatusOr<std::unique_ptr<Upload>> lower =
+      store_->BeginPut(MakeHeader("alice", "x", 1, 100));
+  EXPECT_THAT(lower, StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_EQ(NamedLatest(lower), 2u);
   // Other objects and other owners are unaffected.
   EXPECT_OK(store_->BeginPut(MakeHeader("alice", "xy", 1, 100)));
   EXPECT_OK(store_->BeginPut(MakeHeader("bob", "x", 1, 100)));
@@ -952,8 +969,12 @@ TEST_P(ObjectStoreTest, CommitRechecksTheVersion) {
   ASSERT_OK(second->Append(b));
   ASSERT_OK(lower->Append(b));
   ASSERT_OK_AND_ASSIGN(StoredVersion stored, first->Commit());
-  EXPECT_THAT(second->Commit(), StatusIs(absl::StatusCode::kAlreadyExists));
-  EXPECT_THAT(lower->Commit(), StatusIs(absl::StatusCode::kAlreadyExists));
+  absl::StatusOr<StoredVersion> refused = second->Commit();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_EQ(NamedLatest(refused), 5u);
+  refused = lower->Commit();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_EQ(NamedLatest(refused), 5u);
   ASSERT_OK_AND_ASSIGN(StoredVersion head, store_->Head("alice", "x", 0));
   EXPECT_EQ(head.upload_id, stored.upload_id);
   EXPECT_EQ(head.info.header().object().version(), 5u);

@@ -420,8 +420,7 @@ class RadosUpload final : public Upload {
           ReadLatest(*store_->io_, live_->index, ref.object_id());
       if (!latest.ok()) return Fail(latest.status());
       if (latest->version >= ref.version()) {
-        return Fail(absl::AlreadyExistsError(absl::StrCat(
-            Name(), ": version ", latest->version, " already exists")));
+        return Fail(store::VersionTaken(Name(), latest->version));
       }
       Assertions assertions;
       AssertEqual(assertions, live_->pending_key, pending_value);
@@ -812,9 +811,9 @@ absl::StatusOr<std::unique_ptr<Upload>> RadosObjectStore::BeginPut(
   absl::StatusOr<Latest> latest = ReadLatest(*io_, index, ref.object_id());
   if (!latest.ok()) return latest.status();
   if (latest->version >= ref.version()) {
-    return absl::AlreadyExistsError(
-        absl::StrCat(VersionName(ref.owner(), ref.object_id(), ref.version()),
-                     ": version ", latest->version, " already exists"));
+    return store::VersionTaken(
+        VersionName(ref.owner(), ref.object_id(), ref.version()),
+        latest->version);
   }
   absl::StatusOr<std::string> upload_id = crypto::RandomBytes(kUploadIdSize);
   if (!upload_id.ok()) return upload_id.status();

@@ -33,6 +33,7 @@
 #include "tests/crash_seed.h"
 #include "tests/sanitizers.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -40,6 +41,8 @@ extern char** environ;
 
 namespace residency::storage_node {
 namespace {
+
+using ::residency::testing::TempDir;
 
 using ::residency::storage_node::testing::Header;
 using ::residency::v1::StorageNode;
@@ -114,9 +117,7 @@ class Node {
 class StorageNodeProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/storage_node_process_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("storage_node_process_test"));
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                          tls::CertificateAuthority::Create("test-ca"));
     ca_.emplace(std::move(ca));
@@ -125,7 +126,6 @@ class StorageNodeProcessTest : public ::testing::Test {
     ASSERT_OK(node.WriteFiles(dir_, "node"));
     ASSERT_OK_AND_ASSIGN(alice_, ca_->Issue("residency://user/alice"));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<Node> Start() {
     auto node = std::make_unique<Node>(
@@ -157,6 +157,7 @@ class StorageNodeProcessTest : public ::testing::Test {
     return testing::GetAndCheck(*stub_, header, seed);
   }
 
+  TempDir temp_;
   std::string dir_;
   std::optional<tls::CertificateAuthority> ca_;
   tls::Identity alice_;

@@ -22,6 +22,7 @@
 #include "storage_node/server.h"
 #include "tests/fault_file_system.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -30,6 +31,7 @@ namespace {
 
 using ::residency::testing::IsOkAndHolds;
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::residency::v1::ObjectHeader;
 using ::residency::v1::StorageNode;
 using ::testing::HasSubstr;
@@ -214,9 +216,7 @@ class Client {
 class StorageNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/storage_node_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("storage_node_test"));
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                          tls::CertificateAuthority::Create("test-ca"));
     ca_.emplace(std::move(ca));
@@ -245,7 +245,6 @@ class StorageNodeTest : public ::testing::Test {
   void TearDown() override {
     clients_.clear();
     server_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   Client& As(const std::string& principal) {
@@ -277,6 +276,7 @@ class StorageNodeTest : public ::testing::Test {
     EXPECT_EQ(server_->core().store().pending_uploads(), 0u);
   }
 
+  TempDir temp_;
   std::string dir_;
   std::optional<tls::CertificateAuthority> ca_;
   std::unique_ptr<StorageNodeServer> server_;
@@ -876,9 +876,8 @@ TEST_F(StorageNodeTest, ClientWithoutCertificateIsRefused) {
 // The store seam: a node opened with another store writes to it and not to
 // RocksDB (the storage benchmark's baseline node).
 TEST(StorageNodeStoreSeamTest, NodeUsesTheStoreItIsGiven) {
-  char tmpl[] = "/tmp/storage_node_seam.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  TempDir temp;
+  ASSERT_OK_AND_ASSIGN(const std::string dir, temp.Make("storage_node_seam"));
   ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                        tls::CertificateAuthority::Create("test-ca"));
   ASSERT_OK_AND_ASSIGN(tls::Identity node,
@@ -915,8 +914,6 @@ TEST(StorageNodeStoreSeamTest, NodeUsesTheStoreItIsGiven) {
               StatusIs(absl::StatusCode::kNotFound));
   // RocksDB was never opened.
   EXPECT_FALSE(std::filesystem::exists(dir + "/node/objects"));
-  server.reset();
-  std::filesystem::remove_all(dir);
 }
 
 // A node whose RocksDB writes through a FaultFileSystem, restartable on the
@@ -924,9 +921,7 @@ TEST(StorageNodeStoreSeamTest, NodeUsesTheStoreItIsGiven) {
 class StorageNodeFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/storage_node_fault.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("storage_node_fault"));
     ASSERT_OK_AND_ASSIGN(tls::CertificateAuthority ca,
                          tls::CertificateAuthority::Create("test-ca"));
     ca_.emplace(std::move(ca));
@@ -937,7 +932,6 @@ class StorageNodeFaultTest : public ::testing::Test {
   void TearDown() override {
     client_.reset();
     server_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   void Start(std::shared_ptr<testing::FaultFileSystem> fs) {
@@ -979,6 +973,7 @@ class StorageNodeFaultTest : public ::testing::Test {
         << e.header.object().object_id() << " differs";
   }
 
+  TempDir temp_;
   std::string dir_;
   std::optional<tls::CertificateAuthority> ca_;
   std::optional<tls::Identity> node_;

@@ -7,6 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "residency/v1/storage.pb.h"
+#include "rpc/status_detail.h"
 
 namespace residency::storage_node::store {
 
@@ -209,6 +211,14 @@ absl::Status Segmenter::Finish(const Write& write) {
     buffer_.shrink_to_fit();
   }
   return absl::OkStatus();
+}
+
+absl::Status VersionTaken(absl::string_view name, uint64_t latest) {
+  residency::v1::VersionTaken taken;
+  taken.set_latest_version(latest);
+  return rpc::WithDetail(absl::AlreadyExistsError(absl::StrCat(
+                             name, ": version ", latest, " already exists")),
+                         taken);
 }
 
 }  // namespace residency::storage_node::store

@@ -56,6 +56,11 @@ absl::Status CheckNames(absl::string_view owner, absl::string_view object_id);
 absl::Status CheckNewVersion(const residency::v1::ObjectHeader& header,
                              uint64_t max_object_bytes);
 
+// ALREADY_EXISTS for a Put of `name` (VersionName) when the store holds
+// `latest`, at or above the version asked for, with a VersionTaken detail
+// (rpc/status_detail.h) so that the writer can pick latest + 1 at once.
+absl::Status VersionTaken(absl::string_view name, uint64_t latest);
+
 // What every ReadCiphertext checks first: `version` came from a store (an
 // upload id and a segment size; INVALID_ARGUMENT otherwise) and `range`
 // lies within its ciphertext (OUT_OF_RANGE otherwise).

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -19,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/internal/test_certificate.h"
 #include "tls/internal/x509.h"
 #include "tls/pki.h"
@@ -28,6 +28,7 @@ namespace residency::tls {
 namespace {
 
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
@@ -60,15 +61,12 @@ const Pki& SharedPki() {
 class LoadTlsMaterialTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/tls_credentials_test.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("tls_credentials_test"));
     ASSERT_OK(SharedPki().alice.WriteFiles(dir_, "alice"));
     ca_ = dir_ + "/ca.crt";
     cert_ = dir_ + "/alice.crt";
     key_ = dir_ + "/alice.key";
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // Writes `contents` to `name` in the test directory with `mode`.
   std::string Write(const std::string& name, absl::string_view contents,
@@ -80,6 +78,7 @@ class LoadTlsMaterialTest : public ::testing::Test {
     return path;
   }
 
+  TempDir temp_;
   std::string dir_, ca_, cert_, key_;
 };
 

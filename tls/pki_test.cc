@@ -8,7 +8,6 @@
 #include <openssl/obj_mac.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/status_matchers.h"
+#include "tests/temp_dir.h"
 #include "tls/credentials.h"
 #include "tls/internal/x509.h"
 #include "tls/principal.h"
@@ -35,6 +35,7 @@ namespace residency::tls {
 namespace {
 
 using ::residency::testing::StatusIs;
+using ::residency::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
@@ -366,11 +367,8 @@ class WriteFilesTest : public PkiTest {
  protected:
   void SetUp() override {
     PkiTest::SetUp();
-    char pattern[] = "/tmp/tls_pki_test.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
+    ASSERT_OK_AND_ASSIGN(dir_, temp_.Make("tls_pki_test"));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   static mode_t Mode(const std::string& path) {
     struct stat info;
@@ -387,6 +385,7 @@ class WriteFilesTest : public PkiTest {
     return names;
   }
 
+  TempDir temp_;
   std::string dir_;
 };
 
