@@ -414,7 +414,12 @@ StepResult RunStep(Services& s, absl::string_view op, int clients,
         absl::StatusOr<uint64_t> moved = fn(t, i, progress);
         const Clock::time_point end = Clock::now();
         if (!moved.ok()) {
-          if (me.errors++ == 0) me.first_error = moved.status().ToString();
+          if (me.errors++ == 0) {
+            // Code and message: a peer's status details are not for people.
+            me.first_error =
+                absl::StrCat(absl::StatusCodeToString(moved.status().code()),
+                             ": ", moved.status().message());
+          }
           // A service that is gone would spin this loop: give up.
           if (me.errors >= 100) break;
           continue;

@@ -858,8 +858,9 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
     };
   }
   for (int attempt = 1;; ++attempt) {
+    uint64_t tried = 0;
     absl::StatusOr<ObjectRef> stored =
-        PutOnce(object_id, input, size, forward, pick, guess);
+        PutOnce(object_id, input, size, forward, pick, guess, &tried);
     if (!absl::IsAlreadyExists(stored.status()) ||
         attempt == kConcurrentWriterAttempts || start == -1) {
       return stored;
@@ -868,8 +869,8 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
     input.seekg(start);
     if (!input) return stored;
     const bool wrong_guess = attempt == 1 && pick == VersionPick::kGuess;
-    const std::optional<uint64_t> taken = internal::LatestVersionTaken(
-        stored.status(), pick == VersionPick::kGuess ? guess : 1);
+    const std::optional<uint64_t> taken =
+        internal::LatestVersionTaken(stored.status(), tried);
     if (taken.has_value()) {
       pick = VersionPick::kGuess;
       guess = *taken + 1;
@@ -889,7 +890,8 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
 absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
                                           std::istream& input, uint64_t size,
                                           const ProgressFn& progress,
-                                          VersionPick pick, uint64_t guess) {
+                                          VersionPick pick, uint64_t guess,
+                                          uint64_t* tried) {
   if (absl::Status s = impl_->NeedStorage(); !s.ok()) return s;
   if (absl::Status s = impl_->NeedKeyService(); !s.ok()) return s;
   ObjectRef object;
@@ -929,6 +931,7 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
       for (auto& p : pending) p.reset();
     }
   }
+  *tried = object.version();
   absl::StatusOr<std::string> context_bytes = crypto::EncodeObjectContext(
       object.owner(), object.object_id(), object.version());
   if (!context_bytes.ok()) return context_bytes.status();

@@ -256,9 +256,11 @@ class Client {
   };
   // One attempt of Put. `guess`: one above this client's own last write of
   // the object, else 1, or one above the latest version a refusal named.
+  // Sets *tried to the version it asked the node to store, once picked.
   absl::StatusOr<residency::v1::ObjectRef> PutOnce(
       absl::string_view object_id, std::istream& input, uint64_t size,
-      const ProgressFn& progress, VersionPick pick, uint64_t guess);
+      const ProgressFn& progress, VersionPick pick, uint64_t guess,
+      uint64_t* tried);
 
   class Impl;
   explicit Client(ClientOptions options);

@@ -37,7 +37,9 @@ class TempDir {
   ~TempDir() { Remove(); }
 
   // Makes a new, empty directory <prefix>.XXXXXX under GoogleTest's
-  // temporary directory ($TEST_TMPDIR, else /tmp) and returns its path.
+  // temporary directory ($TEST_TMPDIR, else $TMPDIR, else /tmp) and returns
+  // its path. Keep that short where a test puts Unix sockets under it (a
+  // Ceph cluster's admin sockets): socket paths are limited to 107 bytes.
   // A directory made earlier by this TempDir is removed first.
   absl::StatusOr<std::string> Make(absl::string_view prefix) {
     Remove();
