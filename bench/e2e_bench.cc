@@ -103,7 +103,7 @@ std::vector<std::string>& TemporaryDirs() {
 void Check(const absl::Status& status, const char* what) {
   if (!status.ok()) {
     std::fprintf(stderr, "e2e_bench: %s: %s\n", what,
-                 status.ToString().c_str());
+                 rpc::Describe(status).c_str());
     std::error_code ignored;
     for (const std::string& dir : TemporaryDirs()) {
       std::filesystem::remove_all(dir, ignored);
@@ -320,7 +320,7 @@ class Cleanup {
       absl::StatusOr<uint64_t> deleted = world->client->Delete(id);
       if (!deleted.ok()) {
         std::fprintf(stderr, "e2e_bench: Delete %s: %s\n", id.c_str(),
-                     deleted.status().ToString().c_str());
+                     rpc::Describe(deleted.status()).c_str());
       }
     }
   }
@@ -409,7 +409,7 @@ void BM_Put(benchmark::State& state) {
   PutPhases phases;
   for (auto _ : state) {
     if (absl::Status s = EncryptedPut(cleanup, size, &phases); !s.ok()) {
-      state.SkipWithError(s.ToString().c_str());
+      state.SkipWithError(rpc::Describe(s).c_str());
       break;
     }
   }
@@ -422,7 +422,7 @@ void BM_PutSealed(benchmark::State& state) {
   Cleanup cleanup;
   for (auto _ : state) {
     if (absl::Status s = SealedPut(cleanup, size); !s.ok()) {
-      state.SkipWithError(s.ToString().c_str());
+      state.SkipWithError(rpc::Describe(s).c_str());
       break;
     }
   }
@@ -433,7 +433,7 @@ void BM_PutSealedDiscarding(benchmark::State& state) {
   const int64_t size = state.range(0);
   for (auto _ : state) {
     if (absl::Status s = DiscardedPut(size); !s.ok()) {
-      state.SkipWithError(s.ToString().c_str());
+      state.SkipWithError(rpc::Describe(s).c_str());
       break;
     }
   }
@@ -460,7 +460,7 @@ void BM_PairedPut(benchmark::State& state) {
         sealed_first ? EncryptedPut(cleanup, size) : SealedPut(cleanup, size);
     const Clock::time_point t2 = Clock::now();
     if (!first.ok() || !second.ok()) {
-      state.SkipWithError((first.ok() ? second : first).ToString().c_str());
+      state.SkipWithError(rpc::Describe(first.ok() ? second : first).c_str());
       break;
     }
     const double a = std::chrono::duration<double>(t1 - t0).count();
@@ -484,7 +484,7 @@ void BM_Get(benchmark::State& state) {
     absl::StatusOr<v1::ObjectHeader> header =
         world->client->Get(id, /*version=*/0, out);
     if (!header.ok()) {
-      state.SkipWithError(header.status().ToString().c_str());
+      state.SkipWithError(rpc::Describe(header.status()).c_str());
       break;
     }
     if (sink.count() != static_cast<uint64_t>(size)) {
@@ -502,7 +502,7 @@ void BM_GetCiphertext(benchmark::State& state) {
   for (auto _ : state) {
     absl::StatusOr<uint64_t> got = ReadCiphertext(id, nullptr);
     if (!got.ok()) {
-      state.SkipWithError(got.status().ToString().c_str());
+      state.SkipWithError(rpc::Describe(got.status()).c_str());
       break;
     }
     if (*got != expected) {
@@ -524,7 +524,7 @@ void BM_PartHead(benchmark::State& state) {
   for (auto _ : state) {
     absl::StatusOr<v1::ObjectInfo> info = world->client->Head(id);
     if (!info.ok()) {
-      state.SkipWithError(info.status().ToString().c_str());
+      state.SkipWithError(rpc::Describe(info.status()).c_str());
       break;
     }
   }
@@ -565,7 +565,7 @@ void BM_PartEncrypt(benchmark::State& state) {
     absl::StatusOr<crypto::ChunkedEncryptor> encryptor =
         crypto::ChunkedEncryptor::Create(key, context);
     if (!encryptor.ok()) {
-      state.SkipWithError(encryptor.status().ToString().c_str());
+      state.SkipWithError(rpc::Describe(encryptor.status()).c_str());
       break;
     }
     out.append(encryptor->header());
@@ -602,7 +602,7 @@ void BM_PartKeysAfterUpload(benchmark::State& state) {
   double head = 0, generate = 0;
   for (auto _ : state) {
     if (absl::Status s = SealedPut(cleanup, state.range(0)); !s.ok()) {
-      state.SkipWithError(s.ToString().c_str());
+      state.SkipWithError(rpc::Describe(s).c_str());
       break;
     }
     const Clock::time_point t0 = Clock::now();

@@ -23,6 +23,7 @@
 #include "benchmark/benchmark.h"
 #include "key_service/server.h"
 #include "residency/v1/key_service.grpc.pb.h"
+#include "rpc/status_detail.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -71,7 +72,7 @@ template <typename T>
 T Check(absl::StatusOr<T> value, const char* what) {
   if (!value.ok()) {
     std::fprintf(stderr, "key_service_bench: %s: %s\n", what,
-                 value.status().ToString().c_str());
+                 rpc::Describe(value.status()).c_str());
     std::exit(1);
   }
   return *std::move(value);
@@ -242,7 +243,7 @@ void BM_CustodianUnwrap(benchmark::State& state) {
       custodian.Unwrap("residency://user/bench", request, &response,
                        std::move(done));
     });
-    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+    if (!s.ok()) state.SkipWithError(rpc::Describe(s).c_str());
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -83,7 +83,7 @@ std::atomic<uint64_t> next_object{0};
 void Check(const absl::Status& status, const char* what) {
   if (!status.ok()) {
     std::fprintf(stderr, "rados_bench: %s: %s\n", what,
-                 status.ToString().c_str());
+                 rpc::Describe(status).c_str());
     if (world != nullptr && world->ceph != nullptr) {
       std::fprintf(stderr, "%s\n", world->ceph->Logs().c_str());
     }
@@ -248,7 +248,7 @@ void BM_Put(benchmark::State& state) {
     const std::string id = absl::StrCat("put/", next_object++);
     absl::Status s = Put(stub, Header(id, size), ciphertext);
     if (!s.ok()) {
-      state.SkipWithError(s.ToString().c_str());
+      state.SkipWithError(rpc::Describe(s).c_str());
       break;
     }
   }
@@ -268,7 +268,7 @@ void BM_Get(benchmark::State& state) {
   for (auto _ : state) {
     absl::StatusOr<uint64_t> got = Get(stub, id);
     if (!got.ok()) {
-      state.SkipWithError(got.status().ToString().c_str());
+      state.SkipWithError(rpc::Describe(got.status()).c_str());
       break;
     }
     bytes += static_cast<int64_t>(*got);

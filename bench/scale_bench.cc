@@ -75,6 +75,7 @@
 #include "client/client.h"
 #include "crypto/random.h"
 #include "rpc/process.h"
+#include "rpc/status_detail.h"
 #include "rpc/unknown_flag.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
@@ -416,9 +417,7 @@ StepResult RunStep(Services& s, absl::string_view op, int clients,
         if (!moved.ok()) {
           if (me.errors++ == 0) {
             // Code and message: a peer's status details are not for people.
-            me.first_error =
-                absl::StrCat(absl::StatusCodeToString(moved.status().code()),
-                             ": ", moved.status().message());
+            me.first_error = rpc::Describe(moved.status());
           }
           // A service that is gone would spin this loop: give up.
           if (me.errors >= 100) break;

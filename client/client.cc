@@ -343,11 +343,16 @@ class Client::Impl {
   }
 
   // The version a Put of `object_id` will most likely get: one above the
-  // last this client wrote, or 1.
+  // last this client wrote, or 1. Above the largest version there is none:
+  // 1 then, which the node refuses, and the lookup after it says why.
   uint64_t GuessVersion(const std::string& object_id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = written_.find(object_id);
-    return it == written_.end() ? 1 : it->second + 1;
+    if (it == written_.end() ||
+        it->second == std::numeric_limits<uint64_t>::max()) {
+      return 1;
+    }
+    return it->second + 1;
   }
 
   void Wrote(const ObjectRef& object) {
@@ -921,7 +926,14 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
           impl_->storage()->Head(context, head, &latest));
     });
     if (status.ok()) {
-      object.set_version(latest.object().header().object().version() + 1);
+      const uint64_t held = latest.object().header().object().version();
+      if (held == std::numeric_limits<uint64_t>::max()) {
+        return absl::OutOfRangeError(absl::StrCat(
+            object.owner(), "/", object.object_id(),
+            ": the storage node holds version ", held,
+            ", the largest there is: no later version can be written"));
+      }
+      object.set_version(held + 1);
     } else if (absl::IsNotFound(status)) {
       object.set_version(1);
     } else {

@@ -956,6 +956,33 @@ TEST_F(ClientTest, PutSealedSendsPreparedCiphertext) {
                        HasSubstr("ciphertext ended after 2")));
 }
 
+TEST_F(ClientTest, NoVersionAfterTheLargestIsWrittenAndTheErrorSaysWhy) {
+  // Stored at the largest version but one, then a Put goes to the largest
+  // (the refusal of its guess names the one below), and the next finds
+  // none left. It must not wrap around to version 0.
+  constexpr uint64_t kLargest = std::numeric_limits<uint64_t>::max();
+  ASSERT_OK(Put(*alice_, "model", "abc").status());
+  ASSERT_OK_AND_ASSIGN(v1::ObjectInfo model, alice_->Head("model"));
+  v1::ObjectHeader header = model.header();
+  header.mutable_object()->set_object_id("high");
+  header.mutable_object()->set_version(kLargest - 1);
+  const std::string ciphertext(header.ciphertext_length(), 'c');
+  std::istringstream in(ciphertext);
+  ASSERT_OK(alice_->PutSealed(header, in).status());
+
+  ASSERT_OK_AND_ASSIGN(v1::ObjectRef top, Put(*alice_, "high", "top"));
+  EXPECT_EQ(top.version(), kLargest);
+  // This client wrote the largest version; a fresh one only finds it.
+  std::unique_ptr<Client> fresh = MakeClient("alice");
+  for (Client* client : {alice_.get(), fresh.get()}) {
+    EXPECT_THAT(Put(*client, "high", "more").status(),
+                StatusIs(absl::StatusCode::kOutOfRange,
+                         HasSubstr("no later version can be written")));
+  }
+  ASSERT_OK_AND_ASSIGN(v1::ObjectInfo latest, alice_->Head("high"));
+  EXPECT_EQ(latest.header().object().version(), kLargest);
+}
+
 constexpr char kGenerate[] = "/residency.v1.KeyService/GenerateDataKey";
 constexpr char kHead[] = "/residency.v1.StorageNode/Head";
 constexpr char kPutStream[] = "/residency.v1.StorageNode/Put";

@@ -24,6 +24,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   std::string message(status.message());
   residency::v1::RpcStatus carried;
   status.ForEachPayload([&](absl::string_view url, const absl::Cord& value) {
+    if (!IsResidencyDetailUrl(url)) return;
     google::protobuf::Any* detail = carried.add_details();
     detail->set_type_url(std::string(url));
     detail->set_value(std::string(value));
@@ -48,7 +49,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
     return result;
   }
   for (const google::protobuf::Any& detail : carried.details()) {
-    if (detail.type_url().empty()) continue;
+    if (!IsResidencyDetailUrl(detail.type_url())) continue;
     result.SetPayload(detail.type_url(), absl::Cord(detail.value()));
   }
   return result;

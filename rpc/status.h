@@ -18,11 +18,13 @@ namespace residency::rpc {
 // INVALID_ARGUMENT) and the message is kept as it is. A code outside the
 // canonical range 0..16 becomes UNKNOWN, with the message kept.
 //
-// Status payloads travel too, as the `details` (google.protobuf.Any) of the
+// The project's own status payloads (residency.v1 messages, see
+// status_detail.h) travel too, as the `details` (google.protobuf.Any) of the
 // call's status details, a residency.v1.RpcStatus, which is google.rpc.Status
-// on the wire (status_detail.h attaches and reads them). Details from a peer
-// that do not parse, or that exceed kMaxDetailsBytes, are dropped: the code and
-// message still stand.
+// on the wire. Other payloads are neither sent nor taken: a library's
+// payload on a service's status stays in the process. Details from a peer
+// that do not parse, or that exceed kMaxDetailsBytes, are dropped: the code
+// and message still stand.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 

@@ -10,9 +10,30 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace residency::rpc {
+
+// Payload URLs of the project's own detail messages begin with this. Only
+// these cross a gRPC call (rpc/status.h); any other payload stays home.
+inline constexpr absl::string_view kDetailUrlPrefix =
+    "type.googleapis.com/residency.v1.";
+
+inline bool IsResidencyDetailUrl(absl::string_view url) {
+  return absl::StartsWith(url, kDetailUrlPrefix) &&
+         url.size() > kDetailUrlPrefix.size();
+}
+
+// "CODE: message" for people: reports, logs and error lines. Unlike
+// absl::Status::ToString it never shows payloads, which are for programs and
+// may hold a peer's raw bytes. "OK" for an OK status.
+inline std::string Describe(const absl::Status& status) {
+  if (status.ok()) return "OK";
+  return absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                      status.message());
+}
 
 // The payload URL for a protobuf message type, as google.protobuf.Any names
 // it: "type.googleapis.com/residency.v1.VersionTaken".

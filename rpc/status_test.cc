@@ -158,5 +158,60 @@ TEST(StatusDetailTest, OversizedDetailsAreDropped) {
   EXPECT_FALSE(received.GetPayload(any->type_url()).has_value());
 }
 
+int PayloadCount(const absl::Status& status) {
+  int payloads = 0;
+  status.ForEachPayload(
+      [&](absl::string_view, const absl::Cord&) { ++payloads; });
+  return payloads;
+}
+
+TEST(StatusDetailTest, OnlyTheProjectsOwnDetailsAreSent) {
+  absl::Status refused =
+      WithDetail(absl::AlreadyExistsError("exists"), Taken(3));
+  // A payload some library might set: it must not reach the peer.
+  refused.SetPayload("type.googleapis.com/google.rpc.DebugInfo",
+                     absl::Cord("stack trace"));
+  refused.SetPayload("type.googleapis.com/residency.v1.", absl::Cord("x"));
+  const grpc::Status sent = ToGrpcStatus(refused);
+  residency::v1::RpcStatus details;
+  ASSERT_TRUE(details.ParseFromString(sent.error_details()));
+  ASSERT_EQ(details.details_size(), 1);
+  EXPECT_EQ(details.details(0).type_url(),
+            "type.googleapis.com/residency.v1.VersionTaken");
+
+  // With only foreign payloads, no details at all.
+  absl::Status foreign = absl::InternalError("failed");
+  foreign.SetPayload("type.googleapis.com/google.rpc.DebugInfo",
+                     absl::Cord("stack trace"));
+  EXPECT_EQ(ToGrpcStatus(foreign).error_details(), "");
+}
+
+TEST(StatusDetailTest, ForeignDetailsFromAPeerAreNotTaken) {
+  residency::v1::RpcStatus details;
+  details.set_code(static_cast<int>(grpc::StatusCode::ALREADY_EXISTS));
+  google::protobuf::Any* own = details.add_details();
+  own->set_type_url("type.googleapis.com/residency.v1.VersionTaken");
+  own->set_value(Taken(5).SerializeAsString());
+  google::protobuf::Any* foreign = details.add_details();
+  foreign->set_type_url("type.googleapis.com/google.rpc.DebugInfo");
+  foreign->set_value("from the peer");
+  const absl::Status received = FromGrpcStatus(grpc::Status(
+      grpc::StatusCode::ALREADY_EXISTS, "exists", details.SerializeAsString()));
+  EXPECT_EQ(PayloadCount(received), 1);
+  const std::optional<residency::v1::VersionTaken> taken =
+      DetailOf<residency::v1::VersionTaken>(received);
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->latest_version(), 5u);
+}
+
+TEST(DescribeTest, CodeAndMessageWithoutPayloads) {
+  EXPECT_EQ(Describe(absl::OkStatus()), "OK");
+  const absl::Status refused = WithDetail(
+      absl::AlreadyExistsError("alice/a v1: version 7 exists"), Taken(7));
+  EXPECT_EQ(Describe(refused), "ALREADY_EXISTS: alice/a v1: version 7 exists");
+  // ToString would show the payload's bytes.
+  EXPECT_NE(refused.ToString(), Describe(refused));
+}
+
 }  // namespace
 }  // namespace residency::rpc

@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "rpc/server.h"
+#include "rpc/status_detail.h"
 #include "sim/data_dir.h"
 #include "sim/phases.h"
 #include "sim/residency_scan.h"
@@ -253,8 +254,7 @@ absl::Status TamperRound(World& world, Ledger& ledger, const Endpoint& node,
       } else {
         ++tally.honest_errors;
         tally.surprises.push_back(
-            absl::StrCat(what, ": ", absl::StatusCodeToString(status.code()),
-                         ": ", status.message()));
+            absl::StrCat(what, ": ", rpc::Describe(status)));
       }
       return;
     }
@@ -267,8 +267,7 @@ absl::Status TamperRound(World& world, Ledger& ledger, const Endpoint& node,
     } else {
       ++tally.other_errors;
       tally.surprises.push_back(
-          absl::StrCat(what, ": ", absl::StatusCodeToString(status.code()),
-                       ": ", status.message()));
+          absl::StrCat(what, ": ", rpc::Describe(status)));
     }
   };
   // Users read concurrently, a few at a time; each reads its own objects.

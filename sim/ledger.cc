@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "rpc/status_detail.h"
 
 namespace residency::sim {
 
@@ -27,8 +28,7 @@ void Ledger::Record(const std::string& operation, const absl::Status& status,
       // From a peer: bounded, and escaped so that it cannot break a report.
       // Code and message only: payloads (status details) are for programs.
       constexpr size_t kMaxShown = 240;
-      const std::string text = absl::StrCat(
-          absl::StatusCodeToString(status.code()), ": ", status.message());
+      const std::string text = rpc::Describe(status);
       stats.first_error = absl::CHexEscape(text.substr(0, kMaxShown));
       if (text.size() > kMaxShown) stats.first_error += "...";
     }

@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "rpc/status_detail.h"
 #include "rpc/unknown_flag.h"
 #include "sim/compare.h"
 #include "sim/engine.h"
@@ -254,8 +255,8 @@ int main(int argc, char** argv) {
     std::cerr << "sim: data directories kept in " << work_dir << "\n";
   }
   if (!failed.ok()) {
-    std::cerr << "sim: the scenario could not run: " << failed.ToString()
-              << "\n";
+    std::cerr << "sim: the scenario could not run: "
+              << residency::rpc::Describe(failed) << "\n";
     return kRunFailed;
   }
 
