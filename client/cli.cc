@@ -34,6 +34,8 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/progress.h"
+#include "rpc/printable.h"
+#include "rpc/status_detail.h"
 #include "tls/credentials.h"
 #include "tls/peer.h"
 #include "tls/principal.h"
@@ -70,22 +72,7 @@ void RemovePartial(const std::string& path) {
 // ---------------------------------------------------------------------------
 // Small formatting helpers.
 
-// Text from outside (object ids, key ids, file names) as printed: control
-// bytes become \xNN so that an id cannot move the cursor or forge a line
-// of output; UTF-8 stays readable.
-std::string Printable(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    const unsigned char b = static_cast<unsigned char>(c);
-    if (b < 0x20 || b == 0x7f || c == '\\') {
-      absl::StrAppendFormat(&out, "\\x%02x", b);
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
+using rpc::Printable;
 
 std::string Quote(absl::string_view text) {
   return absl::StrCat("'", Printable(text), "'");
@@ -187,9 +174,8 @@ class Run {
   // services do not apply.
   void Fail(absl::string_view what, const absl::Status& status,
             bool local = false) {
-    std::string line = absl::StrCat("residency: ", what, ": ",
-                                    absl::StatusCodeToString(status.code()),
-                                    ": ", Printable(status.message()));
+    std::string line =
+        absl::StrCat("residency: ", what, ": ", rpc::Describe(status));
     const std::string hint = local ? "" : Hint(what, status);
     if (!hint.empty()) absl::StrAppend(&line, "\nresidency: hint: ", hint);
     Message(line);

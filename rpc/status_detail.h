@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "rpc/printable.h"
 
 namespace residency::rpc {
 
@@ -26,13 +27,14 @@ inline bool IsResidencyDetailUrl(absl::string_view url) {
          url.size() > kDetailUrlPrefix.size();
 }
 
-// "CODE: message" for people: reports, logs and error lines. Unlike
-// absl::Status::ToString it never shows payloads, which are for programs and
-// may hold a peer's raw bytes. "OK" for an OK status.
+// "CODE: message" for people: reports, logs and error lines, with the
+// message Printable (it may come from a peer). Unlike absl::Status::ToString
+// it never shows payloads, which are for programs and may hold a peer's raw
+// bytes. "OK" for an OK status.
 inline std::string Describe(const absl::Status& status) {
   if (status.ok()) return "OK";
   return absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
-                      status.message());
+                      Printable(status.message()));
 }
 
 // The payload URL for a protobuf message type, as google.protobuf.Any names

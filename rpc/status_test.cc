@@ -213,5 +213,19 @@ TEST(DescribeTest, CodeAndMessageWithoutPayloads) {
   EXPECT_NE(refused.ToString(), Describe(refused));
 }
 
+TEST(DescribeTest, AMessageFromAPeerCannotForgeALine) {
+  EXPECT_EQ(Describe(absl::PermissionDeniedError(
+                "rule 'r1'\n\x1b[2Jresidency: OK \\ caf\xc3\xa9\x7f")),
+            "PERMISSION_DENIED: rule 'r1'\\x0a\\x1b[2Jresidency: OK "
+            "\\x5c caf\xc3\xa9\\x7f");
+}
+
+TEST(PrintableTest, EscapesControlBytesAndBackslashOnly) {
+  EXPECT_EQ(Printable(""), "");
+  EXPECT_EQ(Printable("alice/report \"2014\" \xe6\x96\x87"),
+            "alice/report \"2014\" \xe6\x96\x87");
+  EXPECT_EQ(Printable(std::string("a\0b\tc\\", 6)), "a\\x00b\\x09c\\x5c");
+}
+
 }  // namespace
 }  // namespace residency::rpc

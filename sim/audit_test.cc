@@ -195,12 +195,14 @@ class PhaseTest : public ::testing::Test {
 // the message comes from a peer.
 TEST_F(PhaseTest, LedgerKeepsTheFirstErrorEscapedAndBounded) {
   ledger_->Record(
-      "put", absl::UnavailableError("no route\r\n" + std::string(400, 'x')),
+      "put", absl::UnavailableError("no 'route'\r\n" + std::string(400, 'x')),
       absl::Milliseconds(1));
   ledger_->Record("put", absl::DeadlineExceededError("later"),
                   absl::Milliseconds(1));
   const std::string& first = report_.operations.at("put").first_error;
-  EXPECT_THAT(first, ::testing::StartsWith("UNAVAILABLE: no route\\r\\nxxx"));
+  // Control characters escaped; quotes, which rule names come in, kept.
+  EXPECT_THAT(first,
+              ::testing::StartsWith("UNAVAILABLE: no 'route'\\x0d\\x0axxx"));
   EXPECT_THAT(first, ::testing::EndsWith("x..."));
   EXPECT_LT(first.size(), 260u);
   EXPECT_EQ(report_.operations.at("put").errors.size(), 2u);

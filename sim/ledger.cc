@@ -2,7 +2,6 @@
 
 #include <openssl/sha.h>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "rpc/status_detail.h"
 
@@ -29,7 +28,7 @@ void Ledger::Record(const std::string& operation, const absl::Status& status,
       // Code and message only: payloads (status details) are for programs.
       constexpr size_t kMaxShown = 240;
       const std::string text = rpc::Describe(status);
-      stats.first_error = absl::CHexEscape(text.substr(0, kMaxShown));
+      stats.first_error = text.substr(0, kMaxShown);
       if (text.size() > kMaxShown) stats.first_error += "...";
     }
   }
