@@ -545,7 +545,7 @@ void BM_PartGenerateDataKey(benchmark::State& state) {
     v1::GenerateDataKeyResponse response;
     grpc::Status s = stub->GenerateDataKey(&context, request, &response);
     if (!s.ok()) {
-      state.SkipWithError(s.error_message().c_str());
+      state.SkipWithError(rpc::Describe(rpc::FromGrpcStatus(s)).c_str());
       break;
     }
   }

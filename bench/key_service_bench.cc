@@ -23,7 +23,7 @@
 #include "benchmark/benchmark.h"
 #include "key_service/server.h"
 #include "residency/v1/key_service.grpc.pb.h"
-#include "rpc/status_detail.h"
+#include "rpc/status.h"
 #include "tls/credentials.h"
 #include "tls/pki.h"
 
@@ -167,7 +167,8 @@ void BM_EmptyRpc(benchmark::State& state) {
     grpc::ClientContext context;
     residency::bench::PingResponse response;
     grpc::Status s = stub->Ping(&context, request, &response);
-    if (!s.ok()) state.SkipWithError(s.error_message().c_str());
+    if (!s.ok())
+      state.SkipWithError(rpc::Describe(rpc::FromGrpcStatus(s)).c_str());
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -209,7 +210,8 @@ void BM_Unwrap(benchmark::State& state) {
     grpc::ClientContext context;
     v1::UnwrapResponse response;
     grpc::Status s = stub->Unwrap(&context, request, &response);
-    if (!s.ok()) state.SkipWithError(s.error_message().c_str());
+    if (!s.ok())
+      state.SkipWithError(rpc::Describe(rpc::FromGrpcStatus(s)).c_str());
   }
   state.SetItemsProcessed(state.iterations());
   sharing.Report(state);
@@ -225,7 +227,8 @@ void BM_GenerateDataKey(benchmark::State& state) {
     grpc::ClientContext context;
     v1::GenerateDataKeyResponse response;
     grpc::Status s = stub->GenerateDataKey(&context, request, &response);
-    if (!s.ok()) state.SkipWithError(s.error_message().c_str());
+    if (!s.ok())
+      state.SkipWithError(rpc::Describe(rpc::FromGrpcStatus(s)).c_str());
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -351,7 +354,7 @@ void BM_PairedUnwrap(benchmark::State& state) {
       s = ping_stub->Ping(&context, ping, &response);
     }
     if (!s.ok()) {
-      state.SkipWithError(s.error_message().c_str());
+      state.SkipWithError(rpc::Describe(rpc::FromGrpcStatus(s)).c_str());
       break;
     }
     const Clock::time_point end = Clock::now();

@@ -343,14 +343,14 @@ class Client::Impl {
   }
 
   // The version a Put of `object_id` will most likely get: one above the
-  // last this client wrote, or 1. Above the largest version there is none:
-  // 1 then, which the node refuses, and the lookup after it says why.
-  uint64_t GuessVersion(const std::string& object_id) {
+  // last this client wrote, or 1. None after the largest version: then the
+  // Put looks up (and fails, saying why) without asking for a data key.
+  std::optional<uint64_t> GuessVersion(const std::string& object_id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = written_.find(object_id);
-    if (it == written_.end() ||
-        it->second == std::numeric_limits<uint64_t>::max()) {
-      return 1;
+    if (it == written_.end()) return 1;
+    if (it->second == std::numeric_limits<uint64_t>::max()) {
+      return std::nullopt;
     }
     return it->second + 1;
   }
@@ -850,9 +850,12 @@ absl::StatusOr<ObjectRef> Client::Put(absl::string_view object_id,
   // anything, naming the latest version it holds, and the Put starts over
   // at once one above it, with a second data key. A refusal that names no
   // usable version (a node without VersionTaken) gets the lookup instead.
-  VersionPick pick =
-      start == -1 ? VersionPick::kLookUpWithGuess : VersionPick::kGuess;
-  uint64_t guess = impl_->GuessVersion(std::string(object_id));
+  const std::optional<uint64_t> expected =
+      impl_->GuessVersion(std::string(object_id));
+  VersionPick pick = !expected.has_value() ? VersionPick::kLookUp
+                     : start == -1         ? VersionPick::kLookUpWithGuess
+                                           : VersionPick::kGuess;
+  uint64_t guess = expected.value_or(0);
   uint64_t reported = 0;
   ProgressFn forward;
   if (progress) {
@@ -928,10 +931,12 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
     if (status.ok()) {
       const uint64_t held = latest.object().header().object().version();
       if (held == std::numeric_limits<uint64_t>::max()) {
+        ObjectRef largest = object;
+        largest.set_version(held);
         return absl::OutOfRangeError(absl::StrCat(
-            object.owner(), "/", object.object_id(),
-            ": the storage node holds version ", held,
-            ", the largest there is: no later version can be written"));
+            "the storage node holds ", Describe(largest),
+            ", the largest version there is: no later version can be "
+            "written"));
       }
       object.set_version(held + 1);
     } else if (absl::IsNotFound(status)) {

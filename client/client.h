@@ -192,6 +192,9 @@ class Client {
   //
   // `progress` never goes back: an attempt that starts over reports again
   // only once it passes what an earlier attempt reached.
+  //
+  // After the largest version (UINT64_MAX) there is none: a Put of such an
+  // object fails OUT_OF_RANGE, saying so.
   static constexpr int kConcurrentWriterAttempts = 16;
   absl::StatusOr<residency::v1::ObjectRef> Put(absl::string_view object_id,
                                                std::istream& input,

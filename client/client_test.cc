@@ -956,33 +956,6 @@ TEST_F(ClientTest, PutSealedSendsPreparedCiphertext) {
                        HasSubstr("ciphertext ended after 2")));
 }
 
-TEST_F(ClientTest, NoVersionAfterTheLargestIsWrittenAndTheErrorSaysWhy) {
-  // Stored at the largest version but one, then a Put goes to the largest
-  // (the refusal of its guess names the one below), and the next finds
-  // none left. It must not wrap around to version 0.
-  constexpr uint64_t kLargest = std::numeric_limits<uint64_t>::max();
-  ASSERT_OK(Put(*alice_, "model", "abc").status());
-  ASSERT_OK_AND_ASSIGN(v1::ObjectInfo model, alice_->Head("model"));
-  v1::ObjectHeader header = model.header();
-  header.mutable_object()->set_object_id("high");
-  header.mutable_object()->set_version(kLargest - 1);
-  const std::string ciphertext(header.ciphertext_length(), 'c');
-  std::istringstream in(ciphertext);
-  ASSERT_OK(alice_->PutSealed(header, in).status());
-
-  ASSERT_OK_AND_ASSIGN(v1::ObjectRef top, Put(*alice_, "high", "top"));
-  EXPECT_EQ(top.version(), kLargest);
-  // This client wrote the largest version; a fresh one only finds it.
-  std::unique_ptr<Client> fresh = MakeClient("alice");
-  for (Client* client : {alice_.get(), fresh.get()}) {
-    EXPECT_THAT(Put(*client, "high", "more").status(),
-                StatusIs(absl::StatusCode::kOutOfRange,
-                         HasSubstr("no later version can be written")));
-  }
-  ASSERT_OK_AND_ASSIGN(v1::ObjectInfo latest, alice_->Head("high"));
-  EXPECT_EQ(latest.header().object().version(), kLargest);
-}
-
 constexpr char kGenerate[] = "/residency.v1.KeyService/GenerateDataKey";
 constexpr char kHead[] = "/residency.v1.StorageNode/Head";
 constexpr char kPutStream[] = "/residency.v1.StorageNode/Put";
@@ -1034,6 +1007,52 @@ TEST_F(ClientTest, ASeekableInputGoesOutUnderTheExpectedVersionUnlookedUp) {
   EXPECT_EQ(stored.version(), 4u);
   EXPECT_EQ(calls_[kHead], 0);
   EXPECT_EQ(calls_[kGenerate] - generated, 5);
+}
+
+TEST_F(ClientTest, NoVersionAfterTheLargestIsWrittenAndTheErrorSaysWhy) {
+  // Stored at the largest version but one, then a Put goes to the largest
+  // (the refusal of its guess names the one below), and the next finds
+  // none left. It must not wrap around to version 0.
+  constexpr uint64_t kLargest = std::numeric_limits<uint64_t>::max();
+  ASSERT_OK(Put(*alice_, "model", "abc").status());
+  ASSERT_OK_AND_ASSIGN(v1::ObjectInfo model, alice_->Head("model"));
+  v1::ObjectHeader header = model.header();
+  header.mutable_object()->set_object_id("high");
+  header.mutable_object()->set_version(kLargest - 1);
+  const std::string ciphertext(header.ciphertext_length(), 'c');
+  std::istringstream in(ciphertext);
+  ASSERT_OK(alice_->PutSealed(header, in).status());
+
+  ClientOptions options = Options("alice");
+  options.storage =
+      calls_.Channel(storage_node_->address(),
+                     ca_->Issue("residency://user/alice")->Material());
+  std::unique_ptr<Client> writer = MakeClient(options);
+  std::unique_ptr<Client> fresh = MakeClient(options);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(fresh, nullptr);
+  ASSERT_OK_AND_ASSIGN(v1::ObjectRef top, Put(*writer, "high", "top"));
+  EXPECT_EQ(top.version(), kLargest);
+
+  const auto no_later = StatusIs(absl::StatusCode::kOutOfRange,
+                                 HasSubstr("no later version can be written"));
+  // The writer knows it wrote the largest: it looks up, and asks for no
+  // data key and sends nothing.
+  const int generated = calls_[kGenerate];
+  const int uploads = calls_[kPutStream];
+  EXPECT_THAT(Put(*writer, "high", "more").status(), no_later);
+  EXPECT_EQ(calls_[kGenerate], generated);
+  EXPECT_EQ(calls_[kPutStream], uploads);
+  // A fresh client's guess of 1 is refused, naming the largest version,
+  // which is no usable hint: the lookup after it says why.
+  EXPECT_THAT(Put(*fresh, "high", "more").status(), no_later);
+  // An input read once is looked up first.
+  ReadOnceBuf once("more");
+  std::istream once_in(&once);
+  EXPECT_THAT(fresh->Put("high", once_in, 4).status(), no_later);
+
+  ASSERT_OK_AND_ASSIGN(v1::ObjectInfo latest, alice_->Head("high"));
+  EXPECT_EQ(latest.header().object().version(), kLargest);
 }
 
 v1::VersionTaken Taken(uint64_t latest) {

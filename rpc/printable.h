@@ -1,6 +1,7 @@
 #ifndef RESIDENCY_RPC_PRINTABLE_H_
 #define RESIDENCY_RPC_PRINTABLE_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/strings/str_format.h"
@@ -8,21 +9,68 @@
 
 namespace residency::rpc {
 
+// The length (2 to 4) of the well-formed UTF-8 sequence that starts at
+// text[i], a byte of 0x80 or above; 0 when there is none there (a stray
+// continuation byte, an overlong form, a surrogate, a cut sequence).
+inline size_t Utf8SequenceLength(absl::string_view text, size_t i) {
+  const unsigned char lead = static_cast<unsigned char>(text[i]);
+  size_t length = 0;
+  unsigned char low = 0x80, high = 0xbf;  // range of the second byte
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    if (lead == 0xe0) low = 0xa0;   // overlong
+    if (lead == 0xed) high = 0x9f;  // surrogates
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    if (lead == 0xf0) low = 0x90;   // overlong
+    if (lead == 0xf4) high = 0x8f;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() - i < length) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    const unsigned char b = static_cast<unsigned char>(text[i + k]);
+    if (k == 1 ? (b < low || b > high) : (b < 0x80 || b > 0xbf)) return 0;
+  }
+  return length;
+}
+
 // Text from elsewhere (a peer's error message, an object name) made safe to
-// print on a terminal or in a report: control characters (below 0x20, and
-// 0x7f) and the backslash become \xNN, so that the text can neither move
-// the cursor nor fake a line of its own, and an escape in it stays
-// recognisable. Every other byte, UTF-8 and quotes included, is kept.
+// print on a terminal or in a report. Each byte of a control character
+// becomes \xNN: C0 (below 0x20), DEL and C1 (U+0080 to U+009F, which some
+// terminals obey), and so does every byte that is not part of well-formed
+// UTF-8 (a lone 0x9b is CSI to some terminals) and the backslash, so that
+// an escape in the text stays recognisable. The text can neither move the
+// cursor nor fake a line of its own. Everything else, UTF-8 characters and
+// quotes included, is kept.
 inline std::string Printable(absl::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (char c : text) {
-    const unsigned char b = static_cast<unsigned char>(c);
-    if (b < 0x20 || b == 0x7f || c == '\\') {
-      absl::StrAppendFormat(&out, "\\x%02x", b);
-    } else {
-      out.push_back(c);
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char b = static_cast<unsigned char>(text[i]);
+    if (b < 0x80) {
+      if (b < 0x20 || b == 0x7f || b == '\\') {
+        absl::StrAppendFormat(&out, "\\x%02x", b);
+      } else {
+        out.push_back(static_cast<char>(b));
+      }
+      ++i;
+      continue;
     }
+    const size_t length = Utf8SequenceLength(text, i);
+    const bool c1 = length == 2 && b == 0xc2 &&
+                    static_cast<unsigned char>(text[i + 1]) <= 0x9f;
+    if (length == 0 || c1) {
+      // The lead byte now; a C1 character's second byte, left alone, is
+      // escaped as a stray byte next.
+      absl::StrAppendFormat(&out, "\\x%02x", b);
+      ++i;
+      continue;
+    }
+    out.append(text.data() + i, length);
+    i += length;
   }
   return out;
 }

@@ -220,11 +220,27 @@ TEST(DescribeTest, AMessageFromAPeerCannotForgeALine) {
             "\\x5c caf\xc3\xa9\\x7f");
 }
 
-TEST(PrintableTest, EscapesControlBytesAndBackslashOnly) {
+TEST(PrintableTest, EscapesControlBytesAndTheBackslashKeepsTheRest) {
   EXPECT_EQ(Printable(""), "");
   EXPECT_EQ(Printable("alice/report \"2014\" \xe6\x96\x87"),
             "alice/report \"2014\" \xe6\x96\x87");
   EXPECT_EQ(Printable(std::string("a\0b\tc\\", 6)), "a\\x00b\\x09c\\x5c");
+}
+
+TEST(PrintableTest, EscapesC1ControlsAndBytesThatAreNotUtf8) {
+  // Kept: two-, three- and four-byte characters, the first just above C1.
+  EXPECT_EQ(Printable("\xc2\xa0 caf\xc3\xa9 \xe6\x96\x87 \xf0\x9f\x94\x91"),
+            "\xc2\xa0 caf\xc3\xa9 \xe6\x96\x87 \xf0\x9f\x94\x91");
+  // C1 as UTF-8 (U+009B, CSI) and as a lone byte.
+  EXPECT_EQ(Printable("a\xc2\x9b"
+                      "2J b\x9b"
+                      "2J"),
+            "a\\xc2\\x9b2J b\\x9b2J");
+  // A cut sequence, an overlong form, a surrogate, above U+10FFFF.
+  EXPECT_EQ(Printable("\xe6\x96"), "\\xe6\\x96");
+  EXPECT_EQ(Printable("\xc0\xaf"), "\\xc0\\xaf");
+  EXPECT_EQ(Printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+  EXPECT_EQ(Printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
 }
 
 }  // namespace

@@ -204,8 +204,18 @@ TEST_F(PhaseTest, LedgerKeepsTheFirstErrorEscapedAndBounded) {
   EXPECT_THAT(first,
               ::testing::StartsWith("UNAVAILABLE: no 'route'\\x0d\\x0axxx"));
   EXPECT_THAT(first, ::testing::EndsWith("x..."));
-  EXPECT_LT(first.size(), 260u);
+  EXPECT_LT(first.size(), 280u);
   EXPECT_EQ(report_.operations.at("put").errors.size(), 2u);
+}
+
+// The message is cut before it is escaped: an escape at the cut stays whole.
+TEST_F(PhaseTest, LedgerCutsTheFirstErrorBeforeEscapingIt) {
+  ledger_->Record("put",
+                  absl::UnavailableError(std::string(239, 'x') + "\n" +
+                                         std::string(20, 'y')),
+                  absl::Milliseconds(1));
+  EXPECT_THAT(report_.operations.at("put").first_error,
+              ::testing::EndsWith("xx\\x0a..."));
 }
 
 // Status details a peer attached are for programs, not for the report.

@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include "absl/strings/str_cat.h"
+#include "rpc/printable.h"
 #include "rpc/status_detail.h"
 
 namespace residency::sim {
@@ -24,12 +25,14 @@ void Ledger::Record(const std::string& operation, const absl::Status& status,
   } else {
     ++stats.errors[absl::StatusCodeToString(status.code())];
     if (stats.first_error.empty()) {
-      // From a peer: bounded, and escaped so that it cannot break a report.
-      // Code and message only: payloads (status details) are for programs.
+      // From a peer: bounded, and escaped so that it cannot break a report
+      // (cut before escaping, so that no escape is cut in two). Code and
+      // message only: payloads (status details) are for programs.
       constexpr size_t kMaxShown = 240;
-      const std::string text = rpc::Describe(status);
-      stats.first_error = text.substr(0, kMaxShown);
-      if (text.size() > kMaxShown) stats.first_error += "...";
+      const absl::string_view message = status.message();
+      stats.first_error = rpc::Describe(
+          absl::Status(status.code(), message.substr(0, kMaxShown)));
+      if (message.size() > kMaxShown) stats.first_error += "...";
     }
   }
 }
@@ -69,7 +72,7 @@ bool Ledger::Exposed(const std::string& actor, const std::string& owner,
 void Ledger::Progress(const std::string& line) {
   if (progress_ == nullptr) return;
   std::lock_guard<std::mutex> lock(mu_);
-  *progress_ << "[sim] " << line << std::endl;
+  *progress_ << "[sim] " << rpc::Printable(line) << std::endl;
 }
 
 }  // namespace residency::sim

@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "rpc/printable.h"
 #include "sim/data_flow.h"
 
 namespace residency::sim {
@@ -425,11 +426,16 @@ void WriteTextReport(const Report& r, std::ostream& out) {
   }
   WriteTextDataFlow(r, out);
   WriteTextAudit(r, out);
-  for (const std::string& f : r.findings) out << "FINDING: " << f << "\n";
+  // Notes and findings may quote a peer's error message.
+  for (const std::string& f : r.findings) {
+    out << "FINDING: " << rpc::Printable(f) << "\n";
+  }
   if (!r.findings.empty()) out << "\n";
   WriteTimelinesText(r, out);
   WriteTapsText(r, out);
-  for (const std::string& note : r.notes) out << "Note: " << note << "\n";
+  for (const std::string& note : r.notes) {
+    out << "Note: " << rpc::Printable(note) << "\n";
+  }
   if (!r.notes.empty()) out << "\n";
 
   int failed = 0;

@@ -180,6 +180,20 @@ TEST(ReportFormatTest, TextNamesTheFirstErrorOfEachOperation) {
   EXPECT_THAT(text.str(), Not(HasSubstr("first get error")));
 }
 
+TEST(ReportFormatTest, TextEscapesControlCharactersInNotesAndFindings) {
+  Report r;
+  r.notes.push_back("node said 'no'\n\x1b[2JAll expectations met.");
+  r.findings.push_back("key service said \r\x1b[Kfine");
+  std::ostringstream text;
+  WriteTextReport(r, text);
+  EXPECT_THAT(text.str(),
+              HasSubstr("Note: node said 'no'\\x0a\\x1b[2JAll expectations "
+                        "met.\n"));
+  EXPECT_THAT(text.str(),
+              HasSubstr("FINDING: key service said \\x0d\\x1b[Kfine\n"));
+  EXPECT_THAT(text.str(), Not(HasSubstr("\x1b")));
+}
+
 class ReportRunsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
