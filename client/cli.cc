@@ -899,10 +899,10 @@ int Get(Run& run, const std::vector<std::string>& args) {
           range.has_value() ? written : header->plaintext_length();
       fetched_bytes += bytes;
       if (!d.path.empty()) {
-        run.Result(absl::StrCat("fetched ",
-                                Printable(header->object().object_id()), " v",
-                                header->object().version(), " -> ", d.path,
-                                " (", HumanBytes(bytes), ")"));
+        run.Result(
+            absl::StrCat("fetched ", Printable(header->object().object_id()),
+                         " v", header->object().version(), " -> ",
+                         Printable(d.path), " (", HumanBytes(bytes), ")"));
       }
     } else {
       run.Fail(what, header.status(), local);
@@ -1011,10 +1011,10 @@ int Head(Run& run, const std::vector<std::string>& args) {
                             h.ciphertext_length(), ")")},
       {"custody", ModeName(h.custody_mode())},
       {"payload", AlgorithmName(h.payload_algorithm())},
-      {"residency",
-       h.residency().allowed_jurisdictions().empty()
-           ? std::string("anywhere")
-           : absl::StrJoin(h.residency().allowed_jurisdictions(), ", ")},
+      {"residency", h.residency().allowed_jurisdictions().empty()
+                        ? std::string("anywhere")
+                        : Printable(absl::StrJoin(
+                              h.residency().allowed_jurisdictions(), ", "))},
       {"created", Timestamp(h.created_at())},
       {"stored", Timestamp(info->stored_at())},
   };
@@ -1030,8 +1030,9 @@ int Head(Run& run, const std::vector<std::string>& args) {
           "key service ",
           k.key_service().empty() ? std::string("(unnamed)")
                                   : Printable(k.key_service()),
-          k.jurisdiction().empty() ? std::string()
-                                   : absl::StrCat(" (", k.jurisdiction(), ")"),
+          k.jurisdiction().empty()
+              ? std::string()
+              : absl::StrCat(" (", Printable(k.jurisdiction()), ")"),
           ", key ", Printable(k.key_id()), " v", k.key_version());
     }
     absl::StrAppend(&text, k.share_index() == 0

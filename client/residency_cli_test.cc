@@ -401,6 +401,53 @@ TEST_F(ResidencyCliTest, DirectoryTreeRoundTripsWithConcurrentTransfers) {
   EXPECT_EQ(seen, files.size());
 }
 
+TEST_F(ResidencyCliTest, HeadEscapesTheResidencyRuleItPrints) {
+  // The rule comes back from the node, which does not check its names (the
+  // CLI does, so the object is stored here over gRPC): a name in it must
+  // not drive the terminal.
+  StartServices();
+  CreateKey();
+  Store("model", "x");
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<grpc::Channel> channel,
+                       tls::MakeChannel(storage_->address(), alice_material_));
+  auto stub = v1::StorageNode::NewStub(channel);
+  v1::HeadRequest head_request;
+  head_request.mutable_metadata()->set_request_id("t1");
+  head_request.mutable_object()->set_owner("alice");
+  head_request.mutable_object()->set_object_id("model");
+  v1::HeadResponse model;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Head(&context, head_request, &model).ok());
+  }
+  v1::PutRequest start;
+  start.mutable_start()->mutable_metadata()->set_request_id("t2");
+  v1::ObjectHeader& header = *start.mutable_start()->mutable_header();
+  header = model.object().header();
+  header.mutable_object()->set_object_id("ruled");
+  header.mutable_object()->set_version(1);
+  header.mutable_residency()->clear_allowed_jurisdictions();
+  header.mutable_residency()->add_allowed_jurisdictions("CN");
+  header.mutable_residency()->add_allowed_jurisdictions("\x1b[2J");
+  v1::PutRequest data;
+  data.set_data(std::string(header.ciphertext_length(), 'c'));
+  {
+    grpc::ClientContext context;
+    v1::PutResponse response;
+    auto writer = stub->Put(&context, &response);
+    ASSERT_TRUE(writer->Write(start));
+    ASSERT_TRUE(writer->Write(data));
+    ASSERT_TRUE(writer->WritesDone());
+    const grpc::Status put = writer->Finish();
+    ASSERT_TRUE(put.ok()) << put.error_message();
+  }
+
+  ProcessResult head = Cli({"head", "ruled"});
+  EXPECT_EXIT_CODE(head, 0);
+  EXPECT_THAT(head.out, ContainsRegex("\nresidency +CN, \\\\x1b\\[2J\n"));
+  EXPECT_THAT(head.out, Not(HasSubstr("\x1b")));
+}
+
 TEST_F(ResidencyCliTest, LsHeadAndRmDescribeWhatIsStoredWithoutKeyBytes) {
   StartServices();
   CreateKey();

@@ -27,14 +27,20 @@ inline bool IsResidencyDetailUrl(absl::string_view url) {
          url.size() > kDetailUrlPrefix.size();
 }
 
-// "CODE: message" for people: reports, logs and error lines, with the
-// message Printable (it may come from a peer). Unlike absl::Status::ToString
-// it never shows payloads, which are for programs and may hold a peer's raw
-// bytes. "OK" for an OK status.
-inline std::string Describe(const absl::Status& status) {
+// "CODE: message", the message as it is, for text that is escaped where it
+// is shown (the simulator's reports escape for each format). Unlike
+// absl::Status::ToString it never shows payloads, which are for programs
+// and may hold a peer's raw bytes. "OK" for an OK status.
+inline std::string StatusText(const absl::Status& status) {
   if (status.ok()) return "OK";
   return absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
-                      Printable(status.message()));
+                      status.message());
+}
+
+// StatusText made Printable (the message may come from a peer), for an
+// error line printed as it is made.
+inline std::string Describe(const absl::Status& status) {
+  return Printable(StatusText(status));
 }
 
 // The payload URL for a protobuf message type, as google.protobuf.Any names

@@ -241,6 +241,17 @@ TEST(PrintableTest, EscapesC1ControlsAndBytesThatAreNotUtf8) {
   EXPECT_EQ(Printable("\xc0\xaf"), "\\xc0\\xaf");
   EXPECT_EQ(Printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");
   EXPECT_EQ(Printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
+  // Overlong three- and four-byte forms, a lead byte above F4, a four-byte
+  // character cut at the end.
+  EXPECT_EQ(Printable("\xe0\x9f\xbf"), "\\xe0\\x9f\\xbf");
+  EXPECT_EQ(Printable("\xf0\x8f\xbf\xbf"), "\\xf0\\x8f\\xbf\\xbf");
+  EXPECT_EQ(Printable("\xf5\x80\x80\x80"), "\\xf5\\x80\\x80\\x80");
+  EXPECT_EQ(Printable("ok \xf0\x9f\x94"), "ok \\xf0\\x9f\\x94");
+  // The edges that are kept: the last before the surrogates, U+10FFFF,
+  // the first after C1.
+  EXPECT_EQ(Printable("\xed\x9f\xbf"), "\xed\x9f\xbf");
+  EXPECT_EQ(Printable("\xf4\x8f\xbf\xbf"), "\xf4\x8f\xbf\xbf");
+  EXPECT_EQ(Printable("\xc2\x9f\xc2\xa0"), "\\xc2\\x9f\xc2\xa0");
 }
 
 }  // namespace

@@ -71,7 +71,7 @@ OwnerKeys RecoverOwnerKeys(World& world, User& user, const Endpoint& node) {
   OwnerKeys out;
   const std::string& from = world.scenario().population().jurisdiction();
   auto fail = [&](const std::string& what, const absl::Status& status) {
-    out.errors.push_back(absl::StrCat(what, ": ", rpc::Describe(status)));
+    out.errors.push_back(absl::StrCat(what, ": ", rpc::StatusText(status)));
   };
   absl::StatusOr<client::Client*> client = world.ClientFor(user, node.name);
   if (!client.ok()) {

@@ -162,7 +162,7 @@ absl::Status RunCompulsion(const residency::v1::Compulsion& c, World& world,
             "  gateway ", g + 1, " of ", node.name, ": ",
             same      ? (s.ok() ? "handed over the same object versions"
                                 : "refused alike")
-            : !s.ok() ? absl::StrCat("export failed: ", rpc::Describe(s))
+            : !s.ok() ? absl::StrCat("export failed: ", rpc::StatusText(s))
                       : "handed over different object versions"));
       }
       ledger.Update([&](Report& report) {

@@ -254,7 +254,7 @@ absl::Status TamperRound(World& world, Ledger& ledger, const Endpoint& node,
       } else {
         ++tally.honest_errors;
         tally.surprises.push_back(
-            absl::StrCat(what, ": ", rpc::Describe(status)));
+            absl::StrCat(what, ": ", rpc::StatusText(status)));
       }
       return;
     }
@@ -267,7 +267,7 @@ absl::Status TamperRound(World& world, Ledger& ledger, const Endpoint& node,
     } else {
       ++tally.other_errors;
       tally.surprises.push_back(
-          absl::StrCat(what, ": ", rpc::Describe(status)));
+          absl::StrCat(what, ": ", rpc::StatusText(status)));
     }
   };
   // Users read concurrently, a few at a time; each reads its own objects.

@@ -2,6 +2,8 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "rpc/printable.h"
 #include "rpc/status_detail.h"
@@ -25,14 +27,20 @@ void Ledger::Record(const std::string& operation, const absl::Status& status,
   } else {
     ++stats.errors[absl::StatusCodeToString(status.code())];
     if (stats.first_error.empty()) {
-      // From a peer: bounded, and escaped so that it cannot break a report
-      // (cut before escaping, so that no escape is cut in two). Code and
-      // message only: payloads (status details) are for programs.
+      // From a peer: bounded, cut between characters; each report format
+      // escapes it. Code and message only: payloads (status details) are
+      // for programs.
       constexpr size_t kMaxShown = 240;
       const absl::string_view message = status.message();
-      stats.first_error = rpc::Describe(
-          absl::Status(status.code(), message.substr(0, kMaxShown)));
-      if (message.size() > kMaxShown) stats.first_error += "...";
+      size_t shown = std::min(message.size(), kMaxShown);
+      // Not inside a UTF-8 character: back off over continuation bytes.
+      while (shown > 0 && shown < message.size() &&
+             (static_cast<unsigned char>(message[shown]) & 0xc0) == 0x80) {
+        --shown;
+      }
+      stats.first_error = rpc::StatusText(
+          absl::Status(status.code(), message.substr(0, shown)));
+      if (shown < message.size()) stats.first_error += "...";
     }
   }
 }

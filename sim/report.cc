@@ -59,7 +59,8 @@ void WriteTextAudit(const Report& r, std::ostream& out) {
   for (const auto& [ks, f] : r.audit_logs) {
     out << absl::StrFormat("  %s (%s): %d entries, %s\n", ks, f.jurisdiction,
                            f.entries, f.verified ? "verified" : "NOT VERIFIED");
-    out << "    " << f.verification << "\n";
+    // It may quote the audited service's error.
+    out << "    " << rpc::Printable(f.verification) << "\n";
     out << "    read by " << f.read_by << "\n";
     auto decisions = r.audit.find(ks);
     if (decisions != r.audit.end()) {
@@ -400,7 +401,8 @@ void WriteTextReport(const Report& r, std::ostream& out) {
   }
   for (const auto& [op, stats] : r.operations) {
     if (stats.first_error.empty()) continue;
-    out << "  first " << op << " error: " << stats.first_error << "\n";
+    out << "  first " << op << " error: " << rpc::Printable(stats.first_error)
+        << "\n";
   }
   if (r.wrong_plaintext > 0) {
     out << "  WRONG PLAINTEXT returned to users: " << r.wrong_plaintext << "\n";

@@ -171,12 +171,15 @@ TEST(ReportFormatTest, TextNamesTheFirstErrorOfEachOperation) {
   Report r;
   r.operations["put"].ok = 8;
   r.operations["put"].errors["UNAVAILABLE"] = 4;
-  r.operations["put"].first_error = "UNAVAILABLE: connection refused";
+  r.operations["put"].first_error =
+      "UNAVAILABLE: connection 'refused'\r\n\x1b[2J";
   r.operations["get"].ok = 12;
   std::ostringstream text;
   WriteTextReport(r, text);
+  // From a peer: control characters escaped, quotes kept.
   EXPECT_THAT(text.str(),
-              HasSubstr("first put error: UNAVAILABLE: connection refused"));
+              HasSubstr("first put error: UNAVAILABLE: connection 'refused'"
+                        "\\x0d\\x0a\\x1b[2J\n"));
   EXPECT_THAT(text.str(), Not(HasSubstr("first get error")));
 }
 
@@ -184,6 +187,8 @@ TEST(ReportFormatTest, TextEscapesControlCharactersInNotesAndFindings) {
   Report r;
   r.notes.push_back("node said 'no'\n\x1b[2JAll expectations met.");
   r.findings.push_back("key service said \r\x1b[Kfine");
+  AuditLogFindings& f = r.audit_logs["us-custodian"];
+  f.verification = "stream failed: \x1b[1A";
   std::ostringstream text;
   WriteTextReport(r, text);
   EXPECT_THAT(text.str(),
@@ -191,6 +196,7 @@ TEST(ReportFormatTest, TextEscapesControlCharactersInNotesAndFindings) {
                         "met.\n"));
   EXPECT_THAT(text.str(),
               HasSubstr("FINDING: key service said \\x0d\\x1b[Kfine\n"));
+  EXPECT_THAT(text.str(), HasSubstr("    stream failed: \\x1b[1A\n"));
   EXPECT_THAT(text.str(), Not(HasSubstr("\x1b")));
 }
 
