@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "residency/v1/storage.grpc.pb.h"
 #include "rpc/process.h"
+#include "rpc/status.h"
 #include "tests/status_matchers.h"
 #include "tests/temp_dir.h"
 #include "tls/credentials.h"
@@ -245,6 +246,34 @@ class ResidencyCliTest : public ::testing::Test {
     ASSERT_THAT(put.out, HasSubstr("stored " + id + " v"));
   }
 
+  // A stub of the storage node for alice, to reach it without the CLI.
+  absl::StatusOr<std::unique_ptr<v1::StorageNode::Stub>> AliceNodeStub() {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        tls::MakeChannel(storage_->address(), alice_material_);
+    if (!channel.ok()) return channel.status();
+    return v1::StorageNode::NewStub(*channel);
+  }
+
+  // What the node answers alice's Head of `object_id` (`version` 0: the
+  // latest), asked over gRPC.
+  absl::StatusOr<v1::HeadResponse> HeadOverGrpc(const std::string& object_id,
+                                                uint64_t version = 0) {
+    absl::StatusOr<std::unique_ptr<v1::StorageNode::Stub>> stub =
+        AliceNodeStub();
+    if (!stub.ok()) return stub.status();
+    v1::HeadRequest request;
+    request.mutable_metadata()->set_request_id("head-over-grpc");
+    request.mutable_object()->set_owner("alice");
+    request.mutable_object()->set_object_id(object_id);
+    request.mutable_object()->set_version(version);
+    v1::HeadResponse response;
+    grpc::ClientContext context;
+    absl::Status status =
+        rpc::FromGrpcStatus((*stub)->Head(&context, request, &response));
+    if (!status.ok()) return status;
+    return response;
+  }
+
   TempDir temp_;
   std::string dir_;
   std::string certs_;
@@ -408,18 +437,9 @@ TEST_F(ResidencyCliTest, HeadEscapesTheResidencyRuleItPrints) {
   StartServices();
   CreateKey();
   Store("model", "x");
-  ASSERT_OK_AND_ASSIGN(std::shared_ptr<grpc::Channel> channel,
-                       tls::MakeChannel(storage_->address(), alice_material_));
-  auto stub = v1::StorageNode::NewStub(channel);
-  v1::HeadRequest head_request;
-  head_request.mutable_metadata()->set_request_id("t1");
-  head_request.mutable_object()->set_owner("alice");
-  head_request.mutable_object()->set_object_id("model");
-  v1::HeadResponse model;
-  {
-    grpc::ClientContext context;
-    ASSERT_TRUE(stub->Head(&context, head_request, &model).ok());
-  }
+  ASSERT_OK_AND_ASSIGN(v1::HeadResponse model, HeadOverGrpc("model"));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<v1::StorageNode::Stub> stub,
+                       AliceNodeStub());
   v1::PutRequest start;
   start.mutable_start()->mutable_metadata()->set_request_id("t2");
   v1::ObjectHeader& header = *start.mutable_start()->mutable_header();
@@ -481,17 +501,8 @@ TEST_F(ResidencyCliTest, LsHeadAndRmDescribeWhatIsStoredWithoutKeyBytes) {
             ContainsRegex("\nversion +1\n"), HasSubstr("5 bytes"),
             HasSubstr("key alice-key v1"), HasSubstr("whole data key")));
   // The wrapped key itself, in any spelling, is not in the output.
-  ASSERT_OK_AND_ASSIGN(std::shared_ptr<grpc::Channel> channel,
-                       tls::MakeChannel(storage_->address(), alice_material_));
-  auto stub = v1::StorageNode::NewStub(channel);
-  v1::HeadRequest request;
-  request.mutable_metadata()->set_request_id("t");
-  request.mutable_object()->set_owner("alice");
-  request.mutable_object()->set_object_id("notes/doc.txt");
-  request.mutable_object()->set_version(1);
-  v1::HeadResponse response;
-  grpc::ClientContext context;
-  ASSERT_TRUE(stub->Head(&context, request, &response).ok());
+  ASSERT_OK_AND_ASSIGN(v1::HeadResponse response,
+                       HeadOverGrpc("notes/doc.txt", 1));
   const std::string wrapped =
       response.object().header().wrapped_keys(0).wrapped();
   ASSERT_GE(wrapped.size(), 32u);
