@@ -355,8 +355,12 @@ bool Report::Check(
 
 void WriteTextReport(const Report& r, std::ostream& out) {
   out << "== residency scenario: " << r.scenario << " ==\n";
-  if (!r.title.empty()) out << r.title << "\n";
-  for (const std::string& m : r.models) out << "  models: " << m << "\n";
+  // The title and models come from the scenario file, which may come from
+  // anywhere.
+  if (!r.title.empty()) out << rpc::Printable(r.title) << "\n";
+  for (const std::string& m : r.models) {
+    out << "  models: " << rpc::Printable(m) << "\n";
+  }
   out << absl::StrFormat("  seed %d, %.1f s\n\n", r.seed, r.seconds);
 
   uint64_t total = 0;
@@ -444,8 +448,9 @@ void WriteTextReport(const Report& r, std::ostream& out) {
   out << "Expectations\n";
   for (const ExpectationResult& e : r.expectations) {
     failed += !e.passed;
-    out << "  [" << (e.passed ? "pass" : "FAIL") << "] " << e.expectation.name()
-        << ": " << e.expectation.metric() << " "
+    out << "  [" << (e.passed ? "pass" : "FAIL") << "] "
+        << rpc::Printable(e.expectation.name()) << ": "
+        << rpc::Printable(e.expectation.metric()) << " "
         << ExpectationOpSymbol(e.expectation.op()) << " "
         << Number(e.expectation.value());
     if (e.found) {

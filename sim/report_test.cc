@@ -183,12 +183,19 @@ TEST(ReportFormatTest, TextNamesTheFirstErrorOfEachOperation) {
   EXPECT_THAT(text.str(), Not(HasSubstr("first get error")));
 }
 
-TEST(ReportFormatTest, TextEscapesControlCharactersInNotesAndFindings) {
+TEST(ReportFormatTest, TextEscapesControlCharactersFromPeersAndScenarioFiles) {
   Report r;
   r.notes.push_back("node said 'no'\n\x1b[2JAll expectations met.");
   r.findings.push_back("key service said \r\x1b[Kfine");
   AuditLogFindings& f = r.audit_logs["us-custodian"];
   f.verification = "stream failed: \x1b[1A";
+  // From a scenario file, which may come from anywhere.
+  r.title = "A title\x1b]0;pwned\x07";
+  r.models.push_back("model\x1b[31m");
+  ExpectationResult e;
+  e.expectation.set_name("name\x1b[1A");
+  e.expectation.set_metric("metric\x9b");
+  r.expectations.push_back(e);
   std::ostringstream text;
   WriteTextReport(r, text);
   EXPECT_THAT(text.str(),
@@ -197,6 +204,9 @@ TEST(ReportFormatTest, TextEscapesControlCharactersInNotesAndFindings) {
   EXPECT_THAT(text.str(),
               HasSubstr("FINDING: key service said \\x0d\\x1b[Kfine\n"));
   EXPECT_THAT(text.str(), HasSubstr("    stream failed: \\x1b[1A\n"));
+  EXPECT_THAT(text.str(), HasSubstr("\nA title\\x1b]0;pwned\\x07\n"));
+  EXPECT_THAT(text.str(), HasSubstr("  models: model\\x1b[31m\n"));
+  EXPECT_THAT(text.str(), HasSubstr("] name\\x1b[1A: metric\\x9b "));
   EXPECT_THAT(text.str(), Not(HasSubstr("\x1b")));
 }
 

@@ -87,6 +87,13 @@ TEST_F(SimBinaryTest, UsageErrorsExitTwo) {
   ProcessResult broken = Sim({"--scenario_file=" + path});
   EXPECT_EQ(broken.exit_code, 2);
   EXPECT_THAT(broken.err, HasSubstr("broken.textproto:3:3:"));
+  // The error names the file as given, escaped for the terminal.
+  const std::string odd = dir_ + "/odd\x1b[2J.textproto";
+  std::ofstream(odd) << "name: \"x\"\nworld {\n  jurisdictons: \"CN\"\n}\n";
+  ProcessResult escaped = Sim({"--scenario_file=" + odd});
+  EXPECT_EQ(escaped.exit_code, 2);
+  EXPECT_THAT(escaped.err, HasSubstr("/odd\\x1b[2J.textproto:3:3:"));
+  EXPECT_THAT(escaped.err, Not(HasSubstr("\x1b")));
 }
 
 TEST_F(SimBinaryTest, HelpDocumentsTheFlags) {

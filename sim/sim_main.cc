@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "rpc/printable.h"
 #include "rpc/status_detail.h"
 #include "rpc/unknown_flag.h"
 #include "sim/compare.h"
@@ -158,7 +159,8 @@ int main(int argc, char** argv) {
       absl::StatusOr<residency::v1::Scenario> s =
           residency::sim::LoadBuiltinScenario(n);
       if (!s.ok()) {
-        std::cerr << "sim: " << s.status().message() << "\n";
+        std::cerr << "sim: " << residency::rpc::Printable(s.status().message())
+                  << "\n";
         return kUsage;
       }
       scenarios.push_back(*std::move(s));
@@ -168,7 +170,9 @@ int main(int argc, char** argv) {
         file.empty() ? residency::sim::LoadBuiltinScenario(name)
                      : residency::sim::LoadScenarioFile(file);
     if (!scenario.ok()) {
-      std::cerr << "sim: " << scenario.status().message() << "\n";
+      std::cerr << "sim: "
+                << residency::rpc::Printable(scenario.status().message())
+                << "\n";
       return kUsage;
     }
     scenarios.push_back(*std::move(scenario));
@@ -193,7 +197,9 @@ int main(int argc, char** argv) {
     absl::StatusOr<residency::v1::Topology> topology =
         residency::sim::LoadTopology(topology_file, scenarios[0]);
     if (!topology.ok()) {
-      std::cerr << "sim: " << topology.status().message() << "\n";
+      std::cerr << "sim: "
+                << residency::rpc::Printable(topology.status().message())
+                << "\n";
       return kUsage;
     }
     world_options.mode = residency::sim::ServiceMode::kTopology;
