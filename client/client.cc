@@ -24,6 +24,7 @@
 #include "crypto/secret_bytes.h"
 #include "google/protobuf/util/time_util.h"
 #include "key_service/wrapped_key.h"
+#include "rpc/printable.h"
 #include "rpc/status.h"
 
 namespace residency::client {
@@ -50,8 +51,8 @@ constexpr uint32_t kDeviceKeyVersion = 1;
 constexpr size_t kShareSize = key_service::kDataKeySize;
 
 std::string Describe(const ObjectRef& object) {
-  return absl::StrCat("object '", absl::CHexEscape(object.owner()), "/",
-                      absl::CHexEscape(object.object_id()), "' v",
+  return absl::StrCat("object '", rpc::Printable(object.owner()), "/",
+                      rpc::Printable(object.object_id()), "' v",
                       object.version());
 }
 
@@ -108,7 +109,7 @@ absl::StatusOr<CustodyMode> ParseCustodyMode(absl::string_view name) {
   if (name == "e2e") return CustodyMode::kE2e;
   if (name == "split") return CustodyMode::kSplit;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown custody mode '", absl::CHexEscape(name),
+      absl::StrCat("unknown custody mode '", rpc::Printable(name),
                    "': use custodian, e2e or split"));
 }
 
@@ -387,13 +388,13 @@ class Client::Impl {
     if (position < targets.size() && targets[position].principal.empty()) {
       return position;
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        Describe(header.object()), " needs key service '",
-        absl::CHexEscape(wrapped.key_service()), "' (jurisdiction ",
-        absl::CHexEscape(wrapped.jurisdiction()), ", key '",
-        absl::CHexEscape(wrapped.key_id()), "') for share ",
-        wrapped.share_index(), "; this client is configured with ",
-        targets.size(), " key service(s) and none of them is it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(Describe(header.object()), " needs key service '",
+                     rpc::Printable(wrapped.key_service()), "' (jurisdiction ",
+                     rpc::Printable(wrapped.jurisdiction()), ", key '",
+                     rpc::Printable(wrapped.key_id()), "') for share ",
+                     wrapped.share_index(), "; this client is configured with ",
+                     targets.size(), " key service(s) and none of them is it"));
   }
 
   absl::StatusOr<SecretBytes> Unwrap(const ObjectHeader& header,
@@ -432,7 +433,7 @@ class Client::Impl {
           absl::StrCat(Describe(header.object()),
                        " is end-to-end encrypted: reading it "
                        "needs device key '",
-                       absl::CHexEscape(wrapped.key_id()),
+                       rpc::Printable(wrapped.key_id()),
                        "', and this client has no device key"));
     }
     if (device->key_id != wrapped.key_id()) {
@@ -440,8 +441,8 @@ class Client::Impl {
           Describe(header.object()),
           " is end-to-end encrypted under device "
           "key '",
-          absl::CHexEscape(wrapped.key_id()),
-          "'; this client's device key is '", device->key_id, "'"));
+          rpc::Printable(wrapped.key_id()), "'; this client's device key is '",
+          device->key_id, "'"));
     }
     absl::StatusOr<SecretBytes> share = key_service::UnwrapDataKey(
         device->key, device->key_id, wrapped.key_version(), context,
@@ -688,7 +689,7 @@ absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
       (asked.version() != 0 && header.object().version() != asked.version())) {
     return abandon(absl::DataLossError(absl::StrCat(
         "the storage node answered with ", Describe(header.object()),
-        " for a request of '", absl::CHexEscape(asked.object_id()), "' v",
+        " for a request of '", rpc::Printable(asked.object_id()), "' v",
         asked.version())));
   }
   // A node can serve an older version, genuine header and all, for "the
@@ -1024,7 +1025,7 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
         return absl::FailedPreconditionError(absl::StrCat(
             "split custody needs key services in two jurisdictions; both "
             "are '",
-            absl::CHexEscape(first_wrap->jurisdiction()), "'"));
+            rpc::Printable(first_wrap->jurisdiction()), "'"));
       }
       absl::StatusOr<SecretBytes> derived =
           DeriveDataKey(CustodyMode::kSplit, first, second, *context_bytes);

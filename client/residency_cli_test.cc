@@ -673,6 +673,20 @@ TEST_F(ResidencyCliTest, PartialFailureCarriesOnAndExitsOne) {
   EXPECT_FALSE(fs::exists(out + "/nothere.partial"));
 }
 
+TEST_F(ResidencyCliTest, ErrorsShowANonAsciiNameAsItIs) {
+  // The node quotes the name in its NOT_FOUND, the CLI escapes the line it
+  // prints: the name is escaped once, so a Chinese name with an apostrophe
+  // reads as itself.
+  StartServices();
+  CreateKey();
+  const std::string name = "\xe6\x8a\xa5\xe5\x91\x8a's.txt";  // 报告's.txt
+  ProcessResult get = Cli({"get", name, "--out=" + dir_ + "/out"});
+  EXPECT_EXIT_CODE(get, 1);
+  EXPECT_THAT(get.err,
+              AllOf(HasSubstr("NOT_FOUND"), HasSubstr("'alice/" + name + "'")));
+  EXPECT_THAT(get.err, Not(HasSubstr("\\x")));
+}
+
 TEST_F(ResidencyCliTest, TwoFilesForOneObjectIdAreAUsageError) {
   StartServices();
   CreateKey();

@@ -5,13 +5,13 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "crypto/object_context.h"
 #include "crypto/random.h"
 #include "key_service/wrapped_key.h"
+#include "rpc/printable.h"
 #include "tls/principal.h"
 
 namespace residency::key_service {
@@ -59,7 +59,7 @@ constexpr absl::string_view kLegalProcessIssuerRule = "legal-process-issuer";
 // Request text echoed in a message: quoted, escaped and cut short.
 std::string Quote(absl::string_view s) {
   constexpr size_t kShown = 128;
-  return absl::StrCat("'", absl::CHexEscape(s.substr(0, kShown)),
+  return absl::StrCat("'", rpc::Printable(s.substr(0, kShown)),
                       s.size() > kShown ? "...'" : "'");
 }
 

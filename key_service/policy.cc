@@ -11,13 +11,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/repeated_field.h"
 #include "google/protobuf/text_format.h"
 #include "proto/text_parse.h"
+#include "rpc/printable.h"
 
 namespace residency::key_service {
 namespace {
@@ -129,10 +129,10 @@ std::string PrincipalPatternDefect(absl::string_view pattern) {
   }
   if (!IsPrincipalKind(kind)) {
     if (IsPrincipalKind(absl::AsciiStrToLower(kind))) {
-      return absl::StrCat("the kind \"", absl::CHexEscape(kind),
+      return absl::StrCat("the kind \"", rpc::Printable(kind),
                           "\" must be written in lower case");
     }
-    return absl::StrCat("\"", absl::CHexEscape(kind),
+    return absl::StrCat("\"", rpc::Printable(kind),
                         "\" is not a principal kind");
   }
   if (slash == absl::string_view::npos) {
@@ -190,7 +190,7 @@ absl::Status CheckValues(const RepeatedPtrField<std::string>& values,
       return LoadError(
           source_name, location,
           absl::StrCat(rule_label, ": ", field_name, "[", j, "] \"",
-                       absl::CHexEscape(values.Get(j)), "\" ", why));
+                       rpc::Printable(values.Get(j)), "\" ", why));
     }
   }
   return absl::OkStatus();
@@ -209,8 +209,8 @@ absl::Status Validate(const Policy& policy,
       return LoadError(source_name, locator.Rule(),
                        absl::StrCat("rule #", number, " has no name"));
     }
-    const std::string label = absl::StrCat("rule #", number, " '",
-                                           absl::CHexEscape(rule.name()), "'");
+    const std::string label =
+        absl::StrCat("rule #", number, " '", rpc::Printable(rule.name()), "'");
     if (rule.name() == kDefaultDenyRule) {
       return LoadError(
           source_name, locator.Field(Rule::kNameFieldNumber),

@@ -4,7 +4,6 @@
 #include <cstddef>
 #include <string>
 
-#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 
 namespace residency::rpc {
@@ -37,22 +36,25 @@ inline size_t Utf8SequenceLength(absl::string_view text, size_t i) {
   return length;
 }
 
-// Text from elsewhere (a peer's error message, an object name) made safe to
-// print on a terminal or in a report. Each byte of a control character
-// becomes \xNN: C0 (below 0x20), DEL and C1 (U+0080 to U+009F, which some
-// terminals obey), and so does every byte that is not part of well-formed
-// UTF-8 (a lone 0x9b is CSI to some terminals) and the backslash, so that
-// an escape in the text stays recognisable. The text can neither move the
-// cursor nor fake a line of its own. Everything else, UTF-8 characters and
-// quotes included, is kept.
-inline std::string Printable(absl::string_view text) {
+namespace internal {
+
+inline void AppendByteEscape(unsigned char b, std::string* out) {
+  constexpr char kHex[] = "0123456789abcdef";
+  out->append("\\x");
+  out->push_back(kHex[b >> 4]);
+  out->push_back(kHex[b & 0xf]);
+}
+
+// Printable and PrintableMessage: the backslash is escaped or kept.
+inline std::string EscapeForTerminal(absl::string_view text,
+                                     bool escape_backslash) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
     const unsigned char b = static_cast<unsigned char>(text[i]);
     if (b < 0x80) {
-      if (b < 0x20 || b == 0x7f || b == '\\') {
-        absl::StrAppendFormat(&out, "\\x%02x", b);
+      if (b < 0x20 || b == 0x7f || (b == '\\' && escape_backslash)) {
+        AppendByteEscape(b, &out);
       } else {
         out.push_back(static_cast<char>(b));
       }
@@ -65,7 +67,7 @@ inline std::string Printable(absl::string_view text) {
     if (length == 0 || c1) {
       // The lead byte now; a C1 character's second byte, left alone, is
       // escaped as a stray byte next.
-      absl::StrAppendFormat(&out, "\\x%02x", b);
+      AppendByteEscape(b, &out);
       ++i;
       continue;
     }
@@ -73,6 +75,30 @@ inline std::string Printable(absl::string_view text) {
     i += length;
   }
   return out;
+}
+
+}  // namespace internal
+
+// One value from elsewhere (an object name, a key id, a jurisdiction, a
+// path) made safe to print on a terminal or in a report, and to quote in an
+// error message. Each byte of a control character becomes \xNN: C0 (below
+// 0x20), DEL and C1 (U+0080 to U+009F, which some terminals obey), and so
+// does every byte that is not part of well-formed UTF-8 (a lone 0x9b is CSI
+// to some terminals) and the backslash, so that an escape in the value
+// stays recognisable. The value can neither move the cursor nor fake a line
+// of its own. Everything else, UTF-8 characters (a Chinese file name reads
+// as itself) and quotes included, is kept.
+inline std::string Printable(absl::string_view text) {
+  return internal::EscapeForTerminal(text, /*escape_backslash=*/true);
+}
+
+// A message (an error's text, a note) made safe to print the same way,
+// except that backslashes are kept: the values it quotes went through
+// Printable when it was composed, and their escapes read as they were
+// written. Text from a peer gets the same treatment where it is shown, so
+// a control character in it cannot reach the terminal either.
+inline std::string PrintableMessage(absl::string_view text) {
+  return internal::EscapeForTerminal(text, /*escape_backslash=*/false);
 }
 
 }  // namespace residency::rpc

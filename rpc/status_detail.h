@@ -37,10 +37,10 @@ inline std::string StatusText(const absl::Status& status) {
                       status.message());
 }
 
-// StatusText made Printable (the message may come from a peer), for an
+// StatusText made printable (the message may come from a peer), for an
 // error line printed as it is made.
 inline std::string Describe(const absl::Status& status) {
-  return Printable(StatusText(status));
+  return PrintableMessage(StatusText(status));
 }
 
 // The payload URL for a protobuf message type, as google.protobuf.Any names

@@ -217,7 +217,23 @@ TEST(DescribeTest, AMessageFromAPeerCannotForgeALine) {
   EXPECT_EQ(Describe(absl::PermissionDeniedError(
                 "rule 'r1'\n\x1b[2Jresidency: OK \\ caf\xc3\xa9\x7f")),
             "PERMISSION_DENIED: rule 'r1'\\x0a\\x1b[2Jresidency: OK "
-            "\\x5c caf\xc3\xa9\\x7f");
+            "\\ caf\xc3\xa9\\x7f");
+}
+
+TEST(DescribeTest, ANameQuotedInAMessageIsEscapedOnce) {
+  // The node quotes the name with Printable; the client shows the message
+  // with Describe. A Chinese name reads as itself, an apostrophe stays, and
+  // the escape of a control character is not escaped again.
+  const std::string name = "\xe6\x8a\xa5\xe5\x91\x8a's\x1b[2J\\.txt";
+  EXPECT_EQ(Describe(absl::NotFoundError(
+                absl::StrCat("object 'alice/", Printable(name), "' v2"))),
+            "NOT_FOUND: object 'alice/\xe6\x8a\xa5\xe5\x91\x8a's"
+            "\\x1b[2J\\x5c.txt' v2");
+}
+
+TEST(PrintableMessageTest, KeepsTheBackslashEscapesTheRestAsPrintable) {
+  EXPECT_EQ(PrintableMessage("a\\x1b b\x1b c\xc2\x9b d\xe6\x96\x87 e\xff"),
+            "a\\x1b b\\x1b c\\xc2\\x9b d\xe6\x96\x87 e\\xff");
 }
 
 TEST(PrintableTest, EscapesControlBytesAndTheBackslashKeepsTheRest) {

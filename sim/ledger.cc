@@ -80,7 +80,7 @@ bool Ledger::Exposed(const std::string& actor, const std::string& owner,
 void Ledger::Progress(const std::string& line) {
   if (progress_ == nullptr) return;
   std::lock_guard<std::mutex> lock(mu_);
-  *progress_ << "[sim] " << rpc::Printable(line) << std::endl;
+  *progress_ << "[sim] " << rpc::PrintableMessage(line) << std::endl;
 }
 
 }  // namespace residency::sim

@@ -60,7 +60,7 @@ void WriteTextAudit(const Report& r, std::ostream& out) {
     out << absl::StrFormat("  %s (%s): %d entries, %s\n", ks, f.jurisdiction,
                            f.entries, f.verified ? "verified" : "NOT VERIFIED");
     // It may quote the audited service's error.
-    out << "    " << rpc::Printable(f.verification) << "\n";
+    out << "    " << rpc::PrintableMessage(f.verification) << "\n";
     out << "    read by " << f.read_by << "\n";
     auto decisions = r.audit.find(ks);
     if (decisions != r.audit.end()) {
@@ -405,8 +405,8 @@ void WriteTextReport(const Report& r, std::ostream& out) {
   }
   for (const auto& [op, stats] : r.operations) {
     if (stats.first_error.empty()) continue;
-    out << "  first " << op << " error: " << rpc::Printable(stats.first_error)
-        << "\n";
+    out << "  first " << op
+        << " error: " << rpc::PrintableMessage(stats.first_error) << "\n";
   }
   if (r.wrong_plaintext > 0) {
     out << "  WRONG PLAINTEXT returned to users: " << r.wrong_plaintext << "\n";
@@ -434,13 +434,13 @@ void WriteTextReport(const Report& r, std::ostream& out) {
   WriteTextAudit(r, out);
   // Notes and findings may quote a peer's error message.
   for (const std::string& f : r.findings) {
-    out << "FINDING: " << rpc::Printable(f) << "\n";
+    out << "FINDING: " << rpc::PrintableMessage(f) << "\n";
   }
   if (!r.findings.empty()) out << "\n";
   WriteTimelinesText(r, out);
   WriteTapsText(r, out);
   for (const std::string& note : r.notes) {
-    out << "Note: " << rpc::Printable(note) << "\n";
+    out << "Note: " << rpc::PrintableMessage(note) << "\n";
   }
   if (!r.notes.empty()) out << "\n";
 

@@ -8,7 +8,6 @@
 #include <optional>
 #include <set>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -16,6 +15,7 @@
 #include "crypto/chunked.h"
 #include "crypto/object_context.h"
 #include "key_service/wrapped_key.h"
+#include "rpc/printable.h"
 #include "rpc/status.h"
 
 namespace residency::sim {
@@ -32,8 +32,8 @@ using ::residency::v1::WrappedKey;
 constexpr size_t kBlockBytes = 4 << 20;
 
 std::string Describe(const residency::v1::ObjectRef& object) {
-  return absl::StrCat("'", absl::CHexEscape(object.owner()), "/",
-                      absl::CHexEscape(object.object_id()), "' v",
+  return absl::StrCat("'", rpc::Printable(object.owner()), "/",
+                      rpc::Printable(object.object_id()), "' v",
                       object.version());
 }
 
@@ -263,7 +263,7 @@ absl::StatusOr<RecoveredKeys> RecoverDataKey(
       if (device_key == nullptr || device_key->key_id != wrapped.key_id()) {
         return absl::FailedPreconditionError(absl::StrCat(
             name, ": share ", index, " is wrapped by device key '",
-            absl::CHexEscape(wrapped.key_id()), "', which is not at hand"));
+            rpc::Printable(wrapped.key_id()), "', which is not at hand"));
       }
       share = key_service::UnwrapDataKey(device_key->key, wrapped.key_id(),
                                          wrapped.key_version(), *context,

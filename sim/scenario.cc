@@ -7,12 +7,12 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/text_format.h"
 #include "key_service/policy.h"
 #include "proto/text_parse.h"
+#include "rpc/printable.h"
 
 namespace residency::sim {
 
@@ -45,7 +45,7 @@ class Validator {
       if (j.empty() || j.size() > 16 ||
           !std::all_of(j.begin(), j.end(), absl::ascii_isupper)) {
         return Error("world.jurisdictions",
-                     absl::StrCat("'", absl::CHexEscape(j),
+                     absl::StrCat("'", rpc::Printable(j),
                                   "' is not 1-16 upper-case letters"));
       }
       if (!jurisdictions_.insert(j).second) {
@@ -156,7 +156,7 @@ class Validator {
   absl::Status Name(const std::string& field, const std::string& name,
                     std::set<std::string>* seen) {
     if (!ValidName(name)) {
-      return Error(field + ".name", absl::StrCat("'", absl::CHexEscape(name),
+      return Error(field + ".name", absl::StrCat("'", rpc::Printable(name),
                                                  "' is not 1-64 characters "
                                                  "[a-z0-9-]"));
     }
@@ -169,7 +169,7 @@ class Validator {
   absl::Status Jurisdiction(const std::string& field, const std::string& j) {
     if (jurisdictions_.count(j) == 0) {
       return Error(field,
-                   absl::StrCat("names jurisdiction '", absl::CHexEscape(j),
+                   absl::StrCat("names jurisdiction '", rpc::Printable(j),
                                 "', which world.jurisdictions lacks"));
     }
     return absl::OkStatus();
@@ -178,7 +178,7 @@ class Validator {
   absl::Status KnownNode(const std::string& field, const std::string& name) {
     if (nodes_.count(name) == 0) {
       return Error(field,
-                   absl::StrCat("names storage node '", absl::CHexEscape(name),
+                   absl::StrCat("names storage node '", rpc::Printable(name),
                                 "', which the world lacks"));
     }
     return absl::OkStatus();
@@ -200,7 +200,7 @@ class Validator {
                                const std::string& name) {
     if (key_services_.count(name) == 0) {
       return Error(field,
-                   absl::StrCat("names key service '", absl::CHexEscape(name),
+                   absl::StrCat("names key service '", rpc::Printable(name),
                                 "', which the world lacks"));
     }
     return absl::OkStatus();
@@ -382,7 +382,7 @@ absl::StatusOr<Scenario> LoadBuiltinScenario(absl::string_view name) {
     known.push_back(b.name);
   }
   return absl::NotFoundError(
-      absl::StrCat("no built-in scenario named '", absl::CHexEscape(name),
+      absl::StrCat("no built-in scenario named '", rpc::Printable(name),
                    "'; known: ", absl::StrJoin(known, ", ")));
 }
 

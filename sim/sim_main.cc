@@ -159,7 +159,8 @@ int main(int argc, char** argv) {
       absl::StatusOr<residency::v1::Scenario> s =
           residency::sim::LoadBuiltinScenario(n);
       if (!s.ok()) {
-        std::cerr << "sim: " << residency::rpc::Printable(s.status().message())
+        std::cerr << "sim: "
+                  << residency::rpc::PrintableMessage(s.status().message())
                   << "\n";
         return kUsage;
       }
@@ -171,7 +172,7 @@ int main(int argc, char** argv) {
                      : residency::sim::LoadScenarioFile(file);
     if (!scenario.ok()) {
       std::cerr << "sim: "
-                << residency::rpc::Printable(scenario.status().message())
+                << residency::rpc::PrintableMessage(scenario.status().message())
                 << "\n";
       return kUsage;
     }
@@ -198,7 +199,7 @@ int main(int argc, char** argv) {
         residency::sim::LoadTopology(topology_file, scenarios[0]);
     if (!topology.ok()) {
       std::cerr << "sim: "
-                << residency::rpc::Printable(topology.status().message())
+                << residency::rpc::PrintableMessage(topology.status().message())
                 << "\n";
       return kUsage;
     }

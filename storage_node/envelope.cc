@@ -2,11 +2,11 @@
 
 #include <string>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "crypto/chunked.h"
 #include "crypto/object_context.h"
+#include "rpc/printable.h"
 
 namespace residency::storage_node {
 namespace {
@@ -104,7 +104,7 @@ std::string DescribeObject(const residency::v1::ObjectRef& object) {
   constexpr size_t kShown = 96;
   const std::string name =
       absl::StrCat(object.owner(), "/", object.object_id());
-  return absl::StrCat("'", absl::CHexEscape(name.substr(0, kShown)),
+  return absl::StrCat("'", rpc::Printable(name.substr(0, kShown)),
                       name.size() > kShown ? "...'" : "'", " v",
                       object.version());
 }

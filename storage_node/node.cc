@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/chunked.h"
+#include "rpc/printable.h"
 #include "storage_node/envelope.h"
 
 namespace residency::storage_node {
@@ -18,7 +18,7 @@ constexpr size_t kMaxRequestIdSize = 128;
 
 std::string Quote(absl::string_view s) {
   constexpr size_t kShown = 128;
-  return absl::StrCat("'", absl::CHexEscape(s.substr(0, kShown)),
+  return absl::StrCat("'", rpc::Printable(s.substr(0, kShown)),
                       s.size() > kShown ? "...'" : "'");
 }
 

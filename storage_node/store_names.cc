@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "residency/v1/storage.pb.h"
+#include "rpc/printable.h"
 #include "rpc/status_detail.h"
 
 namespace residency::storage_node::store {
@@ -32,7 +32,7 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 // Names as they appear in messages: escaped, since they come from outside.
 std::string Quoted(absl::string_view name) {
-  return absl::StrCat("'", absl::CHexEscape(name), "'");
+  return absl::StrCat("'", rpc::Printable(name), "'");
 }
 
 std::string ObjectName(absl::string_view owner, absl::string_view object_id) {

@@ -18,12 +18,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "crypto/random.h"
+#include "rpc/printable.h"
 #include "tls/internal/x509.h"
 #include "tls/principal.h"
 
@@ -279,7 +279,7 @@ absl::Status Identity::WriteFiles(const std::string& dir,
   if (stem.empty() || stem == "ca" || stem == "." || stem == ".." ||
       stem.find('/') != absl::string_view::npos || !IsPrintableAscii(stem)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("file stem '", absl::CHexEscape(stem),
+        absl::StrCat("file stem '", rpc::Printable(stem),
                      "' must be a non-empty file name other than 'ca' of "
                      "printable characters without '/'"));
   }
@@ -324,7 +324,7 @@ absl::StatusOr<CertificateAuthority> CertificateAuthority::Create(
   if (name.empty() || name.size() > kMaxCommonNameSize ||
       !IsPrintableAscii(name)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("CA name '", absl::CHexEscape(name.substr(0, 100)),
+        absl::StrCat("CA name '", rpc::Printable(name.substr(0, 100)),
                      "' must be 1 to 64 printable ASCII characters"));
   }
   if (validity <= absl::ZeroDuration() || validity > kMaxCaValidity) {

@@ -5,10 +5,10 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "rpc/printable.h"
 
 namespace residency::tls {
 namespace {
@@ -32,9 +32,9 @@ constexpr std::array<KindEntry, 4> kKinds = {{
 std::string Quoted(absl::string_view uri) {
   constexpr size_t kMaxShown = 200;
   if (uri.size() <= kMaxShown) {
-    return absl::StrCat("'", absl::CHexEscape(uri), "'");
+    return absl::StrCat("'", rpc::Printable(uri), "'");
   }
-  return absl::StrCat("'", absl::CHexEscape(uri.substr(0, kMaxShown)), "'... (",
+  return absl::StrCat("'", rpc::Printable(uri.substr(0, kMaxShown)), "'... (",
                       uri.size(), " bytes)");
 }
 
@@ -74,7 +74,7 @@ absl::StatusOr<Principal> ParsePrincipal(absl::string_view uri) {
   }
   if (kind == nullptr) {
     return Invalid(
-        uri, absl::StrCat("kind '", absl::CHexEscape(kind_name.substr(0, 32)),
+        uri, absl::StrCat("kind '", rpc::Printable(kind_name.substr(0, 32)),
                           "' is not one of user, operator, "
                           "authority, service"));
   }

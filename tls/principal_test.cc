@@ -111,7 +111,7 @@ TEST(ParsePrincipalTest, MessageEscapesControlCharacters) {
   ASSERT_THAT(principal, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(std::string(principal.status().message()), Not(HasSubstr("\n")));
   EXPECT_THAT(std::string(principal.status().message()),
-              HasSubstr("alice\\nFAKE"));
+              HasSubstr("alice\\x0aFAKE"));
 }
 
 TEST(ParsePrincipalTest, MessageQuotesAHugeUriOnlyInPart) {
