@@ -15,6 +15,7 @@
 #include "key_service/audit_format.h"
 #include "key_service/audit_log.h"
 #include "key_service/audit_signer.h"
+#include "rpc/printable.h"
 
 namespace residency::key_service {
 namespace {
@@ -187,8 +188,8 @@ absl::Status AuditVerifier::AddCheckpoint(const AuditCheckpoint& checkpoint) {
   if (!checkpoint.public_key_id().empty() &&
       checkpoint.public_key_id() != key_id) {
     return Fail(DataLoss("checkpoint at ", s, ": signed by key ",
-                         checkpoint.public_key_id(), ", not the given key ",
-                         key_id));
+                         rpc::Printable(checkpoint.public_key_id()),
+                         ", not the given key ", key_id));
   }
   if (!VerifyEd25519(public_key_, CheckpointSigningInput(checkpoint),
                      checkpoint.signature())

@@ -370,6 +370,15 @@ TEST_F(AuditVerifierTest, CheckpointSignedByAnotherKeyIsNamed) {
   }
   EXPECT_THAT(VerifyDir(), DataLossWith("checkpoint at 12: signed by key " +
                                         mallory.public_key_id()));
+  // A key id with control characters is named escaped.
+  {
+    RawStore store(dir_);
+    AuditCheckpoint checkpoint = store.Checkpoint(12);
+    checkpoint.set_public_key_id("mallory\x1b[2J");
+    store.PutCheckpoint(checkpoint);
+  }
+  EXPECT_THAT(VerifyDir(), DataLossWith("checkpoint at 12: signed by key "
+                                        "mallory\\x1b[2J, not the given key"));
   // Claiming the right key id does not help.
   {
     RawStore store(dir_);

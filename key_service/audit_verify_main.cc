@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "key_service/audit_verifier.h"
+#include "rpc/printable.h"
 
 ABSL_FLAG(std::string, data_dir, "",
           "Required. The AuditLog directory (a RocksDB database) to verify. "
@@ -87,8 +88,10 @@ int main(int argc, char** argv) {
       residency::key_service::VerifyAuditDirectory(data_dir, *public_key,
                                                    std::move(trusted));
   if (!result.ok()) {
-    std::fprintf(stderr, "FAILED: %s\n",
-                 std::string(result.status().message()).c_str());
+    // The message may quote what the verified log holds.
+    std::fprintf(
+        stderr, "FAILED: %s\n",
+        residency::rpc::PrintableMessage(result.status().message()).c_str());
     return kNotVerified;
   }
   std::printf("%s\n", result->Summary().c_str());

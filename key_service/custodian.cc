@@ -59,7 +59,7 @@ constexpr absl::string_view kLegalProcessIssuerRule = "legal-process-issuer";
 // Request text echoed in a message: quoted, escaped and cut short.
 std::string Quote(absl::string_view s) {
   constexpr size_t kShown = 128;
-  return absl::StrCat("'", rpc::Printable(s.substr(0, kShown)),
+  return absl::StrCat("'", rpc::Printable(rpc::CutAtCharacter(s, kShown)),
                       s.size() > kShown ? "...'" : "'");
 }
 
@@ -352,8 +352,9 @@ void Custodian::Begin(Call* call, absl::string_view principal,
 
 void Custodian::Record(Call* call) {
   call->entry.set_status_code(static_cast<int32_t>(call->status.code()));
-  call->entry.set_status_message(
-      std::string(call->status.message().substr(0, kMaxStatusMessageSize)));
+  // Cut between characters: the entry's string must stay UTF-8.
+  call->entry.set_status_message(std::string(
+      rpc::CutAtCharacter(call->status.message(), kMaxStatusMessageSize)));
 }
 
 void Custodian::Finish(Call* call, std::function<void()> wipe, Done done) {

@@ -36,7 +36,36 @@ inline size_t Utf8SequenceLength(absl::string_view text, size_t i) {
   return length;
 }
 
+// The longest prefix of `text` of at most `max` bytes that does not end
+// inside a UTF-8 character: a bounded copy of a message stays well-formed
+// (a protobuf string must be) and no character is shown half.
+inline absl::string_view CutAtCharacter(absl::string_view text, size_t max) {
+  if (text.size() <= max) return text;
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) {
+    --cut;
+  }
+  return text.substr(0, cut);
+}
+
 namespace internal {
+
+// Characters that are well-formed UTF-8 but reorder or break what a
+// terminal or an editor shows: U+061C, U+200E, U+200F, U+2028 to U+202E
+// and U+2066 to U+2069 (the bidirectional controls and the line and
+// paragraph separators).
+inline bool IsLayoutControl(absl::string_view text, size_t i, size_t length) {
+  const auto byte = [&](size_t k) {
+    return static_cast<unsigned char>(text[i + k]);
+  };
+  if (length == 2) return byte(0) == 0xd8 && byte(1) == 0x9c;
+  if (length != 3 || byte(0) != 0xe2) return false;
+  if (byte(1) == 0x80) {
+    return byte(2) == 0x8e || byte(2) == 0x8f ||
+           (byte(2) >= 0xa8 && byte(2) <= 0xae);
+  }
+  return byte(1) == 0x81 && byte(2) >= 0xa6 && byte(2) <= 0xa9;
+}
 
 inline void AppendByteEscape(unsigned char b, std::string* out) {
   constexpr char kHex[] = "0123456789abcdef";
@@ -71,6 +100,13 @@ inline std::string EscapeForTerminal(absl::string_view text,
       ++i;
       continue;
     }
+    if (IsLayoutControl(text, i, length)) {
+      for (size_t k = 0; k < length; ++k) {
+        AppendByteEscape(static_cast<unsigned char>(text[i + k]), &out);
+      }
+      i += length;
+      continue;
+    }
     out.append(text.data() + i, length);
     i += length;
   }
@@ -86,8 +122,9 @@ inline std::string EscapeForTerminal(absl::string_view text,
 // does every byte that is not part of well-formed UTF-8 (a lone 0x9b is CSI
 // to some terminals) and the backslash, so that an escape in the value
 // stays recognisable. The value can neither move the cursor nor fake a line
-// of its own. Everything else, UTF-8 characters (a Chinese file name reads
-// as itself) and quotes included, is kept.
+// of its own; nor can a bidirectional control or a line separator (see
+// IsLayoutControl) reorder what is shown. Everything else, UTF-8 characters
+// (a Chinese file name reads as itself) and quotes included, is kept.
 inline std::string Printable(absl::string_view text) {
   return internal::EscapeForTerminal(text, /*escape_backslash=*/true);
 }

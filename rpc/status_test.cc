@@ -231,6 +231,40 @@ TEST(DescribeTest, ANameQuotedInAMessageIsEscapedOnce) {
             "\\x1b[2J\\x5c.txt' v2");
 }
 
+TEST(PrintableTest, EscapesBidirectionalControlsAndLineSeparators) {
+  // U+202E (right-to-left override), U+2028, U+2029, U+200E, U+200F,
+  // U+2066, U+2069, U+061C; kept: U+2010 and U+2030 beside them, and
+  // U+0627 beside U+061C.
+  EXPECT_EQ(Printable("a\xe2\x80\xae"
+                      "b\xe2\x80\xa8"
+                      "c\xe2\x80\xa9"
+                      "d\xe2\x80\x8e\xe2\x80\x8f"
+                      "e\xe2\x81\xa6"
+                      "f\xe2\x81\xa9"
+                      "g\xd8\x9c"),
+            "a\\xe2\\x80\\xae"
+            "b\\xe2\\x80\\xa8"
+            "c\\xe2\\x80\\xa9"
+            "d\\xe2\\x80\\x8e\\xe2\\x80\\x8f"
+            "e\\xe2\\x81\\xa6"
+            "f\\xe2\\x81\\xa9"
+            "g\\xd8\\x9c");
+  EXPECT_EQ(Printable("\xe2\x80\x90\xe2\x80\xb0\xd8\xa7"),
+            "\xe2\x80\x90\xe2\x80\xb0\xd8\xa7");
+  EXPECT_EQ(PrintableMessage("x\xe2\x80\xaey"), "x\\xe2\\x80\\xaey");
+}
+
+TEST(CutAtCharacterTest, NeverEndsInsideACharacter) {
+  const std::string report = "\xe6\x8a\xa5\xe5\x91\x8a";  // two characters
+  EXPECT_EQ(CutAtCharacter(report, 6), report);
+  EXPECT_EQ(CutAtCharacter(report, 5), "\xe6\x8a\xa5");
+  EXPECT_EQ(CutAtCharacter(report, 4), "\xe6\x8a\xa5");
+  EXPECT_EQ(CutAtCharacter(report, 3), "\xe6\x8a\xa5");
+  EXPECT_EQ(CutAtCharacter(report, 2), "");
+  EXPECT_EQ(CutAtCharacter("abc", 2), "ab");
+  EXPECT_EQ(CutAtCharacter("", 0), "");
+}
+
 TEST(PrintableMessageTest, KeepsTheBackslashEscapesTheRestAsPrintable) {
   EXPECT_EQ(PrintableMessage("a\\x1b b\x1b c\xc2\x9b d\xe6\x96\x87 e\xff"),
             "a\\x1b b\\x1b c\\xc2\\x9b d\xe6\x96\x87 e\\xff");

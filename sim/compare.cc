@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "rpc/printable.h"
 #include "sim/report_markup.h"
 
 namespace residency::sim {
@@ -262,10 +263,10 @@ void WriteTextComparison(const Comparison& c, std::ostream& out) {
   const Report& b = *c.b;
   out << "== residency comparison: " << a.scenario << " vs " << b.scenario
       << " ==\n";
-  out << "A: " << a.scenario << ": " << a.title << "\n   (" << Passed(a)
-      << ")\n";
-  out << "B: " << b.scenario << ": " << b.title << "\n   (" << Passed(b)
-      << ")\n\n";
+  out << "A: " << a.scenario << ": " << rpc::Printable(a.title) << "\n   ("
+      << Passed(a) << ")\n";
+  out << "B: " << b.scenario << ": " << rpc::Printable(b.title) << "\n   ("
+      << Passed(b) << ")\n\n";
 
   out << "What changed in the world\n";
   for (const Comparison::Aspect& x : c.changed) {
@@ -280,7 +281,10 @@ void WriteTextComparison(const Comparison& c, std::ostream& out) {
   if (!c.why.empty()) {
     out << "Why exposure changed: how each key service answered each "
            "authority (from its audit log)\n";
-    for (const std::string& line : c.why) out << "  " << line << "\n";
+    // The lines quote rule names from the audit logs.
+    for (const std::string& line : c.why) {
+      out << "  " << rpc::PrintableMessage(line) << "\n";
+    }
     out << "\n";
   }
 
@@ -293,8 +297,9 @@ void WriteTextComparison(const Comparison& c, std::ostream& out) {
       out << absl::StrFormat("    %16s %16s  %s\n", a.scenario.substr(0, 16),
                              b.scenario.substr(0, 16), "metric");
     }
+    // A label may hold a rule name from an audit log.
     out << absl::StrFormat("    %16s %16s  %s\n", Value(row.a), Value(row.b),
-                           row.metric);
+                           rpc::Printable(row.metric));
   }
   if (c.rows.empty()) out << "  none\n";
 }

@@ -32,15 +32,9 @@ void Ledger::Record(const std::string& operation, const absl::Status& status,
       // for programs.
       constexpr size_t kMaxShown = 240;
       const absl::string_view message = status.message();
-      size_t shown = std::min(message.size(), kMaxShown);
-      // Not inside a UTF-8 character: back off over continuation bytes.
-      while (shown > 0 && shown < message.size() &&
-             (static_cast<unsigned char>(message[shown]) & 0xc0) == 0x80) {
-        --shown;
-      }
-      stats.first_error = rpc::StatusText(
-          absl::Status(status.code(), message.substr(0, shown)));
-      if (shown < message.size()) stats.first_error += "...";
+      const absl::string_view shown = rpc::CutAtCharacter(message, kMaxShown);
+      stats.first_error = rpc::StatusText(absl::Status(status.code(), shown));
+      if (shown.size() < message.size()) stats.first_error += "...";
     }
   }
 }

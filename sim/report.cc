@@ -74,8 +74,8 @@ void WriteTextAudit(const Report& r, std::ostream& out) {
       out << absl::StrFormat("    %-24s %7s %7s\n", "principal", "ALLOW",
                              "DENY");
       for (const auto& [principal, n] : rows) {
-        out << absl::StrFormat("    %-24s %7d %7d\n", principal, n.first,
-                               n.second);
+        out << absl::StrFormat("    %-24s %7d %7d\n", rpc::Printable(principal),
+                               n.first, n.second);
       }
     }
     for (const auto& [principal, decisions] : f.third_party) {
@@ -83,7 +83,8 @@ void WriteTextAudit(const Report& r, std::ostream& out) {
         for (const auto& [rule, n] : rules) {
           out << absl::StrFormat(
               "    third-party: %s %s %d request(s), rule \"%s\"\n",
-              decision == "ALLOW" ? "ALLOWED" : "DENIED", principal, n, rule);
+              decision == "ALLOW" ? "ALLOWED" : "DENIED",
+              rpc::Printable(principal), n, rpc::Printable(rule));
         }
       }
     }

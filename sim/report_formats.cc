@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "rpc/printable.h"
 #include "sim/data_flow.h"
 #include "sim/report.h"
 #include "sim/report_markup.h"
@@ -97,7 +98,10 @@ const char* KindFill(FlowNode::Kind k) {
 
 }  // namespace
 
-std::string HtmlEscape(absl::string_view s) {
+// Both escapes begin with PrintableMessage: a report saved as a file is
+// also read with cat and less, where a control character would act.
+std::string HtmlEscape(absl::string_view raw) {
+  const std::string s = rpc::PrintableMessage(raw);
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -124,7 +128,13 @@ std::string HtmlEscape(absl::string_view s) {
   return out;
 }
 
-std::string MarkdownEscape(absl::string_view s) {
+std::string MarkdownEscape(absl::string_view raw) {
+  // Line breaks become spaces below, as a table cell needs.
+  std::string s(raw);
+  for (char& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  s = rpc::PrintableMessage(s);
   std::string out;
   for (char c : s) {
     switch (c) {

@@ -14,10 +14,12 @@
 #include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/printable.h"
 #include "sim/audit_trail.h"
 #include "sim/compare.h"
 #include "sim/data_flow.h"
 #include "sim/engine.h"
+#include "sim/report_markup.h"
 #include "sim/scenario.h"
 #include "tests/status_matchers.h"
 #include "tests/temp_dir.h"
@@ -130,6 +132,20 @@ TEST(ReportFormatTest, HtmlEscapesScenarioStringsAndIsSelfContained) {
   EXPECT_THAT(out, HasSubstr("marker-end=\"url(#arr-red)\""));
 }
 
+TEST(ReportFormatTest, HtmlAndMarkdownEscapeControlCharacters) {
+  // A report saved as a file is read with cat and less as well.
+  EXPECT_EQ(HtmlEscape("a\x1b[2J<b>\xe2\x80\xae"),
+            "a\\x1b[2J&lt;b&gt;\\xe2\\x80\\xae");
+  EXPECT_EQ(MarkdownEscape("a\x1b[2J|b\nc"), "a\\\\x1b\\[2J\\|b c");
+  Report r = HostileReport();
+  r.notes.push_back("node said \x1b]0;title\x07");
+  std::ostringstream html, markdown;
+  WriteHtmlReport(r, html);
+  WriteMarkdownReport(r, markdown);
+  EXPECT_THAT(html.str(), Not(HasSubstr("\x1b")));
+  EXPECT_THAT(markdown.str(), Not(HasSubstr("\x1b")));
+}
+
 TEST(ReportFormatTest, DataFlowShowsKeysCrossingToTheAuthorityInRed) {
   const DataFlow flow = BuildDataFlow(HostileReport());
   EXPECT_EQ(flow.jurisdictions, (std::vector<std::string>{"CN", "US"}));
@@ -196,6 +212,13 @@ TEST(ReportFormatTest, TextEscapesControlCharactersFromPeersAndScenarioFiles) {
   e.expectation.set_name("name\x1b[1A");
   e.expectation.set_metric("metric\x9b");
   r.expectations.push_back(e);
+  // A value quoted with Printable when the note was written: escaped once.
+  r.notes.push_back("key '" + rpc::Printable("k\x1b") + "' refused");
+  r.operations["get"].first_error =
+      "NOT_FOUND: object '" + rpc::Printable("o\x07") + "'";
+  // From the audit logs.
+  r.audit["us-custodian"]["ALLOW"]["authority/\x1b[8m"] = 1;
+  f.third_party["authority/cn\x1b[1m"]["DENY"]["rule\x1b[0m"] = 2;
   std::ostringstream text;
   WriteTextReport(r, text);
   EXPECT_THAT(text.str(),
@@ -207,6 +230,31 @@ TEST(ReportFormatTest, TextEscapesControlCharactersFromPeersAndScenarioFiles) {
   EXPECT_THAT(text.str(), HasSubstr("\nA title\\x1b]0;pwned\\x07\n"));
   EXPECT_THAT(text.str(), HasSubstr("  models: model\\x1b[31m\n"));
   EXPECT_THAT(text.str(), HasSubstr("] name\\x1b[1A: metric\\x9b "));
+  EXPECT_THAT(text.str(), HasSubstr("Note: key 'k\\x1b' refused\n"));
+  EXPECT_THAT(text.str(),
+              HasSubstr("first get error: NOT_FOUND: object 'o\\x07'\n"));
+  EXPECT_THAT(text.str(), HasSubstr("    authority/\\x1b[8m "));
+  EXPECT_THAT(text.str(), HasSubstr("DENIED authority/cn\\x1b[1m 2 request(s), "
+                                    "rule \"rule\\x1b[0m\"\n"));
+  EXPECT_THAT(text.str(), Not(HasSubstr("\x1b")));
+}
+
+TEST(ReportFormatTest, TextComparisonEscapesTitlesAndAuditRuleNames) {
+  Report a, b;
+  a.scenario = "a";
+  b.scenario = "b";
+  a.title = "A\x1b]0;x\x07";
+  b.title = "B\xc2\x9b";
+  a.actors["authority/cn"];
+  a.audit_logs["ks"].third_party["authority/cn"]["DENY"]["rule\x1b[1m"] = 1;
+  const Comparison c = Compare(a, b);
+  std::ostringstream text;
+  WriteTextComparison(c, text);
+  EXPECT_THAT(text.str(), HasSubstr("A: a: A\\x1b]0;x\\x07\n"));
+  EXPECT_THAT(text.str(), HasSubstr("B: b: B\\xc2\\x9b\n"));
+  EXPECT_THAT(text.str(), HasSubstr("(rule rule\\x1b[1m)"));
+  EXPECT_THAT(text.str(),
+              HasSubstr("principal=authority/cn,rule=rule\\x1b[1m}"));
   EXPECT_THAT(text.str(), Not(HasSubstr("\x1b")));
 }
 

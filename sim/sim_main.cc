@@ -309,8 +309,8 @@ int main(int argc, char** argv) {
       if (e.passed) continue;
       exit_status = kExpectationsFailed;
       if (reports.size() > 1) {
-        std::cerr << "sim: " << report.scenario
-                  << ": expectation failed: " << e.expectation.name() << "\n";
+        std::cerr << "sim: " << report.scenario << ": expectation failed: "
+                  << residency::rpc::Printable(e.expectation.name()) << "\n";
       }
     }
   }

@@ -104,7 +104,7 @@ std::string DescribeObject(const residency::v1::ObjectRef& object) {
   constexpr size_t kShown = 96;
   const std::string name =
       absl::StrCat(object.owner(), "/", object.object_id());
-  return absl::StrCat("'", rpc::Printable(name.substr(0, kShown)),
+  return absl::StrCat("'", rpc::Printable(rpc::CutAtCharacter(name, kShown)),
                       name.size() > kShown ? "...'" : "'", " v",
                       object.version());
 }

@@ -18,7 +18,7 @@ constexpr size_t kMaxRequestIdSize = 128;
 
 std::string Quote(absl::string_view s) {
   constexpr size_t kShown = 128;
-  return absl::StrCat("'", rpc::Printable(s.substr(0, kShown)),
+  return absl::StrCat("'", rpc::Printable(rpc::CutAtCharacter(s, kShown)),
                       s.size() > kShown ? "...'" : "'");
 }
 

@@ -323,9 +323,9 @@ absl::StatusOr<CertificateAuthority> CertificateAuthority::Create(
     absl::string_view name, absl::Duration validity) {
   if (name.empty() || name.size() > kMaxCommonNameSize ||
       !IsPrintableAscii(name)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("CA name '", rpc::Printable(name.substr(0, 100)),
-                     "' must be 1 to 64 printable ASCII characters"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CA name '", rpc::Printable(rpc::CutAtCharacter(name, 100)),
+        "' must be 1 to 64 printable ASCII characters"));
   }
   if (validity <= absl::ZeroDuration() || validity > kMaxCaValidity) {
     return absl::InvalidArgumentError(

@@ -34,8 +34,8 @@ std::string Quoted(absl::string_view uri) {
   if (uri.size() <= kMaxShown) {
     return absl::StrCat("'", rpc::Printable(uri), "'");
   }
-  return absl::StrCat("'", rpc::Printable(uri.substr(0, kMaxShown)), "'... (",
-                      uri.size(), " bytes)");
+  return absl::StrCat("'", rpc::Printable(rpc::CutAtCharacter(uri, kMaxShown)),
+                      "'... (", uri.size(), " bytes)");
 }
 
 absl::Status Invalid(absl::string_view uri, absl::string_view why) {
