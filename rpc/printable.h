@@ -37,8 +37,9 @@ inline size_t Utf8SequenceLength(absl::string_view text, size_t i) {
 }
 
 // The longest prefix of `text` of at most `max` bytes that does not end
-// inside a UTF-8 character: a bounded copy of a message stays well-formed
-// (a protobuf string must be) and no character is shown half.
+// inside a UTF-8 character: a bounded copy of a well-formed message stays
+// well-formed (a protobuf string must be) and no character is shown half.
+// It does not mend malformed input: escape that with Printable first.
 inline absl::string_view CutAtCharacter(absl::string_view text, size_t max) {
   if (text.size() <= max) return text;
   size_t cut = max;

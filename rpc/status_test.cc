@@ -252,6 +252,13 @@ TEST(PrintableTest, EscapesBidirectionalControlsAndLineSeparators) {
   EXPECT_EQ(Printable("\xe2\x80\x90\xe2\x80\xb0\xd8\xa7"),
             "\xe2\x80\x90\xe2\x80\xb0\xd8\xa7");
   EXPECT_EQ(PrintableMessage("x\xe2\x80\xaey"), "x\\xe2\\x80\\xaey");
+  // Just outside each range: U+061B, U+061D, U+200D, U+2010, U+2027,
+  // U+202F, U+2065, U+206A.
+  for (const char* kept :
+       {"\xd8\x9b", "\xd8\x9d", "\xe2\x80\x8d", "\xe2\x80\x90", "\xe2\x80\xa7",
+        "\xe2\x80\xaf", "\xe2\x81\xa5", "\xe2\x81\xaa"}) {
+    EXPECT_EQ(Printable(kept), kept) << Printable(std::string("\\") + kept);
+  }
 }
 
 TEST(CutAtCharacterTest, NeverEndsInsideACharacter) {

@@ -270,7 +270,9 @@ void WriteTextComparison(const Comparison& c, std::ostream& out) {
 
   out << "What changed in the world\n";
   for (const Comparison::Aspect& x : c.changed) {
-    out << "  " << x.name << "\n    A: " << x.a << "\n    B: " << x.b << "\n";
+    // The values quote rule names and principals from the scenarios.
+    out << "  " << x.name << "\n    A: " << rpc::PrintableMessage(x.a)
+        << "\n    B: " << rpc::PrintableMessage(x.b) << "\n";
   }
   if (c.changed.empty()) out << "  nothing\n";
   if (!c.unchanged.empty()) {

@@ -2,8 +2,6 @@
 
 #include <openssl/sha.h>
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "rpc/printable.h"
 #include "rpc/status_detail.h"

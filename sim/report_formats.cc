@@ -33,7 +33,18 @@ std::string Percent(double share) {
 
 std::string Truncate(const std::string& s, size_t n) {
   if (s.size() <= n) return s;
-  return s.substr(0, n - 1) + "~";
+  return absl::StrCat(rpc::CutAtCharacter(s, n - 1), "~");
+}
+
+// Text for one line of markup: line breaks and tabs become spaces, and
+// PrintableMessage escapes the rest, as a report saved as a file is also
+// read with cat and less, where a control character would act.
+std::string OneLine(absl::string_view raw) {
+  std::string s(raw);
+  for (char& c : s) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return rpc::PrintableMessage(s);
 }
 
 int FailedExpectations(const Report& r) {
@@ -98,10 +109,8 @@ const char* KindFill(FlowNode::Kind k) {
 
 }  // namespace
 
-// Both escapes begin with PrintableMessage: a report saved as a file is
-// also read with cat and less, where a control character would act.
 std::string HtmlEscape(absl::string_view raw) {
-  const std::string s = rpc::PrintableMessage(raw);
+  const std::string s = OneLine(raw);
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -129,12 +138,7 @@ std::string HtmlEscape(absl::string_view raw) {
 }
 
 std::string MarkdownEscape(absl::string_view raw) {
-  // Line breaks become spaces below, as a table cell needs.
-  std::string s(raw);
-  for (char& c : s) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  s = rpc::PrintableMessage(s);
+  const std::string s = OneLine(raw);
   std::string out;
   for (char c : s) {
     switch (c) {
@@ -149,10 +153,6 @@ std::string MarkdownEscape(absl::string_view raw) {
         break;
       case '|':
         out += "\\|";
-        break;
-      case '\n':
-      case '\r':
-        out += ' ';
         break;
       case '\\':
       case '`':
@@ -171,7 +171,8 @@ std::string MarkdownEscape(absl::string_view raw) {
   return out;
 }
 
-std::string MermaidEscape(absl::string_view s) {
+std::string MermaidEscape(absl::string_view raw) {
+  const std::string s = OneLine(raw);
   std::string out;
   for (char c : s) {
     switch (c) {
@@ -192,10 +193,6 @@ std::string MermaidEscape(absl::string_view s) {
         break;
       case '|':
         out += "#124;";
-        break;
-      case '\n':
-      case '\r':
-        out += ' ';
         break;
       default:
         out += c;

@@ -137,6 +137,11 @@ TEST(ReportFormatTest, HtmlAndMarkdownEscapeControlCharacters) {
   EXPECT_EQ(HtmlEscape("a\x1b[2J<b>\xe2\x80\xae"),
             "a\\x1b[2J&lt;b&gt;\\xe2\\x80\\xae");
   EXPECT_EQ(MarkdownEscape("a\x1b[2J|b\nc"), "a\\\\x1b\\[2J\\|b c");
+  // One line each: breaks and tabs become spaces, in HTML as in Markdown.
+  EXPECT_EQ(HtmlEscape("a\nb\r\tc"), "a b  c");
+  EXPECT_THAT(MermaidEscape("rule\x1b[1m\xe2\x80\xae\n"),
+              AllOf(HasSubstr("rule\\x1b"), HasSubstr("\\xe2\\x80\\xae"),
+                    Not(HasSubstr("\x1b")), Not(HasSubstr("\n"))));
   Report r = HostileReport();
   r.notes.push_back("node said \x1b]0;title\x07");
   std::ostringstream html, markdown;
