@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/cli.h"
+#include "rpc/heap.h"
 #include "rpc/server.h"
 #include "tls/flags.h"
 
@@ -223,6 +224,7 @@ std::string PreParse(int argc, char** argv, std::set<std::string>* given,
 void DropGrpcLog(gpr_log_func_args*) {}
 
 int main(int argc, char** argv) {
+  residency::rpc::KeepFreedHeapMemory();  // before any thread starts
   residency::client::HandleInterrupts();
   if (std::getenv("GRPC_VERBOSITY") == nullptr) {
     gpr_set_log_function(DropGrpcLog);
