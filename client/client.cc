@@ -50,12 +50,6 @@ constexpr uint32_t kDeviceKeyVersion = 1;
 // Share sizes: each share is a full 256-bit key.
 constexpr size_t kShareSize = key_service::kDataKeySize;
 
-std::string Describe(const ObjectRef& object) {
-  return absl::StrCat("object '", rpc::Printable(object.owner()), "/",
-                      rpc::Printable(object.object_id()), "' v",
-                      object.version());
-}
-
 // Moves a plaintext key out of a response field into SecretBytes.
 SecretBytes TakeKey(std::string* field) {
   SecretBytes key = SecretBytes::CopyFrom(*field);
@@ -81,6 +75,12 @@ using CiphertextSource =
     std::function<absl::Status(std::string* out, bool* finished)>;
 
 }  // namespace
+
+std::string DescribeObject(const ObjectRef& object) {
+  return absl::StrCat("object '", rpc::Printable(object.owner()), "/",
+                      rpc::Printable(object.object_id()), "' v",
+                      object.version());
+}
 
 absl::StatusOr<SecretBytes> DeriveDataKey(CustodyMode mode,
                                           const SecretBytes& share1,
@@ -389,7 +389,7 @@ class Client::Impl {
       return position;
     }
     return absl::FailedPreconditionError(
-        absl::StrCat(Describe(header.object()), " needs key service '",
+        absl::StrCat(DescribeObject(header.object()), " needs key service '",
                      rpc::Printable(wrapped.key_service()), "' (jurisdiction ",
                      rpc::Printable(wrapped.jurisdiction()), ", key '",
                      rpc::Printable(wrapped.key_id()), "') for share ",
@@ -415,7 +415,7 @@ class Client::Impl {
     // header was tampered with or belongs to another object.
     if (absl::IsInvalidArgument(status)) {
       return absl::DataLossError(absl::StrCat(
-          Describe(header.object()),
+          DescribeObject(header.object()),
           ": its wrapped data key does not open for this object (tampered, "
           "or taken from another object or version): ",
           status.message()));
@@ -430,7 +430,7 @@ class Client::Impl {
     const DeviceKey* device = options_.device_key.get();
     if (device == nullptr) {
       return absl::FailedPreconditionError(
-          absl::StrCat(Describe(header.object()),
+          absl::StrCat(DescribeObject(header.object()),
                        " is end-to-end encrypted: reading it "
                        "needs device key '",
                        rpc::Printable(wrapped.key_id()),
@@ -438,7 +438,7 @@ class Client::Impl {
     }
     if (device->key_id != wrapped.key_id()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          Describe(header.object()),
+          DescribeObject(header.object()),
           " is end-to-end encrypted under device "
           "key '",
           rpc::Printable(wrapped.key_id()), "'; this client's device key is '",
@@ -449,7 +449,7 @@ class Client::Impl {
         wrapped.wrapped());
     if (!share.ok()) {
       return absl::DataLossError(absl::StrCat(
-          Describe(header.object()),
+          DescribeObject(header.object()),
           ": its device-wrapped key share does not open for this object: ",
           share.status().message()));
     }
@@ -470,8 +470,8 @@ class Client::Impl {
     // was altered after it was stored.
     auto malformed = [&](absl::string_view why) {
       return absl::DataLossError(absl::StrCat(
-          Describe(header.object()), ": its stored header is malformed (", why,
-          "): tampered with after it was stored"));
+          DescribeObject(header.object()), ": its stored header is malformed (",
+          why, "): tampered with after it was stored"));
     };
     switch (header.custody_mode()) {
       case residency::v1::CUSTODY_MODE_CUSTODIAN:
@@ -688,7 +688,7 @@ absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
       header.object().object_id() != asked.object_id() ||
       (asked.version() != 0 && header.object().version() != asked.version())) {
     return abandon(absl::DataLossError(absl::StrCat(
-        "the storage node answered with ", Describe(header.object()),
+        "the storage node answered with ", DescribeObject(header.object()),
         " for a request of '", rpc::Printable(asked.object_id()), "' v",
         asked.version())));
   }
@@ -703,7 +703,7 @@ absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
     }
     if (header.object().version() < wrote) {
       return abandon(absl::DataLossError(absl::StrCat(
-          "the storage node answered with ", Describe(header.object()),
+          "the storage node answered with ", DescribeObject(header.object()),
           " as the latest version, but this client stored v", wrote,
           ": an older version served in place of the newer one (rollback)")));
     }
@@ -744,7 +744,7 @@ absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
     }
     if (status.ok() && received != header.ciphertext_length()) {
       status = absl::DataLossError(absl::StrCat(
-          Describe(header.object()), ": received ", received,
+          DescribeObject(header.object()), ": received ", received,
           " ciphertext bytes, the header says ", header.ciphertext_length()));
     }
   } else {
@@ -773,7 +773,7 @@ absl::StatusOr<ObjectHeader> Client::Impl::GetOnce(
   if (!status.ok()) {
     if (absl::IsDataLoss(status) || absl::IsInvalidArgument(status)) {
       status = absl::DataLossError(absl::StrCat(
-          Describe(header.object()),
+          DescribeObject(header.object()),
           ": stored data does not authenticate: ", status.message()));
     }
     return abandon(status);
@@ -935,7 +935,7 @@ absl::StatusOr<ObjectRef> Client::PutOnce(absl::string_view object_id,
         ObjectRef largest = object;
         largest.set_version(held);
         return absl::OutOfRangeError(absl::StrCat(
-            "the storage node holds ", Describe(largest),
+            "the storage node holds ", DescribeObject(largest),
             ", the largest version there is: no later version can be "
             "written"));
       }

@@ -36,6 +36,10 @@ enum class CustodyMode {
   kSplit,
 };
 
+// "object 'OWNER/ID' vN", as messages name an object version; the names are
+// escaped (rpc::Printable).
+std::string DescribeObject(const residency::v1::ObjectRef& object);
+
 // "custodian", "e2e", "split"; anything else is INVALID_ARGUMENT naming the
 // three.
 absl::StatusOr<CustodyMode> ParseCustodyMode(absl::string_view name);

@@ -31,12 +31,6 @@ using ::residency::v1::WrappedKey;
 // the next one.
 constexpr size_t kBlockBytes = 4 << 20;
 
-std::string Describe(const residency::v1::ObjectRef& object) {
-  return absl::StrCat("'", rpc::Printable(object.owner()), "/",
-                      rpc::Printable(object.object_id()), "' v",
-                      object.version());
-}
-
 using Searcher = std::boyer_moore_horspool_searcher<const char*>;
 
 // Scans one file; false with `error` set when it cannot be read, true when
@@ -216,7 +210,7 @@ absl::StatusOr<ScanResult> ScanTree(const std::string& root,
 absl::StatusOr<RecoveredKeys> RecoverDataKey(
     const ObjectHeader& header, const UnwrapFn& unwrap,
     const client::DeviceKey* device_key) {
-  const std::string name = Describe(header.object());
+  const std::string name = client::DescribeObject(header.object());
   absl::StatusOr<std::string> context = crypto::EncodeObjectContext(
       header.object().owner(), header.object().object_id(),
       header.object().version());
@@ -325,7 +319,7 @@ absl::StatusOr<std::string> OpenObject(const SecretBytes& dek,
       crypto::ChunkedDecrypt(dek, *context, ciphertext);
   if (!plaintext.ok()) {
     return absl::DataLossError(
-        absl::StrCat(Describe(header.object()),
+        absl::StrCat(client::DescribeObject(header.object()),
                      ": the data key does not open the stored "
                      "ciphertext: ",
                      plaintext.status().message()));
