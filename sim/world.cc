@@ -646,9 +646,10 @@ absl::StatusOr<client::Client*> World::ClientFor(
   options.cache.max_entries = cache;
   options.deadline = absl::Seconds(20);
   // Two tries, not the library's four: a call lost on a lossy link is
-  // retried once, and a partition costs an operation one 100 ms backoff
-  // instead of 0.7 s, so scenarios can pin down what fails (sim/README.md,
-  // "Retries:"; border_partition.textproto counts on it).
+  // retried once, and in a partition each call costs one 100 ms backoff
+  // instead of 0.7 s (a read, retried whole, about 0.3 s instead of 3.5 s),
+  // so scenarios can pin down what fails (sim/README.md, "Retries:";
+  // border_partition.textproto counts on it).
   options.retry.max_attempts = 2;
   absl::StatusOr<std::unique_ptr<client::Client>> created =
       client::Client::Create(std::move(options));

@@ -89,8 +89,9 @@ int Fail(absl::string_view what, const absl::Status& status) {
 int main(int argc, char** argv) {
   // Streams pass through buffers of up to a few MiB. Serving them from
   // mmap, returned to the system when freed, keeps the node's memory flat
-  // instead of letting per-thread heaps keep every peak. The smaller
-  // buffers stay in the heap for reuse (heap.h says what that saves).
+  // instead of letting per-thread heaps keep every peak of them. Smaller
+  // buffers stay in the (at most four) heaps for reuse: rpc/heap.h says
+  // what that saves and costs.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   mallopt(M_ARENA_MAX, 4);
   residency::rpc::KeepFreedHeapMemory();
